@@ -1,0 +1,2 @@
+"""ganinv: GAN inversion and latent-space image editing."""
+__version__ = "0.1.0"

