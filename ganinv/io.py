@@ -179,8 +179,12 @@ def load_latent(src, *, G=None, model: str | None = None) -> LatentFile:
     """
     from .latent import check_latent
     try:
-        if isinstance(src, (str, os.PathLike)) and os.path.getsize(src) > MAX_LATENT_BYTES:
-            raise LatentFileError(f"latent file is larger than {MAX_LATENT_BYTES >> 20} MB")
+        if isinstance(src, (str, os.PathLike)):
+            if os.path.getsize(src) > MAX_LATENT_BYTES:
+                raise LatentFileError(f"latent file is larger than {MAX_LATENT_BYTES >> 20} MB")
+            with open(src, "rb") as fh:
+                if fh.read(4) != b"PK\x03\x04":          # .npz is a zip archive
+                    raise LatentFileError("not a readable .npz latent file (expected a .npz written by ganinv)")
         with np.load(src, allow_pickle=False) as f:
             if "latent" not in f or "meta" not in f:
                 raise LatentFileError("not a ganinv latent file (missing 'latent' or 'meta')")

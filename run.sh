@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One entry point for newcomers and CI.
+#   bash run.sh app  [app.py options]   set up (first time) and start the app on http://127.0.0.1:7860
+#   bash run.sh test [pytest options]   set up (first time, incl. Chromium for the browser tests) and run all tests
+#   bash run.sh setup                   only install
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+VENV=.venv
+export GRADIO_ANALYTICS_ENABLED=False HF_HUB_DISABLE_TELEMETRY=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+setup_python() {
+  local stamp="$VENV/.ganinv-installed" want
+  want=$(cat requirements*.txt | sha256sum | cut -c1-16)
+  [ -d "$VENV" ] || "$PY" -m venv "$VENV"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "== installing Python packages into $VENV (first run takes a few minutes)"
+    "$VENV/bin/pip" install -q --upgrade pip
+    # These exact torch / torchvision builds are the ones the project is tested with.
+    "$VENV/bin/pip" install -q torch==2.14.1 torchvision==0.29.1
+    "$VENV/bin/pip" install -q -r requirements-dev.txt
+    [ -f requirements-extra.txt ] && "$VENV/bin/pip" install -q -r requirements-extra.txt
+    # Packages whose declared dependencies would downgrade torch: installed without them.
+    [ -f requirements-nodeps.txt ] && "$VENV/bin/pip" install -q --no-deps -r requirements-nodeps.txt
+    echo "$want" > "$stamp"
+  fi
+}
+
+setup_browser() {
+  if [ ! -x /usr/bin/chromium ] || ! command -v ffmpeg >/dev/null; then
+    echo "== installing Debian's chromium, chromium-driver and ffmpeg (browser tests, MP4 export)"
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver ffmpeg >/dev/null
+  fi
+}
+
+cmd=${1:-app}; shift || true
+case "$cmd" in
+  setup) setup_python ;;
+  app)   setup_python; exec "$VENV/bin/python" app.py "$@" ;;
+  test)  setup_python; setup_browser; HF_HUB_OFFLINE=1 exec "$VENV/bin/python" -m pytest "$@" ;;
+  *) echo "usage: bash run.sh app|test|setup [args]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,122 @@
+import io
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganinv.io import (ImageLoadError, LatentFileError, center_crop_resize, load_image, load_latent,
+                       pil_to_tensor, save_latent, tensor_to_pil)
+
+
+def _png_bytes(img: Image.Image, fmt="PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def test_modes_become_rgb(astronaut):
+    small = astronaut.resize((32, 32))
+    for mode in ("RGBA", "P", "LA", "L", "CMYK", "I;16", "1"):
+        out = load_image(_png_bytes(small.convert(mode), "TIFF" if mode == "CMYK" else "PNG"))
+        assert out.mode == "RGB" and out.size == (32, 32), mode
+
+
+def test_sixteen_bit_keeps_contrast():
+    a = (np.linspace(0, 65535, 64 * 64).reshape(64, 64)).astype(np.uint16)
+    out = np.asarray(load_image(_png_bytes(Image.fromarray(a, "I;16"))))
+    assert out.min() <= 2 and out.max() >= 253
+
+
+def test_transparent_pixels_composited_on_white():
+    img = Image.new("RGBA", (8, 8), (255, 0, 0, 0))
+    assert np.asarray(load_image(img))[0, 0].tolist() == [255, 255, 255]
+
+
+def test_exif_orientation_applied():
+    img = Image.new("RGB", (40, 20), (0, 0, 0))
+    img.paste((255, 255, 255), (0, 0, 20, 20))              # left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6                                           # rotate 90 CW on display
+    out = load_image(_png_bytes(img, "JPEG", exif=exif.tobytes()))
+    assert out.size == (20, 40)
+    a = np.asarray(out).mean(2)
+    assert a[:20].mean() > 200 and a[20:].mean() < 50        # white half is now on top
+
+
+def test_animated_gif_first_frame():
+    frames = [Image.new("RGB", (16, 16), c) for c in ((255, 0, 0), (0, 0, 255))]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    assert np.asarray(load_image(buf.getvalue()))[0, 0, 0] > 200
+
+
+@pytest.mark.parametrize("data,match", [(b"", "empty"), (b"not an image at all", "not an image"),
+                                        (None, "damaged or truncated")])
+def test_bad_files_have_clear_messages(astronaut, data, match):
+    if data is None:
+        data = _png_bytes(astronaut)[:5000]                  # truncated PNG
+    with pytest.raises(ImageLoadError, match=match):
+        load_image(data)
+
+
+def test_decompression_bomb_refused_before_decoding():
+    big = _png_bytes(Image.new("L", (9000, 9000)))          # compresses to a few KB
+    with pytest.raises(ImageLoadError, match="too large"):
+        load_image(big, max_pixels=10_000_000)
+
+
+def test_odd_shapes(astronaut):
+    for size in ((1, 1), (3000, 2)):
+        out = center_crop_resize(load_image(Image.new("RGB", size, (10, 20, 30))), 64)
+        assert out.size == (64, 64)
+
+
+def test_tensor_round_trip(astronaut):
+    img = astronaut.resize((64, 64))
+    t = pil_to_tensor(img)
+    assert t.shape == (1, 3, 64, 64) and t.min() >= -1 and t.max() <= 1
+    assert np.array_equal(np.asarray(tensor_to_pil(t[0])), np.asarray(img))
+
+
+def test_latent_round_trip(tmp_path, dcgan):
+    z = torch.randn(2, 100)
+    p = save_latent(str(tmp_path / "a.npz"), z, model=dcgan.name, space="Z", extra={"note": "x"})
+    lf = load_latent(p, G=dcgan)
+    assert torch.equal(lf.latent, z) and lf.space == "Z" and lf.meta["note"] == "x"
+
+
+def test_latent_refusals(tmp_path, dcgan):
+    p = save_latent(str(tmp_path / "w.npz"), torch.randn(1, 99), model=dcgan.name, space="Z")
+    with pytest.raises(LatentFileError, match="shape"):
+        load_latent(p, G=dcgan)
+    p = save_latent(str(tmp_path / "m.npz"), torch.randn(1, 100), model="stylegan2-ffhq-256", space="Z")
+    with pytest.raises(LatentFileError, match="stylegan2-ffhq-256"):
+        load_latent(p, G=dcgan)
+    with pytest.raises(LatentFileError, match="NaN"):
+        load_latent(save_latent(str(tmp_path / "n.npz"), torch.full((1, 100), float("nan")), model=dcgan.name,
+                                space="Z"), G=dcgan)
+    (tmp_path / "junk.npz").write_bytes(b"garbage")
+    with pytest.raises(LatentFileError, match="readable"):
+        load_latent(str(tmp_path / "junk.npz"))
+
+
+class _Canary:
+    def __reduce__(self):
+        import os
+        return (os.system, ("touch CANARY_FIRED",))
+
+
+def test_pickled_latent_is_refused_and_never_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    obj = np.empty(1, dtype=object)
+    obj[0] = _Canary()
+    np.savez(tmp_path / "evil.npz", latent=obj, meta=np.frombuffer(b"{}", dtype=np.uint8))
+    with open(tmp_path / "evil.pkl", "wb") as f:
+        pickle.dump(_Canary(), f)
+    with pytest.raises(LatentFileError, match="pickle"):
+        load_latent(str(tmp_path / "evil.npz"))
+    with pytest.raises(LatentFileError):
+        load_latent(str(tmp_path / "evil.pkl"))
+    assert not (tmp_path / "CANARY_FIRED").exists()
