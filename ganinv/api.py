@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from PIL import Image
@@ -12,31 +12,88 @@ from .invert.optimize import InversionResult, invert_optimize, result_summary
 from .io import center_crop_resize, load_image, pil_to_tensor, save_latent, tensor_to_pil, image_grid
 from .latent import render
 from .models.base import Generator
-from .registry import DEFAULT_MODEL, load_generator
+from .registry import DEFAULT_MODEL, MODELS, get_spec, load_generator
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+
+ALIGN_MODES = ("auto", "face", "center")
 
 
 @dataclass
 class Prepared:
     image: Image.Image                          # model-sized RGB crop that is inverted
     tensor: torch.Tensor                        # [1, 3, R, R] in [-1, 1]
-    note: str                                   # how the crop was made
+    note: str                                   # how the crop was made, in words
+    original: Image.Image | None = None         # the whole photo (RGB, EXIF-rotated)
+    aligned: object | None = None               # ganinv.faces.Aligned when a face was aligned (for paste-back)
+    faces: list = field(default_factory=list)   # all faces found, largest first
 
 
-def prepare_image(src, G: Generator) -> Prepared:
-    """Load any image and crop / resize it to the model's resolution (centre crop)."""
+def prepare_image(src, G: Generator, *, align: str = "auto", face_index: int = 0) -> Prepared:
+    """Load any image and bring it to the model's crop.
+
+    align: "auto"   align the ``face_index``-th largest face with the model's template; when
+                    no face is found use the centre square and say so in ``note``;
+           "face"   as auto, but no face is an error (``NoFaceError``);
+           "center" the centre square, resized (no detection).
+    """
+    if align not in ALIGN_MODES:
+        raise ValueError(f"align must be one of {ALIGN_MODES}, not {align!r}")
     img = load_image(src)
-    crop = center_crop_resize(img, G.resolution)
-    return Prepared(crop, pil_to_tensor(crop).to(G.device), f"centre crop {min(img.size)}px -> {G.resolution}px")
+    template = get_spec(G.name).align if G.name in MODELS else "center"
+    if align == "center" or template == "center":
+        crop = center_crop_resize(img, G.resolution)
+        note = f"centre crop {min(img.size)} px -> {G.resolution} px (no face alignment)"
+        return Prepared(crop, pil_to_tensor(crop).to(G.device), note, original=img)
+    from . import faces as F
+    spec = F.get_align_spec(template, G.resolution)
+    found = F.detect_faces(img)
+    if not found:
+        if align == "face":
+            raise F.NoFaceError(f"No face found in the {img.width}x{img.height} image. Use alignment "
+                                f"'center' to invert the whole image centre-cropped.")
+        crop = center_crop_resize(img, G.resolution)
+        return Prepared(crop, pil_to_tensor(crop).to(G.device),
+                        "no face found: used the whole image, centre-cropped", original=img)
+    face = F.pick_face(found, face_index, img.size)
+    a = F.align_face(img, face, spec)
+    note = (f"face {face_index + 1} of {len(found)} aligned with the {template!r} template"
+            + (" (largest)" if face_index == 0 and len(found) > 1 else ""))
+    return Prepared(a.image, pil_to_tensor(a.image).to(G.device), note, original=img, aligned=a, faces=found)
+
+
+def identity_metric(a: Image.Image, b: Image.Image) -> dict:
+    """Same-person distance (dlib descriptor; < 0.6 means same person) or the reason it is missing."""
+    from .identity import compare_identity
+    r = compare_identity(a, b)
+    return {"identity_distance": r.distance, "same_person": r.same_person,
+            **({"identity_note": r.reason} if r.reason else {})}
 
 
 def invert_image(src, *, model: str = DEFAULT_MODEL, device: str | None = None, progress=None,
+                 align: str = "auto", face_index: int = 0, identity: bool = True,
                  **settings) -> tuple[InversionResult, Prepared]:
-    """Load, prepare and invert one image with optimisation; ``settings`` go to ``invert_optimize``."""
+    """Load, align and invert one image with optimisation; ``settings`` go to ``invert_optimize``.
+
+    With ``identity`` the result's metrics include the same-person distance between the
+    crop and its reconstruction.
+    """
     G = load_generator(model, device)
-    prep = prepare_image(src, G)
-    return invert_optimize(G, prep.tensor, progress=progress, **settings), prep
+    prep = prepare_image(src, G, align=align, face_index=face_index)
+    result = invert_optimize(G, prep.tensor, progress=progress, **settings)
+    if identity:
+        result.metrics[0].update(identity_metric(prep.image, tensor_to_pil(result.image[0])))
+    return result, prep
+
+
+def paste_into_photo(prep: Prepared, edited: torch.Tensor | Image.Image) -> Image.Image:
+    """The whole original photo with the (edited) face warped back in; without alignment, the crop itself."""
+    img = edited if isinstance(edited, Image.Image) else tensor_to_pil(edited[0] if edited.ndim == 4 else edited)
+    if prep.aligned is None or prep.original is None:
+        return img
+    from .faces import paste_back
+    return paste_back(prep.original, img, prep.aligned)
 
 
 def sample_images(seeds: list[int], *, model: str = DEFAULT_MODEL, truncation_psi: float = 1.0,
@@ -75,7 +132,8 @@ def loss_curve_figure(history: list[dict]):
 
 
 def save_inversion(result: InversionResult, prep: Prepared, outdir: str, stem: str) -> dict[str, str]:
-    """Write <stem>_recon.png, <stem>_target.png, <stem>.npz, <stem>_metrics.json, <stem>_loss.png."""
+    """Write <stem>_recon.png, _target.png, _compare.png, .npz, _metrics.json, _loss.png and, when a face
+    was aligned, _pasted.png (the reconstruction warped back into the whole photo)."""
     import matplotlib.pyplot as plt
     os.makedirs(outdir, exist_ok=True)
     paths = {k: os.path.join(outdir, stem + suffix) for k, suffix in
@@ -85,10 +143,14 @@ def save_inversion(result: InversionResult, prep: Prepared, outdir: str, stem: s
     recon.save(paths["recon"])
     prep.image.save(paths["target"])
     image_grid([prep.image, recon]).save(paths["compare"])
+    if prep.aligned is not None:
+        paths["pasted"] = os.path.join(outdir, stem + "_pasted.png")
+        paste_into_photo(prep, recon).save(paths["pasted"])
     save_latent(paths["latent"], result.latent, model=result.model, space=result.space,
-                extra={"metrics": result.metrics[0], "source": stem})
+                extra={"metrics": result.metrics[0], "source": stem, "preparation": prep.note})
     with open(paths["metrics"], "w") as f:
-        json.dump({**result_summary(result), "loss_history": result.loss_history}, f, indent=1)
+        json.dump({**result_summary(result), "preparation": prep.note, "loss_history": result.loss_history},
+                  f, indent=1)
     fig = loss_curve_figure(result.loss_history)
     fig.savefig(paths["loss"])
     plt.close(fig)

@@ -39,6 +39,7 @@ def cmd_sample(args) -> int:
 
 def cmd_invert(args) -> int:
     from .api import invert_image, list_images, save_inversion
+    from .faces import NoFaceError
     from .io import ImageLoadError
     files = list_images(args.input)
     if not files:
@@ -50,14 +51,16 @@ def cmd_invert(args) -> int:
         try:
             result, prep = invert_image(path, model=args.model, device=args.device, space=args.space,
                                         num_steps=args.steps, perceptual_weight=args.perceptual_weight,
-                                        restarts=args.restarts, seed=args.seed,
+                                        restarts=args.restarts, seed=args.seed, align=args.align,
+                                        face_index=args.face,
                                         progress=None if args.quiet else _progress)
-        except ImageLoadError as e:
+        except (ImageLoadError, NoFaceError) as e:
             print(f"skipped {path}: {e}", file=sys.stderr)
             failed += 1
             continue
         paths = save_inversion(result, prep, args.out, stem)
         m = result.metrics[0]
+        print(f"{path}: {prep.note}", file=sys.stderr)
         print(f"{path}: PSNR {m['psnr']:.2f} dB  SSIM {m['ssim']:.3f}  {m['perceptual_metric']} "
               f"{m['perceptual']:.4f}  ({result.seconds:.1f} s) -> {paths['latent']}")
     return 1 if failed == len(files) else 0
@@ -91,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--perceptual-weight", type=float, default=1.0)
     s.add_argument("--restarts", type=int, default=1)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--align", default="auto", choices=["auto", "face", "center"],
+                   help="auto: align the face, centre crop when none is found; face: no face is an error; "
+                        "center: centre crop, no detection")
+    s.add_argument("--face", type=int, default=0, help="which face when there are several (0 = largest)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_invert)
     return p

@@ -1,0 +1,114 @@
+"""Paste an edited aligned face back into the original photo.
+
+The edited crop is warped back with the inverse of the alignment transform and blended
+through a feathered mask.  The mask is built in aligned coordinates from the landmark hull
+(jaw line plus the eyebrows raised to cover the forehead), or from the whole crop when no
+landmarks are known, blurred for a soft seam, and cut to exactly zero below 1/255 so every
+pixel outside it keeps its original value bit for bit.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+from .align import Aligned
+from .detect import BROWS, JAW
+
+
+def face_mask(aligned: Aligned, *, feather: float = 0.04, region: str = "hull",
+              forehead: float = 0.35) -> np.ndarray:
+    """Soft mask [size, size] float32 in [0, 1] in aligned coordinates.
+
+    feather: blur sigma as a fraction of the crop size (0 = hard edge).
+    region: "hull" (landmark hull: jaw + raised brows) or "square" (the whole crop).
+    forehead: how far the brows are raised, as a fraction of the brow-to-chin distance.
+    """
+    size = aligned.spec.size
+    sigma = feather * size
+    if region == "hull" and aligned.landmarks is not None:
+        lm = aligned.landmarks
+        chin = lm[8]                                    # chin tip
+        brows = lm[BROWS]
+        up = (brows.mean(0) - chin) * forehead          # brow -> forehead direction
+        pts = np.concatenate([lm[JAW], brows[::-1] + up])
+        # Grow the hull by ~1 sigma so that after blurring the jaw line itself is still
+        # mostly (~84%) covered and the seam falls just outside the face.
+        centre = pts.mean(0)
+        pts = centre + (pts - centre) * (1 + 2 * sigma / max(np.ptp(pts[:, 0]), 1))
+        img = Image.new("L", (size, size), 0)
+        ImageDraw.Draw(img).polygon([tuple(p) for p in pts], fill=255)
+        mask = np.asarray(img, np.float32) / 255
+    elif region in ("hull", "square"):
+        inset = int(round(2 * sigma))
+        mask = np.zeros((size, size), np.float32)
+        mask[inset:size - inset, inset:size - inset] = 1
+    else:
+        raise ValueError(f"region must be 'hull' or 'square', got {region!r}")
+    if sigma > 0:
+        mask = ndimage.gaussian_filter(mask, sigma)
+    # The blur leaks to the crop border: fade it out there so the warped crop has no seam.
+    ramp = np.clip(np.minimum(np.arange(size), np.arange(size)[::-1]) / max(sigma, 1), 0, 1)
+    mask = mask * np.minimum.outer(ramp, ramp)
+    mask[mask < 1 / 255] = 0
+    return mask.astype(np.float32)
+
+
+def paste_back(original: Image.Image, edited_aligned: Image.Image, aligned: Aligned, *,
+               feather: float = 0.04, region: str = "hull") -> Image.Image:
+    """Warp ``edited_aligned`` into ``original`` where ``aligned`` came from; returns a new image.
+
+    ``edited_aligned`` may have another size than the template (e.g. a 256 px generator
+    behind a 1024 px template): it is resized to the template first.  Pixels where the
+    mask is zero are copied unchanged.
+    """
+    if original.size != aligned.source_size:
+        raise ValueError(f"original is {original.size}, but the face was aligned in a "
+                         f"{aligned.source_size} image")
+    size = aligned.spec.size
+    edited = edited_aligned.convert("RGB")
+    if edited.size != (size, size):
+        edited = edited.resize((size, size), Image.LANCZOS)
+    mask = face_mask(aligned, feather=feather, region=region)
+
+    alpha, (x0, y0, x1, y1), data = _mask_in_original(aligned, mask)
+    if alpha is None:
+        return original.convert("RGB")
+    face = np.asarray(edited.transform((x1 - x0, y1 - y0), Image.AFFINE, data=data, resample=Image.BICUBIC),
+                      np.float32)
+    out = np.asarray(original.convert("RGB")).copy()
+    region_px = out[y0:y1, x0:x1].astype(np.float32)
+    blended = np.clip(np.round(region_px + (face - region_px) * alpha[..., None]), 0, 255).astype(np.uint8)
+    keep = alpha == 0
+    blended[keep] = out[y0:y1, x0:x1][keep]
+    out[y0:y1, x0:x1] = blended
+    return Image.fromarray(out)
+
+
+def paste_mask(aligned: Aligned, *, feather: float = 0.04, region: str = "hull") -> np.ndarray:
+    """The blending mask of ``paste_back`` in original coordinates, [H, W] float32 in [0, 1]."""
+    w, h = aligned.source_size
+    full = np.zeros((h, w), np.float32)
+    alpha, (x0, y0, x1, y1), _ = _mask_in_original(aligned, face_mask(aligned, feather=feather, region=region))
+    if alpha is not None:
+        full[y0:y1, x0:x1] = alpha
+    return full
+
+
+def _mask_in_original(aligned: Aligned, mask: np.ndarray):
+    """Warp an aligned-space mask into the quad's bounding box of the original.
+
+    Only that box is touched: the rest of the photo is never resampled.
+    Returns (alpha [bh, bw] or None, box (x0, y0, x1, y1), PIL affine data box -> aligned).
+    """
+    w, h = aligned.source_size
+    x0, y0 = np.maximum(np.floor(aligned.quad.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(aligned.quad.max(0)).astype(int), (w, h))
+    box = (int(x0), int(y0), int(x1), int(y1))
+    if x1 <= x0 or y1 <= y0:
+        return None, box, None
+    box_to_aligned = aligned.transform @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], float)
+    data = tuple(box_to_aligned[:2].ravel())                 # PIL maps output (box) -> input (aligned)
+    alpha = np.asarray(Image.fromarray(mask.astype(np.float32)).transform((x1 - x0, y1 - y0), Image.AFFINE, data=data,
+                                                                 resample=Image.BILINEAR), np.float32)
+    return np.where(alpha < 1 / 255, 0.0, np.clip(alpha, 0, 1)).astype(np.float32), box, data

