@@ -50,7 +50,12 @@ def lpips_trunk_cached() -> bool:
     return os.path.isfile(os.path.join(torch.hub.get_dir(), "checkpoints", VGG16_FILE))
 
 
+PERCEPTUAL_KINDS = ("auto", "lpips", "stlpips", "stlpips-alex")
+
+
 def _build_perceptual(kind: str) -> PerceptualMetric:
+    """"lpips": LPIPS-VGG (needs the ImageNet trunk); "stlpips": shift-tolerant LPIPS-VGG;
+    "stlpips-alex": its AlexNet variant, ~4x cheaper on CPU, for fast loops."""
     quiet = contextlib.redirect_stdout(io.StringIO())
     if kind == "auto":
         kind = "lpips" if lpips_trunk_cached() else "stlpips"
@@ -58,12 +63,13 @@ def _build_perceptual(kind: str) -> PerceptualMetric:
         import lpips
         with quiet:
             return PerceptualMetric(lpips.LPIPS(net="vgg", verbose=False), "lpips-vgg")
-    if kind == "stlpips":
+    if kind in ("stlpips", "stlpips-alex"):
         from stlpips_pytorch import stlpips
+        net_name = "alex" if kind == "stlpips-alex" else "vgg"
         with quiet:
-            net = stlpips.LPIPS(net="vgg", variant="shift_tolerant", verbose=False)
-        return PerceptualMetric(net, "stlpips-vgg")
-    raise ValueError(f"unknown perceptual metric {kind!r}: use 'auto', 'lpips' or 'stlpips'")
+            net = stlpips.LPIPS(net=net_name, variant="shift_tolerant", verbose=False)
+        return PerceptualMetric(net, f"stlpips-{net_name}")
+    raise ValueError(f"unknown perceptual metric {kind!r}: use one of {PERCEPTUAL_KINDS}")
 
 
 def perceptual_metric(device: str | torch.device = "cpu", kind: str = "auto") -> PerceptualMetric:

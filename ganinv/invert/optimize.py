@@ -134,7 +134,7 @@ def invert_optimize(
     lr_rampdown: float = 0.25,         # fraction of steps for cosine decay at the end
     mse_weight: float = 1.0,           # l_mse
     perceptual_weight: float = 1.0,    # l_p
-    perceptual: str = "auto",          # "auto" | "lpips" | "stlpips"
+    perceptual: str = "auto",          # loss network: "auto" | "lpips" | "stlpips" | "stlpips-alex"
     optimize_noise: bool = True,       # StyleGAN2 only: optimise the noise maps too
     noise_reg_weight: float = 1e5,     # alpha, noise regulariser weight
     initial_noise_factor: float = 0.05,  # latent noise at step 0, in units of W's spread
@@ -188,6 +188,7 @@ def invert_optimize(
               for n in noise_names}
     synth = _Synthesis(G)
     percept = perceptual_metric(device, perceptual) if perceptual_weight > 0 else None
+    settings["perceptual_loss_network"] = percept.name if percept is not None else None
 
     opt = torch.optim.Adam([latent, *noises.values()], betas=(0.9, 0.999), lr=lr)
     history: list[dict] = []
@@ -230,7 +231,8 @@ def invert_optimize(
         latent_out, img_out = latent.detach()[best], img[best]
         noise_out = {n[2:]: v.detach()[best] for n, v in noises.items()} or None
         check_latent(G, latent_out, space)
-        metrics = image_metrics(img_out, target, perceptual=percept or perceptual_metric(device))
+        # The reported metric is always the standard one ("auto"), whatever network drove the loss.
+        metrics = image_metrics(img_out, target, perceptual=perceptual_metric(device))
     return InversionResult(latent=latent_out, space=space, image=img_out, metrics=metrics, loss_history=history,
                            settings=settings, model=G.name, seconds=time.time() - t0, noise=noise_out)
 
