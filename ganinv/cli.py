@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--face", type=int, default=0, help="which face when there are several (0 = largest)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_invert)
+
+    # Method families register their own subcommands (one module each).
+    from .edit.commands import register as register_edit
+    register_edit(sub)
     return p
 
 

@@ -118,7 +118,8 @@ def _prepare(rgb: np.ndarray, min_side: int, max_side: int) -> tuple[np.ndarray,
     h, w = rgb.shape[:2]
     scale, pad = 1.0, 0
     if min(h, w) < min_side:
-        scale = min_side / min(h, w)
+        # Cap the enlargement so odd shapes (e.g. 4000x3) never become gigantic buffers.
+        scale = min(min_side / min(h, w), 2 * max_side / max(h, w))
         pad = int(round(0.25 * min_side))
     elif max(h, w) > max_side:
         scale = max_side / max(h, w)
@@ -142,6 +143,8 @@ def detect_faces(img: Image.Image | np.ndarray, *, min_score: float = 0.3, upsam
     import dlib
 
     rgb = to_rgb_array(img)
+    if max(rgb.shape[:2]) > 8 * min(rgb.shape[:2]) or min(rgb.shape[:2]) < 8:
+        return []                                  # a strip or a few pixels cannot hold a detectable face
     prep, scale, pad = _prepare(rgb, min_side, max_side)
     if upsample is None:
         upsample = 1 if max(prep.shape[:2]) <= 1024 else 0

@@ -1,0 +1,526 @@
+"""StyleGAN2 generator (Karras et al., CVPR 2020, "Analyzing and Improving the Image Quality of StyleGAN").
+
+Plain PyTorch, no compiled ops.  Parameter and buffer names equal those of NVIDIA's
+stylegan2-ada-pytorch ``training/networks.py`` Generator, so an official state_dict loads
+with ``strict=True`` (see ``ganinv.models.loaders`` for the safe pickle reader).
+
+Legend, variable -> paper symbol:
+
+    z            z, input latent (normalised to the unit second moment, "pixel norm")
+    w, ws        w, the mapping output; ws = one w per layer ("W+", Abdal et al. 2019)
+    style, s     s_i, the per-layer affine output A(w) (StyleSpace S, Wu et al. CVPR 2021)
+    weight       w_ijk, convolution weight (input map i, output map j, spatial k); stored [j, i, kh, kw]
+    dcoefs       1 / sqrt(sum_{i,k} w'_ijk^2 + eps), the demodulation factor of Eq. 3
+    noise_*      B, the per-pixel noise input and its learned per-layer scale
+    w_avg, psi   w-bar and psi of the truncation trick w' = w-bar + psi (w - w-bar)
+                 (StyleGAN, Karras et al. CVPR 2019, "Truncation trick in W")
+
+Modulation (Eq. 1):    w'_ijk  = s_i * w_ijk
+Demodulation (Eq. 3):  w''_ijk = w'_ijk / sqrt(sum_{i,k} w'_ijk^2 + eps)
+
+Equalised learning rate (Karras et al. 2018): weights are stored N(0, 1) / lr_multiplier
+and scaled by lr_multiplier / sqrt(fan_in) at run time.  Synthesis uses the "skip"
+architecture (Fig. 7b): every block adds its toRGB output to the upsampled image of the
+block before.  Resampling uses the [1, 3, 3, 1] FIR filter (upfirdn: upsample by zero
+insertion, pad, filter, downsample).
+
+Modulated convolution has two equivalent implementations (``fused_modconv``):
+True  = one grouped convolution with per-sample weights (groups = batch, the paper's form);
+False = scale the activations by s, run one shared convolution, scale the outputs by the
+        demodulation factor (the same product, reordered: conv is linear in x).  On CPU this
+        is the faster one for forward+backward (bench/modconv.py), so it is the default.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import Generator
+
+# bench/modconv.py, 2-core CPU, 256 px: forward about equal; forward+backward (inversion)
+# 1.1-1.7x faster with plain conv than with grouped conv.
+DEFAULT_FUSED_MODCONV = False
+NOISE_MODES = ("random", "const", "none")
+ACTIVATIONS = {  # name -> (function, default gain that keeps the signal's second moment)
+    "linear": (lambda x: x, 1.0),
+    "relu": (F.relu, math.sqrt(2)),
+    "lrelu": (lambda x: F.leaky_relu(x, 0.2), math.sqrt(2)),
+}
+
+
+# --------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class StyleGAN2Config:
+    """The architecture spec: equal configs build identical parameter shapes."""
+
+    z_dim: int = 512                             # input latent size
+    w_dim: int = 512                             # intermediate latent size
+    resolution: int = 1024                       # output height == width, a power of two >= 4
+    img_channels: int = 3                        # output colour channels
+    mapping_layers: int = 8                      # fully connected layers in the mapping network
+    mapping_features: int | None = None          # hidden width of the mapping network, None = w_dim
+    mapping_lr_multiplier: float = 0.01          # equalised-lr multiplier of the mapping layers
+    mapping_activation: str = "lrelu"
+    w_avg_beta: float = 0.995                    # training-time decay of w_avg (kept for round trips)
+    channel_base: int = 32768                    # channels at resolution r = min(channel_base // r, channel_max)
+    channel_max: int = 512
+    conv_clamp: float | None = None              # clamp conv outputs to +-X (official ADA models: 256)
+    resample_filter: tuple[float, ...] = (1, 3, 3, 1)  # FIR taps for upsampling (outer product, normalised)
+    use_noise: bool = True                       # per-pixel noise inputs
+    synthesis_activation: str = "lrelu"
+
+    def __post_init__(self) -> None:
+        r = self.resolution
+        if r < 4 or r & (r - 1):
+            raise ValueError(f"resolution must be a power of two >= 4, got {r}")
+        for act in (self.mapping_activation, self.synthesis_activation):
+            if act not in ACTIVATIONS:
+                raise ValueError(f"unsupported activation {act!r}; known: {', '.join(ACTIVATIONS)}")
+        if self.mapping_layers < 1:
+            raise ValueError("mapping_layers must be >= 1")
+        object.__setattr__(self, "resample_filter", tuple(self.resample_filter))
+
+    @property
+    def block_resolutions(self) -> tuple[int, ...]:
+        return tuple(2 ** i for i in range(2, int(math.log2(self.resolution)) + 1))
+
+    def channels(self, res: int) -> int:
+        return min(self.channel_base // res, self.channel_max)
+
+    @property
+    def num_ws(self) -> int:
+        """One w per conv layer plus one for the last toRGB: 2 log2(R) - 2 (18 at 1024 px)."""
+        return 2 * len(self.block_resolutions)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["resample_filter"] = list(self.resample_filter)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StyleGAN2Config":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known - {"family"})
+        if unknown:
+            raise ValueError(f"unknown StyleGAN2 config keys: {', '.join(unknown)}")
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# --------------------------------------------------------------------------- ops
+def _check_shape(t: torch.Tensor, shape: tuple, what: str) -> None:
+    """Assert t.shape matches shape (None = any size) with a readable message."""
+    ok = t.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, t.shape))
+    if not ok:
+        want = ", ".join("N" if s is None else str(s) for s in shape)
+        raise ValueError(f"{what} must have shape [{want}], got {list(t.shape)}")
+
+
+def make_filter(taps) -> torch.Tensor:
+    """1-D taps -> normalised 2-D FIR filter (outer product / sum), [k, k]."""
+    f = torch.as_tensor(taps, dtype=torch.float32)
+    f = torch.outer(f, f)
+    return f / f.sum()
+
+
+def upfirdn2d(x: torch.Tensor, f: torch.Tensor, *, up: int = 1, down: int = 1,
+              pad: tuple[int, int, int, int] = (0, 0, 0, 0), gain: float = 1.0) -> torch.Tensor:
+    """Upsample (zero insertion), pad (x0, x1, y0, y1; negative crops), FIR-filter, downsample.
+
+    x [N, C, H, W], f [kh, kw] -> [N, C, H', W'].  ``gain`` scales the filter (use up**2 when
+    upsampling so the inserted zeros do not dim the signal).
+    """
+    n, c, h, w = x.shape
+    if up > 1:
+        x = x.reshape(n, c, h, 1, w, 1)
+        x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
+    px0, px1, py0, py1 = pad
+    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+    x = x[:, :, max(-py0, 0):x.shape[2] - max(-py1, 0), max(-px0, 0):x.shape[3] - max(-px1, 0)]
+    # conv2d is correlation; flip to apply f as a true convolution.
+    k = (f * gain).to(x.dtype).flip([0, 1])[None, None].expand(c, 1, *f.shape)
+    x = F.conv2d(x, k, groups=c)
+    return x[:, :, ::down, ::down]
+
+
+def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
+    """[N, C, H, W] -> [N, C, up H, up W] with the FIR filter f."""
+    fw = f.shape[-1]
+    p0, p1 = (fw + up - 1) // 2, (fw - up) // 2
+    return upfirdn2d(x, f, up=up, pad=(p0, p1, p0, p1), gain=up ** 2)
+
+
+def bias_act(x: torch.Tensor, b: torch.Tensor, act: str = "linear", gain: float | None = None,
+             clamp: float | None = None) -> torch.Tensor:
+    """act(x + b) * gain, clamped to +-clamp; b is per channel (dim 1)."""
+    fn, def_gain = ACTIVATIONS[act]
+    x = fn(x + b.reshape(1, -1, *([1] * (x.ndim - 2))))
+    g = def_gain if gain is None else gain
+    if g != 1:
+        x = x * g
+    if clamp is not None:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+
+
+def _conv(x: torch.Tensor, w: torch.Tensor, *, up: int, padding: int, f: torch.Tensor | None,
+          groups: int) -> torch.Tensor:
+    """Convolution, optionally with 2x FIR upsampling, x [N, G*I, H, W], w [G*O, I, k, k]."""
+    if up == 1:
+        return F.conv2d(x, w, padding=padding, groups=groups)
+    # Upsampled conv = transposed stride-2 conv, then FIR low-pass: cheaper than zero
+    # insertion + full conv at the high resolution.  Padding is chosen so that the composite
+    # equals pad -> zero-insert -> conv -> filter at the up-sampled resolution.
+    go, i, kh, kw = w.shape
+    fw = f.shape[-1]
+    p0 = padding + (fw + up - 1) // 2 - (kw - 1)
+    p1 = padding + (fw - up) // 2 - (kw - up)
+    pt = max(min(-p0, -p1), 0)
+    # conv_transpose2d wants [G*I, O, k, k]: swap in/out within each group.
+    wt = w.reshape(groups, go // groups, i, kh, kw).transpose(1, 2).reshape(groups * i, go // groups, kh, kw)
+    x = F.conv_transpose2d(x, wt, stride=up, padding=pt, groups=groups)
+    return upfirdn2d(x, f, pad=(p0 + pt, p1 + pt, p0 + pt, p1 + pt), gain=up ** 2)
+
+
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool = True,
+                     up: int = 1, padding: int = 0, resample_filter: torch.Tensor | None = None,
+                     fused: bool = DEFAULT_FUSED_MODCONV) -> torch.Tensor:
+    """Eq. 1-3: x [N, I, H, W], weight [O, I, k, k], styles [N, I] -> [N, O, H', W']."""
+    n, i = styles.shape
+    o = weight.shape[0]
+    dcoefs = None
+    if demodulate:
+        # sum_{i,k} (s_i w_ijk)^2 = sum_i s_i^2 (sum_k w_ijk^2): avoids materialising [N, O, I, k, k].
+        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()   # [N, O]
+    if not fused:
+        x = x * styles.reshape(n, i, 1, 1)
+        x = _conv(x, weight, up=up, padding=padding, f=resample_filter, groups=1)
+        return x * dcoefs.reshape(n, o, 1, 1) if dcoefs is not None else x
+    w = weight.unsqueeze(0) * styles.reshape(n, 1, i, 1, 1)                                # [N, O, I, k, k]
+    if dcoefs is not None:
+        w = w * dcoefs.reshape(n, o, 1, 1, 1)
+    y = _conv(x.reshape(1, n * i, *x.shape[2:]), w.reshape(n * o, i, *weight.shape[2:]),
+              up=up, padding=padding, f=resample_filter, groups=n)
+    return y.reshape(n, o, *y.shape[2:])
+
+
+# --------------------------------------------------------------------------- layers
+class FullyConnectedLayer(nn.Module):
+    """Equalised-lr dense layer: act(x (W g)^T + b lr) with g = lr / sqrt(fan_in)."""
+
+    def __init__(self, in_features: int, out_features: int, *, activation: str = "linear",
+                 lr_multiplier: float = 1.0, bias_init: float = 0.0):
+        super().__init__()
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full([out_features], float(bias_init)))
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.matmul((self.weight * self.weight_gain).t())
+        return bias_act(x, self.bias * self.bias_gain, self.activation)
+
+
+class MappingNetwork(nn.Module):
+    """z [N, z_dim] -> w [N, w_dim]: normalise z, then ``mapping_layers`` dense layers."""
+
+    def __init__(self, cfg: StyleGAN2Config):
+        super().__init__()
+        self.z_dim, self.w_dim, self.num_layers = cfg.z_dim, cfg.w_dim, cfg.mapping_layers
+        hidden = cfg.mapping_features or cfg.w_dim
+        feats = [cfg.z_dim] + [hidden] * (cfg.mapping_layers - 1) + [cfg.w_dim]
+        for idx in range(cfg.mapping_layers):
+            setattr(self, f"fc{idx}", FullyConnectedLayer(feats[idx], feats[idx + 1], activation=cfg.mapping_activation,
+                                                          lr_multiplier=cfg.mapping_lr_multiplier))
+        self.register_buffer("w_avg", torch.zeros([cfg.w_dim]))
+
+    def forward(self, z: torch.Tensor, *, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None) -> torch.Tensor:
+        """z [N, z_dim] -> w [N, w_dim], truncated towards w_avg by psi (w = w_avg + psi (w - w_avg))."""
+        if truncation_cutoff is not None:
+            raise ValueError("truncation_cutoff truncates only the first layers of ws: use "
+                             "G.mapping_ws(z, truncation_psi=..., truncation_cutoff=...)")
+        _check_shape(z, (None, self.z_dim), "z")
+        x = normalize_2nd_moment(z.to(torch.float32))
+        for idx in range(self.num_layers):
+            x = getattr(self, f"fc{idx}")(x)
+        if truncation_psi != 1:
+            x = self.w_avg.lerp(x, truncation_psi)
+        return x
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3x3 conv (optionally 2x upsampling) + noise + bias + activation."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, cfg: StyleGAN2Config,
+                 *, up: int = 1, kernel_size: int = 3):
+        super().__init__()
+        self.resolution, self.up, self.padding = resolution, up, kernel_size // 2
+        self.use_noise, self.activation, self.conv_clamp = cfg.use_noise, cfg.synthesis_activation, cfg.conv_clamp
+        self.register_buffer("resample_filter", make_filter(cfg.resample_filter))
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        if cfg.use_noise:
+            self.register_buffer("noise_const", torch.randn([resolution, resolution]))
+            self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor, *, noise_mode: str, fused: bool) -> torch.Tensor:
+        _check_shape(x, (None, self.weight.shape[1], self.resolution // self.up, self.resolution // self.up), "x")
+        x = modulated_conv2d(x, self.weight, style, up=self.up, padding=self.padding,
+                             resample_filter=self.resample_filter, fused=fused)
+        if self.use_noise and noise_mode == "random":
+            x = x + torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
+        elif self.use_noise and noise_mode == "const":
+            # noise_const may be swapped for a per-sample [N, 1, H, W] tensor (noise optimisation).
+            x = x + self.noise_const * self.noise_strength
+        return bias_act(x, self.bias, self.activation, clamp=self.conv_clamp)
+
+
+class ToRGBLayer(nn.Module):
+    """Modulated 1x1 conv to image channels, no demodulation (paper Fig. 7b)."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None):
+        super().__init__()
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 1, 1]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor, *, fused: bool) -> torch.Tensor:
+        # Equalised lr of the conv weight is applied to the style (same product, fewer flops).
+        x = modulated_conv2d(x, self.weight, style * self.weight_gain, demodulate=False, fused=fused)
+        return bias_act(x, self.bias, "linear", clamp=self.conv_clamp)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: [const | up-conv0], conv1, toRGB; the image skip is upsampled and summed."""
+
+    def __init__(self, in_channels: int, out_channels: int, resolution: int, cfg: StyleGAN2Config):
+        super().__init__()
+        self.in_channels, self.out_channels, self.resolution = in_channels, out_channels, resolution
+        self.img_channels = cfg.img_channels
+        self.register_buffer("resample_filter", make_filter(cfg.resample_filter))
+        if in_channels == 0:
+            self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, cfg.w_dim, resolution, cfg, up=2)
+        self.conv1 = SynthesisLayer(out_channels, out_channels, cfg.w_dim, resolution, cfg)
+        self.torgb = ToRGBLayer(out_channels, cfg.img_channels, cfg.w_dim, cfg.conv_clamp)
+        self.layer_names = ("conv1", "torgb") if in_channels == 0 else ("conv0", "conv1", "torgb")
+        self.num_conv = len(self.layer_names) - 1
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, styles: list[torch.Tensor], *,
+                noise_mode: str, fused: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.in_channels == 0:
+            x = self.const.unsqueeze(0).repeat([styles[0].shape[0], 1, 1, 1])
+            x = self.conv1(x, styles[0], noise_mode=noise_mode, fused=fused)
+        else:
+            x = self.conv0(x, styles[0], noise_mode=noise_mode, fused=fused)
+            x = self.conv1(x, styles[1], noise_mode=noise_mode, fused=fused)
+        y = self.torgb(x, styles[-1], fused=fused)
+        img = y if img is None else upsample2d(img, self.resample_filter) + y
+        return x, img
+
+
+class SynthesisNetwork(nn.Module):
+    """ws [N, num_ws, w_dim] (or styles) -> img [N, C, R, R]."""
+
+    def __init__(self, cfg: StyleGAN2Config, fused_modconv: bool = DEFAULT_FUSED_MODCONV):
+        super().__init__()
+        self.w_dim, self.num_ws, self.img_channels = cfg.w_dim, cfg.num_ws, cfg.img_channels
+        self.block_resolutions = cfg.block_resolutions
+        self.fused_modconv = fused_modconv
+        for res in self.block_resolutions:
+            in_ch = cfg.channels(res // 2) if res > 4 else 0
+            setattr(self, f"b{res}", SynthesisBlock(in_ch, cfg.channels(res), res, cfg))
+        # style name -> (block, layer, index into ws).  conv layers take consecutive ws; each
+        # toRGB shares its w with the next block's first conv (StyleGAN2 layout, 18 ws at 1024 px).
+        self.style_index: dict[str, tuple[str, str, int]] = {}
+        idx = 0
+        for res in self.block_resolutions:
+            block = getattr(self, f"b{res}")
+            for name in block.layer_names:
+                self.style_index[f"b{res}.{name}"] = (f"b{res}", name, idx)
+                idx += name != "torgb"
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(f"b{r}" for r in self.block_resolutions)
+
+    @property
+    def style_dims(self) -> dict[str, int]:
+        """Style name ("b8.conv0", ...) -> number of channels, in synthesis order."""
+        return {k: getattr(getattr(self, b), n).affine.weight.shape[0] for k, (b, n, _) in self.style_index.items()}
+
+    def _check_ws(self, ws: torch.Tensor) -> None:
+        _check_shape(ws, (None, self.num_ws, self.w_dim), "ws")
+
+    def styles(self, ws: torch.Tensor) -> dict[str, torch.Tensor]:
+        """ws [N, num_ws, w_dim] -> {style name: s [N, channels]}, the affine outputs (StyleSpace S)."""
+        self._check_ws(ws)
+        ws = ws.to(torch.float32)
+        return {k: getattr(getattr(self, b), n).affine(ws[:, i]) for k, (b, n, i) in self.style_index.items()}
+
+    def _block_styles(self, blocks: list[str], ws: torch.Tensor | None,
+                      styles: dict[str, torch.Tensor] | None) -> dict[str, list[torch.Tensor]]:
+        """Styles per block, taken from ``styles`` where given, else computed from ws."""
+        styles = styles or {}
+        unknown = set(styles) - set(self.style_index)
+        if unknown:
+            raise KeyError(f"unknown style names {sorted(unknown)}; known: {list(self.style_index)}")
+        if ws is not None:
+            self._check_ws(ws)
+            ws = ws.to(torch.float32)
+        out: dict[str, list[torch.Tensor]] = {b: [] for b in blocks}
+        for k, (b, n, i) in self.style_index.items():
+            if b not in out:
+                continue
+            layer = getattr(getattr(self, b), n)
+            if k in styles:
+                _check_shape(styles[k], (None, layer.affine.weight.shape[0]), f"styles[{k!r}]")
+                out[b].append(styles[k].to(torch.float32))
+            elif ws is None:
+                raise ValueError(f"style {k!r} is not given and ws is None: pass ws or every style")
+            else:
+                out[b].append(layer.affine(ws[:, i]))
+        return out
+
+    def _run(self, blocks: list[str], x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor | None,
+             styles: dict[str, torch.Tensor] | None, noise_mode: str,
+             fused_modconv: bool | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        fused = self.fused_modconv if fused_modconv is None else fused_modconv
+        per_block = self._block_styles(blocks, ws, styles)
+        for b in blocks:
+            x, img = getattr(self, b)(x, img, per_block[b], noise_mode=noise_mode, fused=fused)
+        return x, img
+
+    def forward(self, ws: torch.Tensor | None = None, *, styles: dict[str, torch.Tensor] | None = None,
+                noise_mode: str = "random", fused_modconv: bool | None = None) -> torch.Tensor:
+        """ws [N, num_ws, w_dim] -> img [N, C, R, R].  ``styles`` overrides the affine outputs
+        of the named layers (StyleSpace editing); with every style given, ws may be None."""
+        return self._run(list(self.layer_names), None, None, ws, styles, noise_mode, fused_modconv)[1]
+
+    def features(self, ws: torch.Tensor, layer: str, *, styles: dict[str, torch.Tensor] | None = None,
+                 noise_mode: str = "random", fused_modconv: bool | None = None) -> torch.Tensor:
+        """Output of block ``layer`` as [N, C_layer + img_channels, r, r]: the features and the
+        partial skip image concatenated, because the skip architecture carries both."""
+        stop = self.layer_names.index(layer) + 1
+        x, img = self._run(list(self.layer_names[:stop]), None, None, ws, styles, noise_mode, fused_modconv)
+        return torch.cat([x, img], dim=1)
+
+    def synthesis_from(self, feats: torch.Tensor, layer: str, ws: torch.Tensor | None, *,
+                       styles: dict[str, torch.Tensor] | None = None, noise_mode: str = "random",
+                       fused_modconv: bool | None = None) -> torch.Tensor:
+        """Continue from ``features(ws, layer)`` output to the image (uses ws of later blocks only)."""
+        start = self.layer_names.index(layer)
+        block = getattr(self, layer)
+        c = block.out_channels
+        _check_shape(feats, (None, c + self.img_channels, block.resolution, block.resolution), f"features at {layer}")
+        x, img = feats[:, :c], feats[:, c:]
+        return self._run(list(self.layer_names[start + 1:]), x, img, ws, styles, noise_mode, fused_modconv)[1]
+
+
+# --------------------------------------------------------------------------- generator
+class StyleGAN2Generator(Generator):
+    """StyleGAN2 behind the ganinv Generator interface.
+
+    ``G.mapping`` and ``G.synthesis`` are the sub-networks themselves (callable as the
+    interface's methods), so state_dict keys read ``mapping.fc0.weight``,
+    ``synthesis.b4.const``, ... exactly like NVIDIA's.
+    """
+
+    family = "stylegan2"
+    spaces = ("Z", "W", "W+", "S")
+
+    def __init__(self, config: StyleGAN2Config = StyleGAN2Config(), name: str = "stylegan2", *,
+                 fused_modconv: bool = DEFAULT_FUSED_MODCONV):
+        super().__init__()
+        self.config = config
+        self.name = name
+        self.z_dim, self.w_dim, self.num_ws = config.z_dim, config.w_dim, config.num_ws
+        self.resolution, self.img_channels = config.resolution, config.img_channels
+        # Module.__setattr__ stores these in _modules; the properties below expose them under
+        # the interface's method names (and keep getattr-based tools like functional_call working).
+        self.synthesis = SynthesisNetwork(config, fused_modconv)
+        self.mapping = MappingNetwork(config)
+        self.eval()
+
+    mapping = property(lambda self: self._modules["mapping"], doc="MappingNetwork: z [N, z_dim] -> w [N, w_dim]")
+    synthesis = property(lambda self: self._modules["synthesis"],
+                         doc="SynthesisNetwork: ws [N, num_ws, w_dim] -> img [N, C, R, R] in about [-1, 1]")
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        return self.mapping.w_avg
+
+    @property
+    def fused_modconv(self) -> bool:
+        return self.synthesis.fused_modconv
+
+    @fused_modconv.setter
+    def fused_modconv(self, value: bool) -> None:
+        self.synthesis.fused_modconv = bool(value)
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """Synthesis blocks "b4", "b8", ..., f"b{resolution}" (input side first)."""
+        return self.synthesis.layer_names
+
+    def layer_shape(self, layer: str) -> tuple[int, int, int]:
+        """[C, H, W] of ``features(ws, layer)`` (block channels + image channels)."""
+        block = getattr(self.synthesis, layer)
+        return (block.out_channels + self.img_channels, block.resolution, block.resolution)
+
+    def mapping_ws(self, z: torch.Tensor, *, truncation_psi: float = 1.0,
+                   truncation_cutoff: int | None = None) -> torch.Tensor:
+        """z [N, z_dim] -> ws [N, num_ws, w_dim]; truncation applies to ws[:, :cutoff] only."""
+        ws = self.broadcast(self.mapping(z))
+        if truncation_psi != 1:
+            cut = self.num_ws if truncation_cutoff is None else truncation_cutoff
+            ws = torch.cat([self.w_avg.lerp(ws[:, :cut], truncation_psi), ws[:, cut:]], dim=1)
+        return ws
+
+    def forward(self, z: torch.Tensor, *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
+                **synthesis_kwargs) -> torch.Tensor:
+        ws = self.mapping_ws(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, **synthesis_kwargs)
+
+    # StyleSpace (Wu et al. 2021): S = the concatenated affine outputs of every layer.
+    def styles(self, ws: torch.Tensor) -> dict[str, torch.Tensor]:
+        """ws [N, num_ws, w_dim] -> {"b4.conv1": s [N, C], "b4.torgb": ..., ...} in synthesis order."""
+        return self.synthesis.styles(ws)
+
+    @property
+    def style_dims(self) -> dict[str, int]:
+        return self.synthesis.style_dims
+
+    def pack_styles(self, styles: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Style dict -> flat S code [N, sum(style_dims)] (9088 channels at 1024 px)."""
+        return torch.cat([styles[k] for k in self.style_dims], dim=1)
+
+    def unpack_styles(self, s: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Flat S code [N, sum(style_dims)] -> style dict (views into s)."""
+        dims = self.style_dims
+        _check_shape(s, (None, sum(dims.values())), "S code")
+        return dict(zip(dims, s.split(list(dims.values()), dim=1)))
+
+    def features(self, ws: torch.Tensor, layer: str, **kwargs) -> torch.Tensor:
+        return self.synthesis.features(ws, layer, **kwargs)
+
+    def synthesis_from(self, x: torch.Tensor, layer: str, ws: torch.Tensor, **kwargs) -> torch.Tensor:
+        return self.synthesis.synthesis_from(x, layer, ws, **kwargs)
+
+    def export_config(self) -> dict:
+        return {"family": self.family, **self.config.to_dict()}
