@@ -70,13 +70,14 @@ def stylegan2_rows(steps_list) -> None:
     except ImportError as e:
         print(f"(StyleGAN2 rows skipped: {e})")
         return
-    cfg = StyleGAN2Config(resolution=256, channel_base=8192, channel_max=256)
+    # The official 256-px config (FFHQ transfer-learning source net): channel_base 16384, max 512.
+    cfg = StyleGAN2Config(resolution=256, channel_base=16384, channel_max=512)
     torch.manual_seed(0)
     G = StyleGAN2Generator(cfg).eval().requires_grad_(False)
     with torch.no_grad():
         target = G(G.sample_z(1, seed=5), noise_mode="const")
     for impl in ("grouped", "plain"):
-        G.set_modconv_impl(impl)
+        G.synthesis.fused_modconv = impl == "grouped"
         for steps in steps_list:
             row(f"stylegan2-256 random W+ ({impl} modconv)", G, target, steps)
 

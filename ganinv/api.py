@@ -102,7 +102,7 @@ def sample_images(seeds: list[int], *, model: str = DEFAULT_MODEL, truncation_ps
     G = load_generator(model, device)
     z = torch.cat([G.sample_z(1, seed=s) for s in seeds])
     with torch.no_grad():
-        return tensor_to_pil(G(z, truncation_psi=truncation_psi))
+        return tensor_to_pil(G(z, truncation_psi=truncation_psi, noise_mode="const"))
 
 
 def render_latent(latent: torch.Tensor, space: str, *, model: str = DEFAULT_MODEL,

@@ -41,7 +41,8 @@ def to_ws(G: Generator, latent: torch.Tensor, space: str, *, truncation_psi: flo
 
 
 def render(G: Generator, latent: torch.Tensor, space: str, **synthesis_kwargs) -> torch.Tensor:
-    """Image [N, C, H, W] in [-1, 1] for ``latent`` in ``space``."""
+    """Image [N, C, H, W] in [-1, 1] for ``latent`` in ``space`` (StyleGAN2 noise fixed by default)."""
+    synthesis_kwargs.setdefault("noise_mode", "const")
     return G.synthesis(to_ws(G, latent, space), **synthesis_kwargs)
 
 

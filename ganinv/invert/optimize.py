@@ -112,8 +112,7 @@ def best_of_n(G: Generator, target: torch.Tensor, space: str, *, n: int, k: int 
     codes = G.mapping(z) if space != "Z" else z
     errs = []
     for c in codes.split(chunk):
-        imgs = to_ws(G, c, "Z" if space == "Z" else "W")
-        imgs = G.synthesis(imgs)
+        imgs = G.synthesis(to_ws(G, c, "Z" if space == "Z" else "W"), noise_mode="const")
         d = (imgs[None] - target[:, None]).pow(2).flatten(2).mean(2)   # [N, chunk]
         errs.append(d)
     idx = torch.cat(errs, 1).topk(k, dim=1, largest=False).indices.flatten()  # [N * k]
@@ -201,7 +200,7 @@ def invert_optimize(
         noise_scale = w_std * initial_noise_factor * max(0.0, 1.0 - t / noise_ramp_length) ** 2
         noisy = latent + torch.randn_like(latent) * noise_scale if space != "Z" else latent
         ws = to_ws(G, noisy, space)
-        img = functional_call(synth, noises, (ws,), strict=False) if noises else G.synthesis(ws)
+        img = functional_call(synth, noises, (ws,), strict=False) if noises else G.synthesis(ws, noise_mode="const")
         # 4. Image2StyleGAN loss, summed over images so each image's Adam state is independent.
         l_mse = mse(img, targets)
         l_p = percept(img, targets) if percept is not None else torch.zeros_like(l_mse)
@@ -223,7 +222,7 @@ def invert_optimize(
     # 5. Keep the best restart per image, render without latent noise, measure.
     with torch.no_grad():
         ws = to_ws(G, latent, space)
-        img = functional_call(synth, noises, (ws,), strict=False) if noises else G.synthesis(ws)
+        img = functional_call(synth, noises, (ws,), strict=False) if noises else G.synthesis(ws, noise_mode="const")
         final = mse_weight * mse(img, targets)
         if percept is not None:
             final = final + perceptual_weight * percept(img, targets)
