@@ -1,0 +1,103 @@
+"""Load test for the app: several clients invert at once through the queue.
+
+    .venv/bin/python bench/load.py [--clients 4] [--steps 20] [--max-concurrency 1] [--url URL]
+
+Without ``--url`` it starts ``python app.py`` on a free port with ``--max-concurrency`` and stops
+it afterwards.  Prints, per client, the time spent waiting in the queue and running, then the
+total wall time and throughput.  Timings depend on machine load (check ``uptime``): compare
+rows from one run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def start_server(max_concurrency: int) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "app.py"), "--port", str(port),
+                             "--max-concurrency", str(max_concurrency)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(url, timeout=5)
+            return proc, url
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit("app.py exited during start-up")
+            time.sleep(1)
+    proc.terminate()
+    raise SystemExit("app.py did not start within 240 s")
+
+
+def one_client(url: str, image: str, steps: int, seed: int, out: dict) -> None:
+    from gradio_client import Client, handle_file
+    client = Client(url, verbose=False)
+    t0 = time.perf_counter()
+    job = client.submit(handle_file(image), "celeba-dcgan-64", "auto", 1, "Z", steps, 1.0, 1, seed,
+                        api_name="/invert")
+    started = None
+    while not job.done():
+        if started is None and job.status().code.name in ("PROCESSING", "PROGRESS", "ITERATING"):
+            started = time.perf_counter()
+        time.sleep(0.1)
+    result = job.result()
+    end = time.perf_counter()
+    started = started or end
+    psnr = {r[0]: r[1] for r in result[4]["data"]}["PSNR (dB)"]
+    out.update(queued=started - t0, running=end - started, total=end - t0, psnr=psnr)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", default=None)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--max-concurrency", type=int, default=1)
+    args = ap.parse_args()
+    from PIL import Image
+    from skimage import data
+    fd, image = tempfile.mkstemp(suffix=".png")
+    os.close(fd)
+    Image.fromarray(data.astronaut()).save(image)
+    proc, url = (None, args.url) if args.url else start_server(args.max_concurrency)
+    try:
+        one_client(url, image, 1, 0, {})                              # warm-up: model + metric loaded once
+        results = [{} for _ in range(args.clients)]
+        threads = [threading.Thread(target=one_client, args=(url, image, args.steps, i, results[i]))
+                   for i in range(args.clients)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        os.remove(image)
+    load = os.getloadavg()[0]
+    print(f"{args.clients} clients x {args.steps} steps, max-concurrency {args.max_concurrency}, load {load:.1f}")
+    print("| client | queued s | running s | total s | PSNR dB |\n|---|---|---|---|---|")
+    for i, r in enumerate(results):
+        print(f"| {i} | {r['queued']:.1f} | {r['running']:.1f} | {r['total']:.1f} | {r['psnr']} |")
+    print(f"wall {wall:.1f} s, throughput {args.clients / wall * 60:.1f} inversions/min")
+
+
+if __name__ == "__main__":
+    main()
