@@ -102,8 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_invert)
 
     # Method families register their own subcommands (one module each).
+    from .edit.clip_commands import register as register_clip
     from .edit.commands import register as register_edit
     register_edit(sub)
+    register_clip(sub)
     return p
 
 
