@@ -20,21 +20,30 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from ganinv.invert.optimize import invert_optimize  # noqa: E402
-from ganinv.io import center_crop_resize, pil_to_tensor  # noqa: E402
 from ganinv.registry import load_generator  # noqa: E402
 
 
-def row(case: str, G, target, steps: int, **kw) -> dict:
+def rows(case: str, G, target, steps_list: list[int], **kw) -> None:
+    """One run of max(steps_list) steps; quality measured at each listed step of that run.
+
+    Restarts (several starts per image, best kept) are counted in the time per step.
+    """
+    steps = max(steps_list)
     t = time.perf_counter()
-    r = invert_optimize(G, target, num_steps=steps, **kw)
-    dt = time.perf_counter() - t
-    p = np.array([m["psnr"] for m in r.metrics])
-    d = np.array([m["perceptual"] for m in r.metrics])
-    out = {"case": case, "steps": steps, "s/step": dt / steps, "psnr_mean": p.mean(), "psnr_min": p.min(),
-           "perceptual": d.mean(), "metric": r.metrics[0]["perceptual_metric"]}
-    print(f"| {case} | {steps} | {out['s/step']:.3f} | {p.mean():.2f} | {p.min():.2f} | {d.mean():.4f} | "
-          f"{out['metric']} |", flush=True)
-    return out
+    r = invert_optimize(G, target, num_steps=steps, snapshot_steps=tuple(steps_list), **kw)
+    dt = (time.perf_counter() - t) / steps
+    metric = r.metrics[0]["perceptual_metric"]
+    k = max(1, kw.get("restarts", 1))
+    for h in r.loss_history:
+        if "snapshot" not in h:
+            continue
+        # Per image, the best of its k restarts at this step.
+        p = np.array(h["snapshot"]["psnr"]).reshape(-1, k)
+        d = np.array(h["snapshot"]["perceptual"]).reshape(-1, k)
+        best = p.argmax(1)
+        p, d = p[np.arange(len(p)), best], d[np.arange(len(d)), best]
+        print(f"| {case} | {h['step']} | {dt:.3f} | {p.mean():.2f} | {p.min():.2f} | {d.mean():.4f} | {metric} |",
+              flush=True)
 
 
 def main() -> None:
@@ -51,17 +60,17 @@ def main() -> None:
     n = 4 if args.quick else 16
     with torch.no_grad():
         own = G(G.sample_z(n, seed=1234))
-    for steps in steps_list:
-        row(f"dcgan own samples x{n} (pixel only)", G, own, steps, perceptual_weight=0.0)
-    for steps in steps_list:
-        row(f"dcgan own samples x{n} (pixel+perceptual)", G, own, steps)
+    rows(f"dcgan own samples x{n} (pixel only)", G, own, steps_list, perceptual_weight=0.0)
+    rows(f"dcgan own samples x{n} (pixel+perceptual)", G, own, steps_list)
     from skimage import data
     from PIL import Image
-    astro = pil_to_tensor(center_crop_resize(Image.fromarray(data.astronaut()), 64))
-    for steps in steps_list:
-        row("dcgan astronaut (pixel+perceptual)", G, astro, steps)
+    from ganinv.api import prepare_image
+    astro = prepare_image(Image.fromarray(data.astronaut()), G).tensor      # face-aligned crop
+    rows("dcgan astronaut, aligned (pixel+perceptual)", G, astro, steps_list)
+    rows("dcgan astronaut, aligned (pixel+perceptual, stlpips-alex loss)", G, astro, steps_list,
+         perceptual="stlpips-alex")
     if not args.skip_stylegan2:
-        stylegan2_rows(steps_list[:1] if not args.quick else [5])
+        stylegan2_rows([20] if not args.quick else [3])
 
 
 def stylegan2_rows(steps_list) -> None:
@@ -78,8 +87,7 @@ def stylegan2_rows(steps_list) -> None:
         target = G(G.sample_z(1, seed=5), noise_mode="const")
     for impl in ("grouped", "plain"):
         G.synthesis.fused_modconv = impl == "grouped"
-        for steps in steps_list:
-            row(f"stylegan2-256 random W+ ({impl} modconv)", G, target, steps)
+        rows(f"stylegan2-256 random W+ ({impl} modconv; timing only, random weights)", G, target, steps_list)
 
 
 if __name__ == "__main__":

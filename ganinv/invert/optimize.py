@@ -144,6 +144,7 @@ def invert_optimize(
     seed: int = 0,
     progress: ProgressFn | None = None,
     progress_every: int = 10,
+    snapshot_steps: tuple[int, ...] = (),  # also measure PSNR / perceptual at these steps (benchmarks)
 ) -> InversionResult:
     """Invert ``target`` [N, C, H, W] in [-1, 1] (already at ``G.resolution``)."""
     t0 = time.time()
@@ -216,6 +217,8 @@ def invert_optimize(
                 n /= n.square().mean(dim=(1, 2, 3), keepdim=True).sqrt().clamp_min(1e-8)
         history.append({"step": step + 1, "loss": loss.item() / (n_img * k), "mse": l_mse.detach().mean().item(),
                         "perceptual": l_p.detach().mean().item(), "lr": cur_lr})
+        if step + 1 in snapshot_steps:
+            history[-1]["snapshot"] = _snapshot(G, latent, space, noises, synth, targets)
         if progress and ((step + 1) % progress_every == 0 or step + 1 == num_steps):
             progress((step + 1) / num_steps, f"step {step + 1}/{num_steps}  loss {history[-1]['loss']:.4f}")
 
@@ -234,6 +237,15 @@ def invert_optimize(
         metrics = image_metrics(img_out, target, perceptual=perceptual_metric(device))
     return InversionResult(latent=latent_out, space=space, image=img_out, metrics=metrics, loss_history=history,
                            settings=settings, model=G.name, seconds=time.time() - t0, noise=noise_out)
+
+
+@torch.no_grad()
+def _snapshot(G, latent, space, noises, synth, targets) -> dict:
+    """PSNR / perceptual of every run at the current step (no latent noise), for quality-vs-steps curves."""
+    ws = to_ws(G, latent, space)
+    img = functional_call(synth, noises, (ws,), strict=False) if noises else G.synthesis(ws, noise_mode="const")
+    rows = image_metrics(img, targets, perceptual=perceptual_metric(targets.device))
+    return {"psnr": [r["psnr"] for r in rows], "perceptual": [r["perceptual"] for r in rows]}
 
 
 def result_summary(result: InversionResult) -> dict:
