@@ -30,6 +30,7 @@ import pandas as pd  # noqa: E402
 from PIL import Image, UnidentifiedImageError  # noqa: E402
 
 from ganinv import api, io as gio, registry  # noqa: E402
+from ganinv.models.loaders import CheckpointFormatError, UnsafeCheckpointError  # noqa: E402
 
 INVERT_SPACES = ("Z", "W", "W+")       # spaces ganinv.invert.optimize supports
 DISPLAY_SIZE = 256                     # 64-px outputs are upscaled (nearest) so pixels stay visible
@@ -38,7 +39,8 @@ SAMPLE_SEEDS = (1, 7, 42)              # example faces drawn from the bundled mo
 STATE_TTL_S = 4 * 3600                 # a session's latent and photo are dropped after this idle time
 MAX_SESSIONS = 200                     # sessions whose state is kept (each may hold a large photo)
 USER_ERRORS = (gio.ImageLoadError, gio.LatentFileError, registry.ModelUnavailableError,
-               registry.ChecksumError, ValueError, KeyError, FileNotFoundError)
+               registry.ChecksumError, ValueError, KeyError, FileNotFoundError,
+               CheckpointFormatError, UnsafeCheckpointError)
 
 HEADER = """
 # ganinv: GAN inversion and latent editing
@@ -1424,6 +1426,10 @@ def main(argv: list[str] | None = None) -> None:
     for warning in startup_warnings(args, auth):
         print(f"WARNING: {warning}", file=sys.stderr)
     demo = build_app(device=args.device, max_concurrency=max(1, args.max_concurrency))
+    import signal
+    # Service managers (and tests) stop the app with SIGTERM, whose default action skips atexit and so
+    # would leave every session's temp folder behind: exit normally instead.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth,
                 max_file_size=int(args.max_upload_mb * (1 << 20)), ssr_mode=False, show_error=False,
                 state_session_capacity=MAX_SESSIONS)

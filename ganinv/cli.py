@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     # Method families register their own subcommands (one module each).
     from .edit.clip_commands import register as register_clip
     from .edit.commands import register as register_edit
+    from .invert.commands import register as register_invert
+    register_invert(sub)
     register_edit(sub)
     register_clip(sub)
     return p

@@ -344,7 +344,11 @@ def _torch_load(path: str):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights only" in str(e).lower() or "weights_only" in str(e):
-            raise UnsafeCheckpointError(f"{path}: refused by torch.load(weights_only=True): {e}") from None
+            # Keep only torch's "Unsupported global ..." line: the rest of its message suggests
+            # weights_only=False, which would run the file's code.
+            detail = next((ln.strip() for ln in str(e).splitlines() if "global" in ln.lower()), "")
+            raise UnsafeCheckpointError(f"{path}: refused: the file contains Python objects that could run code "
+                                        f"when loaded ({detail or 'not plain tensors'}). It was not loaded.") from None
         raise CheckpointFormatError(f"{path}: cannot read the torch checkpoint (truncated or corrupt?): {e}") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
         raise CheckpointFormatError(f"{path}: cannot read the torch checkpoint (truncated or corrupt?): "

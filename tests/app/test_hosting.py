@@ -1,0 +1,108 @@
+"""Hosting: exposure warnings, login from --auth, the upload limit handed to the server, and session
+temp folders removed by the session's close callback and when the server stops.
+
+Not tested here: removal when a tab closes.  gradio 6.31 calls ``demo.unload`` when the session's
+heartbeat stream is cancelled; with starlette 1.x (ASGI 2.4) a closed tab shows up as a failed write
+instead, and in our runs the unload fired within 60-120 s only once in three tries.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+import app  # noqa: E402
+
+
+class _FakeDemo:
+    def __init__(self):
+        self.launched = None
+
+    def launch(self, **kwargs):
+        self.launched = kwargs
+
+
+@pytest.mark.parametrize("argv, warned", [
+    ([], []),
+    (["--host", "0.0.0.0"], ["listening on 0.0.0.0"]),
+    (["--share"], ["gradio.live"]),
+    (["--host", "0.0.0.0", "--share", "--auth", "ann:pw"], ["listening on 0.0.0.0", "gradio.live"]),
+])
+def test_main_warns_on_exposure_and_passes_limits_to_launch(argv, warned, monkeypatch, capsys):
+    import signal
+    monkeypatch.delenv("GANINV_AUTH", raising=False)
+    demo = _FakeDemo()
+    monkeypatch.setattr(app, "build_app", lambda **kw: demo)
+    handlers = {}
+    monkeypatch.setattr(signal, "signal", lambda sig, fn: handlers.__setitem__(sig, fn))
+    app.main([*argv, "--max-upload-mb", "2.5"])
+    err = capsys.readouterr().err
+    for phrase in warned:
+        assert f"WARNING: {phrase}" in err or (phrase in err and "WARNING" in err), err
+    assert err.count("WARNING") == len(warned)
+    assert ("no login" in err) == (bool(warned) and "--auth" not in argv)
+    kw = demo.launched
+    assert kw["max_file_size"] == int(2.5 * 2**20)
+    assert kw["auth"] == (("ann", "pw") if "--auth" in argv else None)
+    assert kw["share"] == ("--share" in argv) and kw["show_error"] is False
+    assert kw["server_name"] == ("0.0.0.0" if "0.0.0.0" in argv else "127.0.0.1")
+    with pytest.raises(SystemExit):                     # SIGTERM exits normally, so atexit cleanup runs
+        handlers[signal.SIGTERM](signal.SIGTERM, None)
+
+
+def test_public_host_with_auth_flag(start_app, tmp_path):
+    """A real server on every interface with --auth: it warns (with login), and the API needs the login."""
+    from gradio_client import Client
+    with start_app("--host", "0.0.0.0", "--auth", "ann:s3cret") as url:
+        log = (tmp_path / "server.log").read_text()
+        assert "WARNING: listening on 0.0.0.0" in log and "no login" not in log
+        assert httpx.get(url + "config", timeout=30).status_code == 401
+        assert httpx.post(url + "gradio_api/upload", files={"files": ("a.png", b"x", "image/png")},
+                          timeout=30).status_code in (401, 403)
+        with pytest.raises(Exception):
+            Client(url, auth=("ann", "wrong"), verbose=False)
+        client = Client(url, auth=("ann", "s3cret"), verbose=False)
+        assert "celeba-dcgan-64" in [r[0] for r in client.predict(api_name="/models")["data"]]
+
+
+# --------------------------------------------------------------------------- session temp folders
+def test_session_close_removes_only_that_sessions_folder():
+    sessions = app._Sessions()
+    a, b = SimpleNamespace(session_hash="abc123"), SimpleNamespace(session_hash="../../etc")
+    da, db = sessions.dir(a), sessions.dir(b)
+    assert os.path.dirname(db) == sessions.root                        # no path tricks in the folder name
+    for d in (da, db):
+        open(os.path.join(d, "latent.npz"), "wb").write(b"x")
+    sessions.close(a)
+    assert not os.path.exists(da) and os.path.exists(os.path.join(db, "latent.npz"))
+    sessions.close(b)
+    assert os.listdir(sessions.root) == []
+
+
+def test_session_root_removed_at_process_exit(tmp_path):
+    code = "import app; s = app._Sessions(); open(s.dir(None) + '/f', 'w').write('x'); print(s.root)"
+    env = {**os.environ, "PYTHONPATH": ROOT, "TMPDIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    root = r.stdout.strip().splitlines()[-1]
+    assert r.returncode == 0 and root.startswith(str(tmp_path)), r.stderr
+    assert not os.path.exists(root)
+
+
+def test_session_folders_removed_when_server_is_stopped(start_app, tmp_path):
+    """SIGTERM (how servers are stopped) removes the sessions' temp root, downloads included."""
+    import torch
+    from gradio_client import Client, handle_file
+    from ganinv import io as gio
+    z = gio.save_latent(str(tmp_path / "z.npz"), torch.zeros(1, 100), model="celeba-dcgan-64", space="Z")
+    with start_app() as url:
+        client = Client(url, verbose=False)
+        _, png, _ = client.predict(handle_file(z), "celeba-dcgan-64", api_name="/load_latent")
+        roots = list(tmp_path.glob("ganinv-app-*[!s]"))               # not ganinv-app-examples
+        assert len(roots) == 1 and any(roots[0].rglob("reconstruction.png"))
+    assert not roots[0].exists()

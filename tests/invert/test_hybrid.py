@@ -1,0 +1,112 @@
+"""In-domain (hybrid) inversion and semantic diffusion with the shipped DCGAN encoder."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from ganinv.invert.diffusion import center_box_mask, paste, semantic_diffusion
+from ganinv.invert.encoder import Encoder, EncoderConfig, encoder_path, load_encoder
+from ganinv.invert.hybrid import invert_hybrid, steps_to_reach
+from ganinv.invert.optimize import invert_optimize
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Batch inversion of 64 px images is fastest on one thread on a busy shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def encoder(dcgan):
+    path = encoder_path("celeba-dcgan-64")
+    if not os.path.isfile(path):
+        pytest.skip(f"shipped encoder {path} not present (train it with scripts/train_encoder.py)")
+    return load_encoder(path, G=dcgan)
+
+
+@pytest.fixture(scope="module")
+def samples(dcgan):
+    with torch.no_grad():
+        return dcgan(dcgan.sample_z(4, seed=2024))                   # held-out: training never uses seeds
+
+
+def test_hybrid_reaches_plain_quality_in_fewer_steps(dcgan, encoder, samples):
+    steps = 40
+    plain = invert_optimize(dcgan, samples, space="Z", num_steps=steps, perceptual_weight=0, n_init=128)
+    hybrid = invert_hybrid(dcgan, encoder, samples, num_steps=steps, l_vgg=0, l_dom=0.1, lr=0.03)
+    goal = float((plain.image - samples).square().mean())            # plain's pixel MSE after all its updates
+    needed = steps_to_reach(hybrid.loss_history, goal)
+    assert needed is not None and needed < 0.75 * steps, (goal, [round(r["mse"], 4) for r in hybrid.loss_history])
+    assert hybrid.loss_history[0]["step"] == 0                        # row 0 scores the encoder's start E(x)
+    assert hybrid.space == "Z" and hybrid.latent.shape == (4, dcgan.z_dim)
+
+
+def test_domain_regulariser_keeps_codes_closer_to_encoder_fixed_point(dcgan, encoder, samples):
+    free = invert_hybrid(dcgan, encoder, samples, num_steps=20, l_vgg=0, l_dom=0.0, lr=0.03)
+    reg = invert_hybrid(dcgan, encoder, samples, num_steps=20, l_vgg=0, l_dom=5.0, lr=0.03)
+    assert reg.loss_history[-1]["domain"] < free.loss_history[-1]["domain"]
+
+
+def test_mask_ignores_pixels_outside_it(dcgan):
+    torch.manual_seed(0)
+    E = Encoder(EncoderConfig.for_generator(dcgan))                   # any encoder: only E(G(z)) is used
+    x = dcgan(dcgan.sample_z(1, seed=1))
+    mask = center_box_mask(64, 0.5)
+    garbage = paste(x, torch.rand_like(x) * 2 - 1, mask)             # same pixels inside the mask only
+    start = dcgan.sample_z(1, seed=2)
+    a = invert_hybrid(dcgan, E, x, num_steps=5, l_vgg=0, mask=mask, init=start)
+    b = invert_hybrid(dcgan, E, garbage, num_steps=5, l_vgg=0, mask=mask, init=start)
+    torch.testing.assert_close(a.latent, b.latent)
+
+
+def test_semantic_diffusion_blends_the_pasted_region(dcgan, encoder):
+    with torch.no_grad():
+        target, context = dcgan(dcgan.sample_z(2, seed=31)).split(1)
+    r = semantic_diffusion(dcgan, encoder, target, context, num_steps=30, l_dom=0.1, lr=0.03)
+    inside = r.mask > 0.999
+    err_in = float((r.image - target).square().mean(1, keepdim=True)[inside].mean())
+    with torch.no_grad():
+        start = dcgan(encoder(r.composite))                           # the encoder's start alone
+    err_start = float((start - target).square().mean(1, keepdim=True)[inside].mean())
+    assert err_in < err_start                                          # the region was fitted
+    assert r.composite.shape == r.image.shape == (1, 3, 64, 64)
+    assert torch.isfinite(r.image).all() and r.image.abs().max() <= 1
+
+
+def test_hybrid_in_w_plus_on_tiny_stylegan2():
+    from ganinv.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(StyleGAN2Config(z_dim=32, w_dim=32, resolution=16, mapping_layers=2, channel_base=256,
+                                           channel_max=32), name="tiny-sg2").eval().requires_grad_(False)
+    E = Encoder(EncoderConfig.for_generator(G, space="W+", channel_base=8), G.w_avg).eval()
+    with torch.no_grad():
+        x = G(G.sample_z(2, seed=1), noise_mode="const")
+    r = invert_hybrid(G, E, x, num_steps=15, l_vgg=0, l_dom=0.1, lr=0.05)
+    assert r.space == "W+" and r.latent.shape == (2, G.num_ws, G.w_dim)
+    assert r.loss_history[-1]["mse"] < r.loss_history[0]["mse"]
+    with pytest.raises(ValueError, match="does not fit"):
+        invert_hybrid(G, Encoder(EncoderConfig(resolution=32, model="other")), x, num_steps=1)
+
+
+def test_cli_encode_and_invert_hybrid(tmp_path, astronaut, encoder):
+    import argparse
+    from ganinv.invert.commands import register
+    from ganinv.io import load_latent
+    astronaut.save(tmp_path / "astro.png")
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command", required=True))
+    for argv in (["encode", str(tmp_path / "astro.png"), "--out", str(tmp_path / "o"), "--align", "center",
+                  "--device", "cpu"],
+                 ["invert-hybrid", str(tmp_path / "astro.png"), "--out", str(tmp_path / "o"), "--align", "center",
+                  "--steps", "2", "--l-vgg", "0", "--quiet", "--device", "cpu"]):
+        args = parser.parse_args(argv)
+        assert args.func(args) == 0
+    enc = load_latent(str(tmp_path / "o" / "astro-encoded.npz"), model="celeba-dcgan-64")
+    hyb = load_latent(str(tmp_path / "o" / "astro-hybrid.npz"), model="celeba-dcgan-64")
+    assert enc.space == hyb.space == "Z" and enc.latent.shape == hyb.latent.shape == (1, 100)
+    assert hyb.meta["method"] == "in-domain hybrid" and (tmp_path / "o" / "astro-hybrid.png").is_file()
