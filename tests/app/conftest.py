@@ -102,6 +102,7 @@ def astronaut_png(tmp_path_factory, astronaut) -> str:
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     """pytest-playwright: drive Debian's Chromium (never `playwright install`), offline-safe flags."""
-    if not os.path.isfile(CHROMIUM) or shutil.which(CHROMIUM) is None:
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    # A missing browser is a setup error, not a reason to skip: `bash run.sh test` installs it.
+    assert os.path.isfile(CHROMIUM) and shutil.which(CHROMIUM), \
+        f"{CHROMIUM} is not installed: run `bash run.sh test` (it installs Debian's chromium) or apt-get install chromium"
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True, "args": CHROMIUM_ARGS}

@@ -24,8 +24,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def encoder(dcgan):
     path = encoder_path("celeba-dcgan-64")
-    if not os.path.isfile(path):
-        pytest.skip(f"shipped encoder {path} not present (train it with scripts/train_encoder.py)")
+    assert os.path.isfile(path), f"the shipped encoder {path} is missing (it is tracked in git)"
     return load_encoder(path, G=dcgan)
 
 

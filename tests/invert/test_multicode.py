@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganinv.invert.multicode import (Degradation, center_hole_mask, compose, invert_multicode, restore, to_grey)
+from ganinv.invert.multicode import (Degradation, center_hole_mask, compose, invert_multicode, restore)
 from ganinv.invert.optimize import invert_optimize
 
 
