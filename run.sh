@@ -22,6 +22,8 @@ setup_python() {
     [ -f requirements-extra.txt ] && "$VENV/bin/pip" install -q -r requirements-extra.txt
     # Packages whose declared dependencies would downgrade torch: installed without them.
     [ -f requirements-nodeps.txt ] && "$VENV/bin/pip" install -q --no-deps -r requirements-nodeps.txt
+    # ganinv itself, editable, so `python -m ganinv` works from any folder.
+    "$VENV/bin/pip" install -q --no-deps -e .
     echo "$want" > "$stamp"
   fi
 }
