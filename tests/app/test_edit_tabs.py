@@ -200,3 +200,20 @@ def test_session_library_limits_and_alignment_preview(astronaut_png):
     assert preview.size == prep.original.size
     assert np.abs(np.asarray(preview, np.int16) - np.asarray(prep.original, np.int16)).max() > 100   # drawn on
     assert es.alignment_preview(api.prepare_image(astronaut_png, G, align="center")) is None
+
+
+def test_rotated_off_centre_portrait_is_aligned_edited_and_pasted_back(session, astronaut_png, tmp_path):
+    """The Real-photos flow end to end: rotated, off-centre upload -> align -> invert -> edit -> paste back."""
+    canvas = Image.new("RGB", (900, 700), (40, 40, 40))
+    canvas.paste(Image.open(astronaut_png).convert("RGB").rotate(20, expand=True, fillcolor=(90, 90, 90)), (250, 50))
+    path = str(tmp_path / "rotated.png")
+    canvas.save(path)
+    out = session.predict(handle_file(path), MODEL, "auto", 1, "Z", 3, 1.0, 1, 0, api_name="/invert")
+    assert any("aligned" in str(x) for x in out), out                     # the face was found and aligned
+    edited = edit(session, source="session", paste=True, score=False, smile=3.0)
+    pasted, status = shown(edited[2]), edited[-1]
+    assert Image.open(pasted).size == (900, 700)                           # the whole original frame
+    assert "identity" in status.lower()
+    diff = np.abs(pixels(pasted) - np.asarray(canvas, dtype=np.int16)).sum(-1)
+    assert diff[:, :200].max() == 0 and diff[600:].max() == 0              # far from the face: untouched
+    assert diff.mean() > 0.1                                               # the face changed
