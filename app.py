@@ -109,14 +109,6 @@ Edit a latent towards a text prompt *t*, judged by CLIP (Radford et al., ICML 20
   the others move by $\\alpha\\, \\Delta s$. Instant once the channel directions $\\Delta i_c$ are precomputed.
 """
 
-RESTORE_MD = """
-### 6 Restore: inpainting and super-resolution through the generator
-Image2StyleGAN++ (Abdal, Qin & Wonka, CVPR 2020, eq. 4) inverts only the known pixels with
-a mask *M*: $\\arg\\min_w \\lVert M \\odot (G(w) - I)\\rVert_2^2 + \\lambda_p L_{percept}(M \\odot G(w), M \\odot I)$;
-super-resolution compares a downsampled $G(w)$ with the low-resolution input (PULSE, Menon
-et al., CVPR 2020). The generator fills in what is missing.
-"""
-
 MODELS_MD = """
 ### 7 Models
 Registered generators and whether their weights are on this machine. The bundled DCGAN ships
@@ -126,7 +118,6 @@ Any other checkpoint file in `checkpoints/` shows up as `local:<file>`.
 """
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
-COMING = "*Coming in this release: this tab's controls are being built on the library's {what}.*"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -360,7 +351,7 @@ def make_callbacks(device: str | None, sessions: _Sessions):
 
     return dict(select_model=select_model, invert=invert, invert_cancellable=invert_cancellable,
                 load_latent=load_latent, sample=sample, use_sample=use_sample, models=models,
-                loaded_models=loaded_models, close=sessions.close)
+                loaded_models=loaded_models, close=sessions.close, device=device)
 
 
 def _close_figure(fig) -> None:
@@ -409,13 +400,94 @@ def example_images(folder: str | None = None, device: str | None = None) -> list
     return paths
 
 
+_METHODS_CHOICES = [("optimisation", "optimize"), ("encoder (one pass)", "encoder"),
+                    ("hybrid (encoder + domain-regularised optimisation)", "hybrid"),
+                    ("multi-code (N codes, layer)", "multicode"), ("layer-wise", "layerwise")]
+
+
+def _methods_prepare(image, model, align, face, device):
+    """Generator, the same prepared crop as the main inversion, and the model's encoder (or None)."""
+    if image is None:
+        raise gr.Error("Upload an image or pick an example first.", print_exception=False)
+    if align not in api.ALIGN_MODES:
+        raise gr.Error(f"Face alignment must be one of {', '.join(api.ALIGN_MODES)}.", print_exception=False)
+    face_index = _restore_number(face, "Face #", 1, 100) - 1
+    try:
+        G = registry.load_generator(str(model), device)
+        prep = api.prepare_image(image, G, align=align, face_index=face_index)
+    except (KeyError, OSError, ValueError, UnidentifiedImageError) as e:
+        raise _error(e)
+    from ganinv.invert.encoder import load_encoder
+    try:
+        E = load_encoder(str(model), G=G, device=G.device)
+    except (FileNotFoundError, ValueError):
+        E = None
+    return G, prep, E
+
+
+def _methods_run(G, prep, E, method, steps, codes, layer, progress):
+    from ganinv.invert.session import run_method
+    layer = layer if layer in G.layer_names else None
+    try:
+        return run_method(G, prep.tensor, method, steps=steps, n_codes=codes, layer=layer, encoder=E,
+                          progress=progress)
+    except ValueError as e:
+        raise _error(e)
+
+
+def _methods_callbacks(device: str | None) -> dict:
+    from ganinv.invert.session import LATENT_METHODS, METHODS
+
+    def settings(method_list, steps, codes):
+        bad = [m for m in method_list if m not in METHODS]
+        if bad or not method_list:
+            raise gr.Error(f"Choose methods among {', '.join(METHODS)}; got {bad or 'none'}.", print_exception=False)
+        return _restore_number(steps, "Method steps", 1, 1000), _restore_number(codes, "Codes N", 1, 64)
+
+    def run_one(image, model, align, face, method, steps, codes, layer, state, progress=gr.Progress()):
+        steps, codes = settings([method], steps, codes)
+        progress(0.0, desc=f"loading {model}")
+        G, prep, E = _methods_prepare(image, model, align, face, device)
+        r = _methods_run(G, prep, E, method, steps, codes, layer, lambda f, m: progress(f, desc=m))
+        m = r.metrics
+        note = f"{method}: {r.seconds:.1f} s, PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f}. "
+        if method in LATENT_METHODS:
+            state = {"model": G.name, "latent": r.latent, "space": r.space, "source": prep.image, "prepared": prep}
+            note += "The latent is kept for the other tabs."
+        else:
+            note += "This method's result is an image only (no single latent): the other tabs keep the previous one."
+        diff = None if r.diff is None else gio.tensor_to_pil(r.diff[0].expand(3, -1, -1) * 2 - 1)
+        return _upscale(gio.tensor_to_pil(r.image[0])), _upscale(diff), state, note
+
+    def compare(image, model, align, face, method_list, steps, codes, layer, progress=gr.Progress()):
+        method_list = list(method_list or [])
+        steps, codes = settings(method_list, steps, codes)
+        G, prep, E = _methods_prepare(image, model, align, face, device)
+        rows, gallery = [], [(_upscale(prep.image), "target")]
+        for i, method in enumerate(method_list):
+            def report(f, m, i=i, method=method):
+                progress((i + f) / len(method_list), desc=f"{method}: {m}")
+            r = _methods_run(G, prep, E, method, steps, codes, layer, report)
+            m = r.metrics
+            rows.append((method, round(r.seconds, 2), round(m["psnr"], 2), round(m["ssim"], 3),
+                         round(m["perceptual"], 4)))
+            gallery.append((_upscale(gio.tensor_to_pil(r.image[0])), method))
+            if r.diff is not None:
+                gallery.append((_upscale(gio.tensor_to_pil(r.diff[0].expand(3, -1, -1) * 2 - 1)),
+                                f"{method}: difference (what G cannot reproduce)"))
+        table = pd.DataFrame(rows, columns=["method", "time (s)", "PSNR (dB)", "SSIM", "perceptual distance"])
+        return table, gallery
+
+    return {"run_one": run_one, "compare": compare}
+
+
 # --------------------------------------------------------------------------- tabs
 def _tab_invert(state: gr.State, cb: dict, examples: list[str]) -> None:
     gr.Markdown(INVERT_MD, latex_delimiters=LATEX)
     with gr.Row():
         with gr.Column(scale=1):
             image = _ImageInput(label="Image to invert", type="filepath", image_mode=None,
-                                sources=["upload", "clipboard"], elem_id="invert-input")
+                                sources=["upload", "webcam", "clipboard"], elem_id="invert-input")
             gr.Examples(examples=[[p] for p in examples], inputs=[image], label="Examples",
                         example_labels=[os.path.splitext(os.path.basename(p))[0] for p in examples])
             model = gr.Dropdown(_model_choices(), value=registry.DEFAULT_MODEL, label="Model", elem_id="model")
@@ -471,11 +543,28 @@ def _tab_invert(state: gr.State, cb: dict, examples: list[str]) -> None:
                      api_name="load_latent", **compute)
     sample_btn.click(cb["sample"], [seeds, model], [gallery], api_name="sample", **compute)
     gallery.select(cb["use_sample"], [gallery], [image], api_name="use_sample", concurrency_limit=None)
-
-
-def _coming(md: str, what: str) -> None:
-    gr.Markdown(md, latex_delimiters=LATEX)
-    gr.Markdown(COMING.format(what=what))
+    with gr.Accordion("Other inversion methods / compare", open=False):
+        gr.Markdown("Same prepared crop as above. Optimisation, encoder and hybrid give one latent, kept for "
+                    "the other tabs; multi-code and layer-wise give images only.")
+        with gr.Row():
+            m_method = gr.Dropdown(_METHODS_CHOICES, value="encoder", label="Method")
+            m_steps = gr.Number(50, label="Steps (optimising methods)", precision=0, minimum=1, maximum=1000)
+            m_codes = gr.Number(8, label="Multi-code N", precision=0, minimum=1, maximum=64)
+            m_layer = gr.Textbox("", label="Layer (multi-code / layer-wise; empty: middle)")
+        m_run = gr.Button("Run method", elem_id="run-method")
+        m_note = gr.Markdown()
+        with gr.Row():
+            m_recon = gr.Image(label="Method reconstruction", format="png", interactive=False)
+            m_diff = gr.Image(label="Layer-wise difference map", format="png", interactive=False)
+        m_list = gr.CheckboxGroup(_METHODS_CHOICES, value=["optimize", "encoder", "hybrid"], label="Compare")
+        m_compare = gr.Button("Compare methods", elem_id="compare-methods")
+        m_table = gr.Dataframe(label="Comparison", interactive=False)
+        m_gallery = gr.Gallery(label="Reconstructions", columns=6, height="auto", format="png")
+    mcb = _methods_callbacks(cb.get("device"))
+    m_run.click(mcb["run_one"], [image, model, align, face, m_method, m_steps, m_codes, m_layer, state],
+                [m_recon, m_diff, state, m_note], api_name="invert_method", **compute)
+    m_compare.click(mcb["compare"], [image, model, align, face, m_list, m_steps, m_codes, m_layer],
+                    [m_table, m_gallery], api_name="compare_methods", **compute)
 
 
 # --------------------------------------------------------------------------- tabs 2-4: edit, discover, morph & mix
@@ -1337,8 +1426,145 @@ def _tab_text(state: gr.State, device: str | None = None, sessions: _Sessions | 
                    api_name="global_edit", show_progress_on=[after], **compute)
 
 
-def _tab_restore(state: gr.State) -> None:
-    _coming(RESTORE_MD, "masked and degraded inversion")
+_RESTORE_TASKS = [("inpaint (centre hole or drawn mask)", "inpaint"), ("colourise (grey input)", "colorize"),
+                  ("super-resolve (low-res input)", "superres")]
+
+
+def _restore_number(value, what: str, lo: float, hi: float) -> int:
+    """A whole number in [lo, hi] from an API value (NaN, text, 1e9 refused with a message)."""
+    import math
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{what} must be a number, got {value!r}.", print_exception=False) from None
+    if not math.isfinite(v) or not lo <= v <= hi or v != int(v):
+        raise gr.Error(f"{what} must be a whole number from {int(lo)} to {int(hi)}, got {value!r}.",
+                       print_exception=False)
+    return int(v)
+
+
+def _restore_mask(editor, resolution: int, preset: str):
+    """[1, 1, R, R] mask (1 = known): the centre-hole preset, or the strokes drawn on the editor's layers."""
+    import numpy as np
+    import torch
+    from ganinv.invert.multicode import center_hole_mask
+    layers = (editor or {}).get("layers") if isinstance(editor, dict) else None
+    if preset == "draw" and layers:
+        alpha = np.zeros((resolution, resolution), dtype=np.float32)
+        for layer in layers:
+            im = Image.open(layer) if isinstance(layer, str) else layer
+            if im is None:
+                continue
+            a = np.asarray(im.convert("RGBA").resize((resolution, resolution), Image.NEAREST))[..., 3]
+            alpha = np.maximum(alpha, a.astype(np.float32) / 255.0)
+        if alpha.max() > 0:
+            return torch.from_numpy((alpha < 0.5).astype(np.float32))[None, None]
+    return center_hole_mask(resolution)
+
+
+def _restore_editor_image(editor):
+    """The background of an ImageEditor value (dict) or a plain image value."""
+    if isinstance(editor, dict):
+        return editor.get("background") or editor.get("composite")
+    return editor
+
+
+def _restore_callback(device: str | None):
+    import tempfile as _tf
+    import torch
+    from ganinv.invert.multicode import restore as mc_restore
+    from ganinv import io as _io
+
+    def run(editor, task, preset, factor, codes, layer, steps, state, progress=gr.Progress()):
+        task = str(task or "")
+        if task not in {v for _, v in _RESTORE_TASKS}:
+            raise gr.Error(f"Task must be one of inpaint, colorize, superres; got {task!r}.", print_exception=False)
+        n_codes = _restore_number(codes, "Codes N", 1, 64)
+        num_steps = _restore_number(steps, "Steps", 1, 1000)
+        f = _restore_number(factor, "Factor", 2, 8)
+        if f not in (2, 4, 8):
+            raise gr.Error("Factor must be 2, 4 or 8.", print_exception=False)
+        src = _restore_editor_image(editor)
+        state = state or {}
+        model = state.get("model") or registry.DEFAULT_MODEL
+        progress(0.0, desc=f"loading {model}")
+        try:
+            G = registry.load_generator(model, device)
+        except Exception as e:
+            raise _error(e)
+        if src is None and state.get("source") is not None:
+            src = state["source"]
+        if src is None:
+            raise gr.Error("Upload an image (or invert one in tab 1 first).", print_exception=False)
+        try:
+            prep = api.prepare_image(src, G, align="center")
+        except (OSError, ValueError, UnidentifiedImageError) as e:
+            raise _error(e)
+        layers = [n for n in G.layer_names[:-1] if n != "input"]
+        layer = layer if layer in layers else None
+        clean = prep.tensor.to(G.device)                            # [1, 3, R, R]
+        mask = _restore_mask(editor, G.resolution, str(preset)) if task == "inpaint" else None
+        res = mc_restore(G, clean, task, mask=mask, factor=f, n_codes=n_codes, layer=layer, num_steps=num_steps,
+                         clean=clean, progress=lambda fr, msg: progress(fr, desc=msg))
+        if task == "inpaint":
+            degraded = clean * mask.to(clean.device)
+        elif task == "colorize":
+            degraded = (clean * clean.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+            degraded = degraded.expand(-1, 3, -1, -1)
+        else:
+            degraded = torch.nn.functional.avg_pool2d(clean, f)
+        deg_img = _io.tensor_to_pil(degraded[0].cpu())
+        restored = _io.tensor_to_pil(res.image[0].detach().cpu())
+        rows = [("task", task), ("codes N", str(n_codes)), ("layer", res.layer), ("steps", str(num_steps)),
+                ("time (s)", f"{res.seconds:.1f}")]
+        m = res.metrics[0] if res.metrics else {}
+        if "psnr" in m:
+            rows.append(("PSNR deg(restored) vs observation (dB)", f"{m['psnr']:.2f}"))
+        if res.clean_metrics:
+            c = res.clean_metrics[0]
+            rows += [("PSNR vs clean (dB)", f"{c['psnr']:.2f}"), ("SSIM vs clean", f"{c['ssim']:.3f}")]
+            if c.get("perceptual") is not None:
+                rows.append((f"perceptual vs clean ({c.get('perceptual_metric', '')})", f"{c['perceptual']:.4f}"))
+        out = os.path.join(_tf.mkdtemp(prefix="restore-"), f"restored-{task}.png")
+        restored.save(out)
+        note = (f"Restored ({task}) in {res.seconds:.1f} s with {n_codes} codes at layer {res.layer}. "
+                "The result is an image only: multi-code latents are not used by the other tabs.")
+        return deg_img, restored, pd.DataFrame(rows, columns=["metric", "value"]), out, note
+
+    return run
+
+
+def _tab_restore(state: gr.State, device: str | None = None) -> None:
+    gr.Markdown("""
+### Restore with many latent codes (mGANprior)
+**mGANprior** (Gu, Shen & Zhou, *Image Processing Using Multi-Code GAN Prior*, CVPR 2020) inverts an image
+with **N latent codes** whose feature maps are composed at an **intermediate layer**, each weighted by a
+per-channel importance $\\alpha_n$; the degradation (mask, grey conversion, down-sampling) is applied to
+the generated image *inside the loss*, so the generator fills in what the observation lost.
+Choose a task; the image is the upload, or the source crop from tab 1 when nothing is uploaded.
+""", latex_delimiters=LATEX)
+    with gr.Row():
+        with gr.Column(scale=1):
+            editor = gr.ImageEditor(label="Image (draw the hole to inpaint on a layer)", type="pil",
+                                    elem_id="restore-input")
+            task = gr.Radio(_RESTORE_TASKS, value="inpaint", label="Task")
+            preset = gr.Radio([("centre hole", "centre"), ("drawn mask", "draw")], value="centre",
+                              label="Inpainting mask")
+            factor = gr.Radio([2, 4, 8], value=4, label="Super-resolution factor")
+            with gr.Row():
+                codes = gr.Number(8, label="Codes N", precision=0, minimum=1, maximum=64)
+                layer = gr.Textbox("", label="Layer (empty: middle)")
+                steps = gr.Slider(1, 1000, value=100, step=1, label="Steps")
+            run = gr.Button("Restore", variant="primary", elem_id="restore-run")
+        with gr.Column(scale=2):
+            note = gr.Markdown(elem_id="restore-status")
+            with gr.Row():
+                degraded = gr.Image(label="Degraded input", format="png", interactive=False)
+                restored = gr.Image(label="Restored", format="png", interactive=False)
+            metrics = gr.Dataframe(headers=["metric", "value"], label="Metrics", interactive=False)
+            download = gr.File(label="Restored (PNG)", interactive=False)
+    run.click(_restore_callback(device), [editor, task, preset, factor, codes, layer, steps, state],
+              [degraded, restored, metrics, download, note], api_name="restore", concurrency_id="compute")
 
 
 def _tab_models(state: gr.State, cb: dict) -> None:
@@ -1371,7 +1597,7 @@ def build_app(*, device: str | None = None, max_concurrency: int = 1) -> gr.Bloc
             with gr.Tab("5 Text edit", id="text"):
                 _tab_text(state, device, sessions)
             with gr.Tab("6 Restore", id="restore"):
-                _tab_restore(state)
+                _tab_restore(state, device)
             with gr.Tab("7 Models", id="models"):
                 _tab_models(state, cb)
         demo.unload(cb["close"])

@@ -1,0 +1,123 @@
+"""Tab 6 Restore (mGANprior multi-code restoration) through gradio_client on a real server, few steps."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from ganinv import api
+
+STEPS, CODES = 30, 4
+
+
+@pytest.fixture(scope="module")
+def sample_png(tmp_path_factory) -> str:
+    """An in-domain 64x64 image (a DCGAN sample), so a short run can fit it."""
+    path = tmp_path_factory.mktemp("restore") / "sample.png"
+    api.sample_images([5], device="cpu")[0].save(path)
+    return str(path)
+
+
+def editor(path: str | None) -> dict:
+    return {"background": handle_file(path) if path else None, "layers": [], "composite": None}
+
+
+def restore(client, path, task, *, preset="centre", factor=4, codes=CODES, steps=STEPS):
+    return client.predict(editor(path), task, preset, factor, codes, "", steps, api_name="/restore")
+
+
+def rgb(path: str) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
+
+
+@pytest.mark.parametrize("task", ["inpaint", "colorize", "superres"])
+def test_restore_tasks_return_model_sized_image(client, sample_png, task):
+    degraded, restored, metrics, download, note = restore(client, sample_png, task)
+    assert Image.open(restored).size == (64, 64)
+    assert Image.open(download).size == (64, 64)
+    rows = {r[0]: r[1] for r in metrics["data"]}
+    assert "PSNR vs clean (dB)" in rows and task in note
+    if task == "superres":
+        assert Image.open(degraded).size == (16, 16)
+
+
+def test_inpaint_keeps_known_pixels(client, sample_png):
+    from ganinv.invert.multicode import center_hole_mask
+    _, restored, *_ = restore(client, sample_png, "inpaint", steps=60)
+    known = center_hole_mask(64)[0, 0].numpy().astype(bool)
+    err = np.abs(rgb(restored) - rgb(sample_png)).mean(-1)     # [64, 64]
+    assert err[known].mean() < 25, err[known].mean()            # fitted region follows the input
+    # and the hole is filled with image content, not left black as in the degraded input
+    assert rgb(restored)[~known].mean() > 20
+
+
+@pytest.mark.parametrize("args, words", [
+    ((None, "inpaint"), "Upload an image"),
+    (("IMG", "inpaint", "centre", 4, 10**6), "maximum value 64|Codes N"),
+    (("IMG", "superres", "centre", 3), "not in the list of choices|Factor"),
+    (("IMG", "deblur"), "not in the list of choices|Task"),
+])
+def test_bad_input_gives_message_and_server_answers(client, sample_png, args, words):
+    path, task, *rest = args
+    kw = dict(zip(["preset", "factor", "codes"], rest))
+    with pytest.raises(AppError, match=words):
+        restore(client, sample_png if path == "IMG" else None, task, **kw)
+    assert client.predict(api_name="/models") is not None
+
+
+def test_nan_steps_are_refused(client, app_url):
+    """gradio_client refuses to send NaN: a hand-written JSON body does."""
+    import httpx
+    base = app_url + "gradio_api/"
+    body = '{"data": [null, "inpaint", "centre", 4, 4, "", NaN]}'
+    r = httpx.post(base + "call/restore", content=body, headers={"content-type": "application/json"}, timeout=60)
+    r.raise_for_status()
+    with httpx.stream("GET", base + f"call/restore/{r.json()['event_id']}", timeout=300) as s:
+        lines = list(s.iter_lines())
+    assert "event: error" in lines, lines
+    assert any("Steps must be a whole number" in ln for ln in lines), lines
+    assert client.predict(api_name="/models") is not None
+
+
+# --------------------------------------------------------------------------- Invert tab: other methods / compare
+def invert_method(client, path, method, *, steps=5, codes=4):
+    return client.predict(handle_file(path), "celeba-dcgan-64", "center", 1, method, steps, codes, "",
+                          api_name="/invert_method")
+
+
+def test_compare_methods_gives_one_row_per_method(client, sample_png):
+    chosen = ["encoder", "hybrid", "layerwise"]
+    table, gallery = client.predict(handle_file(sample_png), "celeba-dcgan-64", "center", 1, chosen, 5, 4, "",
+                                    api_name="/compare_methods")
+    assert [r[0] for r in table["data"]] == chosen
+    assert all(0 < float(r[2]) < 100 for r in table["data"])          # PSNR in dB
+    captions = [g.get("caption") for g in gallery]
+    assert captions[0] == "target" and any("difference" in (c or "") for c in captions)
+
+
+def test_encoder_method_latent_is_used_by_edit_tab(app_url, sample_png):
+    from gradio_client import Client
+    session = Client(app_url, verbose=False)
+    zeros = [0.0] * 12
+    with pytest.raises(AppError):                        # no session latent yet
+        session.predict("session", 3, [], False, False, *zeros, api_name="/edit")
+    recon, diff, note = invert_method(session, sample_png, "encoder")
+    assert "kept for the other tabs" in note and diff is None
+    before = session.predict("session", 3, [], False, False, *zeros, api_name="/edit")[0]
+    assert np.abs(rgb(before) - rgb(recon)).mean() < 3               # Edit starts from the encoder's code
+
+
+def test_multicode_method_says_image_only(client, sample_png):
+    recon, diff, note = invert_method(client, sample_png, "multicode")
+    assert Image.open(recon).size[0] >= 64 and "image only" in note
+
+
+def test_methods_bad_input(client, sample_png):
+    with pytest.raises(AppError, match="Upload an image"):
+        client.predict(None, "celeba-dcgan-64", "center", 1, "encoder", 5, 4, "", api_name="/invert_method")
+    with pytest.raises(AppError, match="Choose methods"):
+        client.predict(handle_file(sample_png), "celeba-dcgan-64", "center", 1, [], 5, 4, "",
+                       api_name="/compare_methods")
+    assert client.predict(api_name="/models") is not None
