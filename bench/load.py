@@ -12,37 +12,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from _server import start_app  # noqa: E402  (bench/ is on sys.path)
 
 
 def start_server(max_concurrency: int) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "app.py"), "--port", str(port),
-                             "--max-concurrency", str(max_concurrency)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(url, timeout=5)
-            return proc, url
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit("app.py exited during start-up")
-            time.sleep(1)
-    proc.terminate()
-    raise SystemExit("app.py did not start within 240 s")
+    return start_app(["--max-concurrency", str(max_concurrency)])
 
 
 def one_client(url: str, image: str, steps: int, seed: int, out: dict, start: threading.Barrier | None = None) -> None:

@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from _server import ROOT, start_app  # noqa: E402  (bench/ is on sys.path)
 sys.path.insert(0, ROOT)
 MODEL = "celeba-dcgan-64"
 TINY_MODELS = ("local:tiny-a.safetensors", "local:tiny-b.safetensors")
@@ -47,22 +45,7 @@ def write_tiny_checkpoints(folder: str) -> None:
 
 
 def start_server(env: dict) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "app.py"), "--port", str(port), "--device", "cpu"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(url, timeout=5)
-            return proc, url
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit("app.py exited during start-up")
-            time.sleep(1)
-    proc.terminate()
-    raise SystemExit("app.py did not start within 240 s")
+    return start_app(["--device", "cpu"], env=env)
 
 
 def rss_mb(pid: int) -> float:
