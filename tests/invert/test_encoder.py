@@ -28,13 +28,7 @@ def tiny_dcgan(seed: int = 0) -> DCGANGenerator:
     return G.eval().requires_grad_(False)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and a busy shared CPU makes two threads spin)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_stylegan2(seed: int = 0) -> StyleGAN2Generator:

@@ -12,13 +12,7 @@ from ganinv.invert.hybrid import invert_hybrid, steps_to_reach
 from ganinv.invert.optimize import invert_optimize
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Batch inversion of 64 px images is fastest on one thread on a busy shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,7 @@ from ganinv.invert.multicode import (Degradation, center_hole_mask, compose, inv
 from ganinv.invert.optimize import invert_optimize
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Batch-1 inversion is fastest on one thread (two threads spin on a busy shared CPU)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
