@@ -17,6 +17,8 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
+import time
 
 # Offline-safe defaults, set before gradio is imported (it starts telemetry threads on import).
 # HF_HUB_OFFLINE=1 also makes the registry refuse downloads quickly; run with HF_HUB_OFFLINE=0
@@ -67,6 +69,19 @@ FFHQ recipe (Karras et al., CVPR 2019, App. A); without a face the centre square
 reconstruction is also pasted back into the whole photo. The perceptual term is LPIPS
 (Zhang et al., CVPR 2018) when its VGG trunk is cached, else the offline shift-tolerant LPIPS
 (Ghildyal & Liu, ECCV 2022); the metrics table says which one was used.
+"""
+
+METHODS_MD = """
+Same prepared crop as above. **Encoder**: one forward pass of the domain-guided encoder
+(In-Domain GAN Inversion, Zhu et al., ECCV 2020, eq. 3). **Hybrid**: start at $z_0 = E(x)$ and
+minimise eq. 4,
+$\lVert x - G(z)\rVert + \lambda_{vgg}\lVert F(x) - F(G(z))\rVert + \lambda_{dom}\lVert z - E(G(z))\rVert$,
+with L-BFGS (steps = loss evaluations); a larger $\lambda_{dom}$ keeps the code in-domain (better
+edits) at some cost in fidelity. **Multi-code** (mGANprior, Gu et al., CVPR 2020, eq. 2): *N* codes
+meet at an intermediate layer, weighted per channel. **Layer-wise** (Bau et al., ICCV 2019): fit an
+intermediate feature map; the difference map shows what the generator cannot reproduce.
+Optimisation, encoder and hybrid give one latent, kept for the other tabs; multi-code and
+layer-wise give images only.
 """
 
 EDIT_MD = """
@@ -136,17 +151,44 @@ class _ImageInput(gr.Image):
 
 
 class _Sessions:
-    """One temp folder per browser session for downloads, removed when the tab closes / at exit."""
+    """One temp folder per browser session for downloads.
 
-    def __init__(self):
+    Removed when the tab closes (Gradio's unload, which a killed browser never sends), when it
+    has been idle for ``ttl`` seconds (swept at most once a minute, on any session's request),
+    and at exit.
+    """
+
+    def __init__(self, ttl: float = STATE_TTL_S):
         self.root = tempfile.mkdtemp(prefix="ganinv-app-")
+        self.ttl = ttl
+        self._last_sweep = 0.0
+        self._lock = threading.Lock()
         atexit.register(shutil.rmtree, self.root, True)
 
     def dir(self, request: gr.Request | None) -> str:
         name = getattr(request, "session_hash", None) or "shared"
         path = os.path.join(self.root, "".join(c for c in name if c.isalnum()) or "shared")
+        self.sweep()
         os.makedirs(path, exist_ok=True)
+        os.utime(path)                                  # mtime = last use of this session
         return path
+
+    def sweep(self, now: float | None = None, force: bool = False) -> list[str]:
+        """Remove session folders idle for longer than ``ttl``; returns their names."""
+        now = time.time() if now is None else now
+        with self._lock:
+            if not force and now - self._last_sweep < 60:
+                return []
+            self._last_sweep = now
+        removed = []
+        for entry in os.scandir(self.root):
+            try:
+                if entry.is_dir() and now - entry.stat().st_mtime > self.ttl:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                    removed.append(entry.name)
+            except FileNotFoundError:
+                pass                                    # removed meanwhile by its own unload
+        return removed
 
     def close(self, request: gr.Request) -> None:
         shutil.rmtree(self.dir(request), ignore_errors=True)
@@ -425,12 +467,12 @@ def _methods_prepare(image, model, align, face, device):
     return G, prep, E
 
 
-def _methods_run(G, prep, E, method, steps, codes, layer, progress):
+def _methods_run(G, prep, E, method, steps, codes, layer, progress, l_dom=None):
     from ganinv.invert.session import run_method
     layer = layer if layer in G.layer_names else None
     try:
         return run_method(G, prep.tensor, method, steps=steps, n_codes=codes, layer=layer, encoder=E,
-                          progress=progress)
+                          l_dom=l_dom, progress=progress)
     except ValueError as e:
         raise _error(e)
 
@@ -444,11 +486,24 @@ def _methods_callbacks(device: str | None) -> dict:
             raise gr.Error(f"Choose methods among {', '.join(METHODS)}; got {bad or 'none'}.", print_exception=False)
         return _restore_number(steps, "Method steps", 1, 1000), _restore_number(codes, "Codes N", 1, 64)
 
-    def run_one(image, model, align, face, method, steps, codes, layer, state, progress=gr.Progress()):
+    def domain_weight(l_dom):
+        if l_dom is None or l_dom == "":
+            return None                                      # API callers may leave it out: the default
+        try:
+            v = float(l_dom)
+        except (TypeError, ValueError):
+            v = float("nan")
+        if not 0 <= v <= 100:
+            raise gr.Error(f"Domain weight must be a number from 0 to 100, got {l_dom!r}.", print_exception=False)
+        return v
+
+    def run_one(image, model, align, face, method, steps, codes, layer, state, l_dom=None,
+                progress=gr.Progress()):
         steps, codes = settings([method], steps, codes)
+        l_dom = domain_weight(l_dom)
         progress(0.0, desc=f"loading {model}")
         G, prep, E = _methods_prepare(image, model, align, face, device)
-        r = _methods_run(G, prep, E, method, steps, codes, layer, lambda f, m: progress(f, desc=m))
+        r = _methods_run(G, prep, E, method, steps, codes, layer, lambda f, m: progress(f, desc=m), l_dom)
         m = r.metrics
         note = f"{method}: {r.seconds:.1f} s, PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f}. "
         if method in LATENT_METHODS:
@@ -459,15 +514,16 @@ def _methods_callbacks(device: str | None) -> dict:
         diff = None if r.diff is None else gio.tensor_to_pil(r.diff[0].expand(3, -1, -1) * 2 - 1)
         return _upscale(gio.tensor_to_pil(r.image[0])), _upscale(diff), state, note
 
-    def compare(image, model, align, face, method_list, steps, codes, layer, progress=gr.Progress()):
+    def compare(image, model, align, face, method_list, steps, codes, layer, l_dom=None, progress=gr.Progress()):
         method_list = list(method_list or [])
         steps, codes = settings(method_list, steps, codes)
+        l_dom = domain_weight(l_dom)
         G, prep, E = _methods_prepare(image, model, align, face, device)
         rows, gallery = [], [(_upscale(prep.image), "target")]
         for i, method in enumerate(method_list):
             def report(f, m, i=i, method=method):
                 progress((i + f) / len(method_list), desc=f"{method}: {m}")
-            r = _methods_run(G, prep, E, method, steps, codes, layer, report)
+            r = _methods_run(G, prep, E, method, steps, codes, layer, report, l_dom)
             m = r.metrics
             rows.append((method, round(r.seconds, 2), round(m["psnr"], 2), round(m["ssim"], 3),
                          round(m["perceptual"], 4)))
@@ -544,13 +600,14 @@ def _tab_invert(state: gr.State, cb: dict, examples: list[str]) -> None:
     sample_btn.click(cb["sample"], [seeds, model], [gallery], api_name="sample", **compute)
     gallery.select(cb["use_sample"], [gallery], [image], api_name="use_sample", concurrency_limit=None)
     with gr.Accordion("Other inversion methods / compare", open=False):
-        gr.Markdown("Same prepared crop as above. Optimisation, encoder and hybrid give one latent, kept for "
-                    "the other tabs; multi-code and layer-wise give images only.")
+        gr.Markdown(METHODS_MD, latex_delimiters=LATEX)
         with gr.Row():
             m_method = gr.Dropdown(_METHODS_CHOICES, value="encoder", label="Method")
             m_steps = gr.Number(50, label="Steps (optimising methods)", precision=0, minimum=1, maximum=1000)
             m_codes = gr.Number(8, label="Multi-code N", precision=0, minimum=1, maximum=64)
             m_layer = gr.Textbox("", label="Layer (multi-code / layer-wise; empty: middle)")
+            m_dom = gr.Number(0.001, label="Domain weight λ_dom (hybrid)", minimum=0, maximum=100,
+                              info="higher: codes stay where E(G(z)) = z (in-domain), fit a little less")
         m_run = gr.Button("Run method", elem_id="run-method")
         m_note = gr.Markdown()
         with gr.Row():
@@ -561,9 +618,9 @@ def _tab_invert(state: gr.State, cb: dict, examples: list[str]) -> None:
         m_table = gr.Dataframe(label="Comparison", interactive=False)
         m_gallery = gr.Gallery(label="Reconstructions", columns=6, height="auto", format="png")
     mcb = _methods_callbacks(cb.get("device"))
-    m_run.click(mcb["run_one"], [image, model, align, face, m_method, m_steps, m_codes, m_layer, state],
+    m_run.click(mcb["run_one"], [image, model, align, face, m_method, m_steps, m_codes, m_layer, state, m_dom],
                 [m_recon, m_diff, state, m_note], api_name="invert_method", **compute)
-    m_compare.click(mcb["compare"], [image, model, align, face, m_list, m_steps, m_codes, m_layer],
+    m_compare.click(mcb["compare"], [image, model, align, face, m_list, m_steps, m_codes, m_layer, m_dom],
                     [m_table, m_gallery], api_name="compare_methods", **compute)
 
 
@@ -1455,7 +1512,12 @@ def _restore_mask(editor, resolution: int, preset: str):
             im = Image.open(layer) if isinstance(layer, str) else layer
             if im is None:
                 continue
-            a = np.asarray(im.convert("RGBA").resize((resolution, resolution), Image.NEAREST))[..., 3]
+            # The layer covers the whole uploaded image; the model sees its centre square.
+            w, h = im.size
+            side = min(w, h)
+            left, top = (w - side) // 2, (h - side) // 2
+            square = im.convert("RGBA").crop((left, top, left + side, top + side))
+            a = np.asarray(square.resize((resolution, resolution), Image.BILINEAR))[..., 3]
             alpha = np.maximum(alpha, a.astype(np.float32) / 255.0)
         if alpha.max() > 0:
             return torch.from_numpy((alpha < 0.5).astype(np.float32))[None, None]
@@ -1469,13 +1531,13 @@ def _restore_editor_image(editor):
     return editor
 
 
-def _restore_callback(device: str | None):
-    import tempfile as _tf
+def _restore_callback(device: str | None, sessions: _Sessions):
     import torch
     from ganinv.invert.multicode import restore as mc_restore
     from ganinv import io as _io
 
-    def run(editor, task, preset, factor, codes, layer, steps, state, progress=gr.Progress()):
+    def run(editor, task, preset, factor, codes, layer, steps, state, request: gr.Request,
+            progress=gr.Progress()):
         task = str(task or "")
         if task not in {v for _, v in _RESTORE_TASKS}:
             raise gr.Error(f"Task must be one of inpaint, colorize, superres; got {task!r}.", print_exception=False)
@@ -1525,8 +1587,8 @@ def _restore_callback(device: str | None):
             rows += [("PSNR vs clean (dB)", f"{c['psnr']:.2f}"), ("SSIM vs clean", f"{c['ssim']:.3f}")]
             if c.get("perceptual") is not None:
                 rows.append((f"perceptual vs clean ({c.get('perceptual_metric', '')})", f"{c['perceptual']:.4f}"))
-        out = os.path.join(_tf.mkdtemp(prefix="restore-"), f"restored-{task}.png")
-        restored.save(out)
+        out = os.path.join(sessions.dir(request), f"restored-{task}.png")
+        _save_atomic(restored, out)
         note = (f"Restored ({task}) in {res.seconds:.1f} s with {n_codes} codes at layer {res.layer}. "
                 "The result is an image only: multi-code latents are not used by the other tabs.")
         return deg_img, restored, pd.DataFrame(rows, columns=["metric", "value"]), out, note
@@ -1534,7 +1596,7 @@ def _restore_callback(device: str | None):
     return run
 
 
-def _tab_restore(state: gr.State, device: str | None = None) -> None:
+def _tab_restore(state: gr.State, device: str | None = None, sessions: _Sessions | None = None) -> None:
     gr.Markdown("""
 ### Restore with many latent codes (mGANprior)
 **mGANprior** (Gu, Shen & Zhou, *Image Processing Using Multi-Code GAN Prior*, CVPR 2020) inverts an image
@@ -1563,7 +1625,7 @@ Choose a task; the image is the upload, or the source crop from tab 1 when nothi
                 restored = gr.Image(label="Restored", format="png", interactive=False)
             metrics = gr.Dataframe(headers=["metric", "value"], label="Metrics", interactive=False)
             download = gr.File(label="Restored (PNG)", interactive=False)
-    run.click(_restore_callback(device), [editor, task, preset, factor, codes, layer, steps, state],
+    run.click(_restore_callback(device, sessions or _Sessions()), [editor, task, preset, factor, codes, layer, steps, state],
               [degraded, restored, metrics, download, note], api_name="restore", concurrency_id="compute")
 
 
@@ -1597,7 +1659,7 @@ def build_app(*, device: str | None = None, max_concurrency: int = 1) -> gr.Bloc
             with gr.Tab("5 Text edit", id="text"):
                 _tab_text(state, device, sessions)
             with gr.Tab("6 Restore", id="restore"):
-                _tab_restore(state, device)
+                _tab_restore(state, device, sessions)
             with gr.Tab("7 Models", id="models"):
                 _tab_models(state, cb)
         demo.unload(cb["close"])

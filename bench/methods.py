@@ -6,10 +6,17 @@ Targets: the astronaut portrait (face-aligned to the DCGAN's crop), four faces o
 scikit-image's LFW subset (25x25 grey, up-sampled to 64 px) and four held-out samples of the
 bundled celeba-dcgan-64.  Methods: plain optimisation in Z (best-of-N start), the trained
 encoder alone (one forward pass), in-domain hybrid inversion (encoder start + domain
-regulariser), multi-code GAN prior (N codes at layer2), layer-wise inversion (layer3, from
-the encoder's code).  Every optimiser uses the pixel loss only (the perceptual net costs
-~0.4 s per image per step on this CPU); the perceptual column is measured afterwards.
-Prints markdown tables; timings depend on machine load, so compare rows of one run.
+regulariser; L-BFGS, the default, and Adam, the paper's), multi-code GAN prior (N codes at
+layer2), layer-wise inversion (layer3, from the encoder's code).  Every optimiser uses the
+pixel loss only (the perceptual net costs ~0.4 s per image per step on this CPU); the
+perceptual column is measured afterwards.
+
+Then, on 16 held-out samples (seed 777, never used in training): how many evaluations the
+hybrid needs to reach plain optimisation's quality after 100 / 200 / 500 Adam steps, with
+plain L-BFGS from the best-of-512 start as the control (is it the encoder or the optimiser?);
+and the domain-weight sweep: fidelity on samples and real faces against the domain distance
+||z - E(G(z))||^2.  Prints markdown tables; timings depend on machine load, so compare rows of
+one run.
 """
 from __future__ import annotations
 
@@ -28,7 +35,7 @@ from ganinv.invert.encoder import load_encoder  # noqa: E402
 from ganinv.invert.hybrid import invert_hybrid, steps_to_reach  # noqa: E402
 from ganinv.invert.layerwise import invert_layerwise  # noqa: E402
 from ganinv.invert.multicode import center_hole_mask, invert_multicode, restore  # noqa: E402
-from ganinv.invert.optimize import invert_optimize  # noqa: E402
+from ganinv.invert.optimize import best_of_n, invert_optimize  # noqa: E402
 from ganinv.latent import render  # noqa: E402
 from ganinv.losses import image_metrics, perceptual_metric  # noqa: E402
 from ganinv.registry import load_generator  # noqa: E402
@@ -53,10 +60,74 @@ def mean_metrics(rows: list[dict]) -> tuple[float, float, float]:
     return tuple(sum(r[k] for r in rows) / len(rows) for k in ("psnr", "ssim", "perceptual"))
 
 
+def step_saving(G, E, n_samples: int) -> None:
+    """Plain Adam at 100 / 200 / 500 steps against the hybrid's (and plain L-BFGS's) evaluations."""
+    with torch.no_grad():
+        x = G(G.sample_z(n_samples, seed=777))
+    budget = 100
+    t = time.perf_counter()
+    plain = invert_optimize(G, x, space="Z", num_steps=500, perceptual_weight=0, n_init=512)
+    t_plain = time.perf_counter() - t
+    t = time.perf_counter()
+    hyb = invert_hybrid(G, E, x, num_steps=budget, l_vgg=0)
+    t_hyb = time.perf_counter() - t
+    start = best_of_n(G, x, "Z", n=512)
+    t = time.perf_counter()
+    ctrl = invert_hybrid(G, E, x, num_steps=budget, l_vgg=0, l_dom=0.0, init=start)   # plain L-BFGS
+    t_ctrl = time.perf_counter() - t
+    # In Z there is no latent noise, so history row s + 1 holds the pixel MSE after s updates.
+    mse_at = {row["step"] - 1: row["mse"] for row in plain.loss_history if row["step"] - 1 in (100, 200)}
+    mse_at[500] = float((plain.image - x).square().mean())
+    p_h = image_metrics(hyb.image, x)
+    print(f"\nStep saving on {n_samples} held-out samples (pixel loss; one evaluation = one forward and "
+          f"backward pass, the cost of one Adam step; hybrid with the default domain weight "
+          f"{hyb.settings['l_dom']}).\n")
+    print(f"plain Adam, 500 steps: {t_plain / n_samples:.2f} s / image, PSNR {_psnr(mse_at[500]):.2f} dB; "
+          f"hybrid L-BFGS, {budget} evaluations: {t_hyb / n_samples:.2f} s / image, "
+          f"PSNR {sum(r['psnr'] for r in p_h) / n_samples:.2f} dB (min {min(r['psnr'] for r in p_h):.2f}); "
+          f"plain L-BFGS from best of 512, {budget} evaluations: {t_ctrl / n_samples:.2f} s / image.\n")
+    print("| plain Adam steps | its mean MSE | PSNR of mean MSE | hybrid evaluations to match | saving "
+          "| plain L-BFGS evaluations to match |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for steps in sorted(mse_at):
+        goal = mse_at[steps]
+        need = steps_to_reach(hyb.loss_history, goal)
+        ctrl_need = steps_to_reach(ctrl.loss_history, goal)
+        saving = f"{100 * (1 - need / steps):.0f}%" if need is not None else "not reached"
+        print(f"| {steps} | {goal:.6f} | {_psnr(goal):.2f} | {need if need is not None else '-'} | {saving} | "
+              f"{ctrl_need if ctrl_need is not None else f'not in {budget}'} |")
+
+
+def _psnr(mse: float) -> float:
+    import math
+    return 10 * math.log10(4.0 / max(mse, 1e-12))                     # images in [-1, 1]: peak-to-peak 2
+
+
+def domain_sweep(G, E, n: int) -> None:
+    """Fidelity against in-domain-ness as lambda_dom grows (samples and real faces)."""
+    with torch.no_grad():
+        samples = G(G.sample_z(8, seed=778))
+    real = torch.cat([v for k, v in targets(G).items() if "DCGAN" not in k])
+    print(f"\nDomain weight sweep (hybrid, L-BFGS, {n} evaluations, pixel loss). Domain distance = mean "
+          f"(z - E(G(z)))^2; the prior's z has mean square 1.\n")
+    print("| l_dom | samples x8 PSNR | samples domain dist. | real faces x5 PSNR | real domain dist. "
+          "| real mean code norm |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for l_dom in (0.0, 0.001, 0.003, 0.01, 0.1):
+        cells = []
+        for x in (samples, real):
+            r = invert_hybrid(G, E, x, num_steps=n, l_vgg=0, l_dom=l_dom)
+            cells += [f"{sum(m['psnr'] for m in r.metrics) / len(r.metrics):.2f}",
+                      f"{r.loss_history[-1]['domain']:.3f}"]
+        cells.append(f"{float(r.latent.norm(dim=1).mean()):.2f}")
+        print(f"| {l_dom} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--codes", type=int, default=10)
+    ap.add_argument("--samples", type=int, default=16, help="held-out samples for the step-saving table")
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest for batch-4 64 px work on a busy CPU")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -84,8 +155,11 @@ def main() -> None:
             enc = render(G, E(x), "Z")
         row("encoder (1 pass)", time.perf_counter() - t, enc)
         t = time.perf_counter()
-        hyb = invert_hybrid(G, E, x, num_steps=n, l_vgg=0, l_dom=0.1)
-        row(f"in-domain hybrid ({n} steps)", time.perf_counter() - t, hyb.image)
+        hyb = invert_hybrid(G, E, x, num_steps=n, l_vgg=0)
+        row(f"in-domain hybrid, L-BFGS ({n} evaluations)", time.perf_counter() - t, hyb.image)
+        t = time.perf_counter()
+        hyb_adam = invert_hybrid(G, E, x, num_steps=n, l_vgg=0, optimizer="adam")
+        row(f"in-domain hybrid, Adam ({n} steps)", time.perf_counter() - t, hyb_adam.image)
         t = time.perf_counter()
         mc = invert_multicode(G, x, n_codes=args.codes, layer="layer2", num_steps=n, n_init=512)
         row(f"multi-code N={args.codes} @layer2 ({n} steps)", time.perf_counter() - t, mc.image)
@@ -102,6 +176,9 @@ def main() -> None:
     for name, goal, need, start in savings:
         saving = f"{100 * (1 - need / n):.0f}%" if need is not None else "not reached"
         print(f"| {name} | {goal:.4f} | {start:.4f} | {need if need is not None else '-'} | {saving} |")
+
+    step_saving(G, E, args.samples)
+    domain_sweep(G, E, n)
 
     print("\nRestoration with the multi-code prior (DCGAN samples x4, metrics vs the clean image):\n")
     print("| task | s / image | PSNR dB | SSIM | perceptual |")

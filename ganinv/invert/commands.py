@@ -114,8 +114,8 @@ def cmd_invert_hybrid(args) -> int:
     G = _load(args)
     E = _encoder(args, G)
     for stem, prep in _inputs(args, G):
-        r = invert_hybrid(G, E, prep.tensor, num_steps=args.steps, lr=args.lr, l_vgg=args.l_vgg, l_dom=args.l_dom,
-                          progress=None if args.quiet else _progress)
+        r = invert_hybrid(G, E, prep.tensor, num_steps=args.steps, optimizer=args.optimizer, lr=args.lr,
+                          l_vgg=args.l_vgg, l_dom=args.l_dom, progress=None if args.quiet else _progress)
         lat = save_latent(os.path.join(args.out, f"{stem}-hybrid.npz"), r.latent, model=G.name, space=r.space,
                           extra={"method": "in-domain hybrid", "metrics": r.metrics[0]})
         _save_png(torch.cat([prep.tensor, r.image]), os.path.join(args.out, f"{stem}-hybrid.png"))
@@ -196,10 +196,13 @@ def register(subparsers) -> None:
     s = subparsers.add_parser("invert-hybrid", help="in-domain inversion: encoder start + domain-regularised steps")
     _common(s)
     _encoder_arg(s, True)
-    s.add_argument("--steps", type=int, default=100)
-    s.add_argument("--lr", type=float, default=0.03)
-    s.add_argument("--l-vgg", type=float, default=1.0)
-    s.add_argument("--l-dom", type=float, default=0.1)
+    s.add_argument("--steps", type=int, default=100, help="L-BFGS: loss evaluations; Adam: steps")
+    s.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs",
+                   help="lbfgs (default, per image) or adam (the paper's)")
+    s.add_argument("--lr", type=float, default=0.03, help="Adam learning rate (L-BFGS uses a line search)")
+    s.add_argument("--l-vgg", type=float, default=1.0, help="perceptual weight")
+    s.add_argument("--l-dom", type=float, default=0.001,
+                   help="domain regulariser weight: higher keeps codes in-domain at some cost in fidelity")
     s.set_defaults(func=cmd_invert_hybrid)
 
     s = subparsers.add_parser("restore", help="multi-code GAN prior restoration: inpaint, colorize, superres")

@@ -36,6 +36,7 @@ def run_method(G: Generator, target: torch.Tensor, method: str, *,
                n_codes: int = 8,                # multi-code N
                layer: str | None = None,        # multi-code / layer-wise layer; None: the middle one
                encoder=None,                    # Encoder for encoder / hybrid (and layer-wise start)
+               l_dom: float | None = None,      # hybrid: domain weight; None: invert_hybrid's default
                seed: int = 0,
                progress: ProgressFn | None = None) -> MethodRun:
     """Invert ``target`` [1, C, R, R] in [-1, 1] with one method family."""
@@ -43,6 +44,8 @@ def run_method(G: Generator, target: torch.Tensor, method: str, *,
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     if steps < 1 or n_codes < 1:
         raise ValueError("steps and n_codes must be >= 1")
+    if l_dom is not None and not (0 <= l_dom <= 100):           # also refuses NaN
+        raise ValueError(f"the domain weight must be between 0 and 100, got {l_dom}")
     if method in ("encoder", "hybrid") and encoder is None:
         raise ValueError(f"{method} needs a trained encoder for {G.name}")
     t0 = time.time()
@@ -62,7 +65,8 @@ def run_method(G: Generator, target: torch.Tensor, method: str, *,
             progress(1.0, "encoded in one pass")
     elif method == "hybrid":
         from .hybrid import invert_hybrid
-        r = invert_hybrid(G, encoder, x, num_steps=steps, progress=progress)
+        extra = {} if l_dom is None else {"l_dom": float(l_dom)}
+        r = invert_hybrid(G, encoder, x, num_steps=steps, progress=progress, **extra)
         img, latent, space = r.image, r.latent, r.space
     elif method == "multicode":
         from .multicode import invert_multicode

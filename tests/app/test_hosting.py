@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from types import SimpleNamespace
 
 import httpx
@@ -83,6 +84,21 @@ def test_session_close_removes_only_that_sessions_folder():
     assert not os.path.exists(da) and os.path.exists(os.path.join(db, "latent.npz"))
     sessions.close(b)
     assert os.listdir(sessions.root) == []
+
+
+def test_idle_session_folders_are_swept_and_active_ones_kept():
+    sessions = app._Sessions(ttl=3600)
+    idle, active = SimpleNamespace(session_hash="idle1"), SimpleNamespace(session_hash="active1")
+    d_idle, d_active = sessions.dir(idle), sessions.dir(active)
+    open(os.path.join(d_idle, "restored.png"), "wb").write(b"x")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(d_idle, (hours_ago, hours_ago))                          # last used two hours ago
+    assert sessions.sweep() == []                                      # swept at most once a minute
+    assert sessions.sweep(force=True) == ["idle1"]
+    assert not os.path.exists(d_idle) and os.path.isdir(d_active)
+    os.utime(d_active, (hours_ago, hours_ago))
+    assert sessions.dir(active) == d_active                            # use refreshes it...
+    assert sessions.sweep(force=True) == [] and os.path.isdir(d_active)   # ...so it stays
 
 
 def test_session_root_removed_at_process_exit(tmp_path):

@@ -53,6 +53,21 @@ def test_inpaint_keeps_known_pixels(client, sample_png):
     assert rgb(restored)[~known].mean() > 20
 
 
+def test_drawn_mask_follows_the_centre_crop(client, tmp_path):
+    """A brush layer over a landscape upload: the hole is where it was drawn, inside the model's crop."""
+    bg = Image.fromarray(np.full((96, 160, 3), 200, np.uint8))            # 160 x 96: the crop is x 32..128
+    bg_path, layer_path = tmp_path / "bg.png", tmp_path / "layer.png"
+    bg.save(bg_path)
+    layer = np.zeros((96, 160, 4), np.uint8)
+    layer[0:48, 32:80] = (255, 0, 0, 255)                                  # top-left quarter of the crop
+    Image.fromarray(layer, "RGBA").save(layer_path)
+    value = {"background": handle_file(str(bg_path)), "layers": [handle_file(str(layer_path))], "composite": None}
+    degraded, restored, *_ = client.predict(value, "inpaint", "draw", 4, 2, "", 2, api_name="/restore")
+    d = rgb(degraded).mean(-1)                      # "degraded" shows the hole as 0 in [-1, 1], i.e. grey 128
+    assert np.abs(d[2:30, 2:30] - 128).max() < 2, d[::8, ::8]
+    assert np.abs(d[36:, :] - 200).max() < 2 and np.abs(d[:, 36:] - 200).max() < 2, d[::8, ::8]
+
+
 @pytest.mark.parametrize("args, words", [
     ((None, "inpaint"), "Upload an image"),
     (("IMG", "inpaint", "centre", 4, 10**6), "maximum value 64|Codes N"),
@@ -84,9 +99,9 @@ def test_nan_steps_are_refused(client, app_url):
 
 
 # --------------------------------------------------------------------------- Invert tab: other methods / compare
-def invert_method(client, path, method, *, steps=5, codes=4):
+def invert_method(client, path, method, *, steps=5, codes=4, **extra):
     return client.predict(handle_file(path), "celeba-dcgan-64", "center", 1, method, steps, codes, "",
-                          api_name="/invert_method")
+                          api_name="/invert_method", **extra)
 
 
 def test_compare_methods_gives_one_row_per_method(client, sample_png):
@@ -114,6 +129,17 @@ def test_encoder_method_latent_is_used_by_edit_tab(app_url, sample_png):
 def test_multicode_method_says_image_only(client, sample_png):
     recon, diff, note = invert_method(client, sample_png, "multicode")
     assert Image.open(recon).size[0] >= 64 and "image only" in note
+
+
+def test_hybrid_domain_weight_reaches_the_library(client, sample_png):
+    psnr = {}
+    for l_dom in (0.0, 50.0):
+        recon, diff, note = invert_method(client, sample_png, "hybrid", steps=15, l_dom=l_dom)
+        assert "kept for the other tabs" in note
+        psnr[l_dom] = float(note.split("PSNR ")[1].split(" dB")[0])
+    assert psnr[50.0] < psnr[0.0] - 0.5, psnr          # a heavy domain term holds the code back from the fit
+    with pytest.raises(AppError, match="Domain weight|less than minimum value 0"):
+        invert_method(client, sample_png, "hybrid", l_dom=-1)
 
 
 def test_methods_bad_input(client, sample_png):
