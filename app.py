@@ -1507,11 +1507,15 @@ def _restore_mask(editor, resolution: int, preset: str):
     from ganinv.invert.multicode import center_hole_mask
     layers = (editor or {}).get("layers") if isinstance(editor, dict) else None
     if preset == "draw" and layers:
+        bg = _restore_editor_image(editor)
+        bg = Image.open(bg) if isinstance(bg, str) else bg
         alpha = np.zeros((resolution, resolution), dtype=np.float32)
         for layer in layers:
             im = Image.open(layer) if isinstance(layer, str) else layer
             if im is None:
                 continue
+            if isinstance(bg, Image.Image) and im.size != bg.size:
+                im = im.resize(bg.size, Image.BILINEAR)     # a canvas of another size: map onto the image
             # The layer covers the whole uploaded image; the model sees its centre square.
             w, h = im.size
             side = min(w, h)
@@ -1611,18 +1615,19 @@ Choose a task; the image is the upload, or the source crop from tab 1 when nothi
                                     elem_id="restore-input")
             task = gr.Radio(_RESTORE_TASKS, value="inpaint", label="Task")
             preset = gr.Radio([("centre hole", "centre"), ("drawn mask", "draw")], value="centre",
-                              label="Inpainting mask")
+                              label="Inpainting mask", elem_id="restore-mask")
             factor = gr.Radio([2, 4, 8], value=4, label="Super-resolution factor")
             with gr.Row():
                 codes = gr.Number(8, label="Codes N", precision=0, minimum=1, maximum=64)
                 layer = gr.Textbox("", label="Layer (empty: middle)")
-                steps = gr.Slider(1, 1000, value=100, step=1, label="Steps")
+                steps = gr.Slider(1, 1000, value=100, step=1, label="Steps", elem_id="restore-steps")
             run = gr.Button("Restore", variant="primary", elem_id="restore-run")
         with gr.Column(scale=2):
             note = gr.Markdown(elem_id="restore-status")
             with gr.Row():
-                degraded = gr.Image(label="Degraded input", format="png", interactive=False)
-                restored = gr.Image(label="Restored", format="png", interactive=False)
+                degraded = gr.Image(label="Degraded input", format="png", interactive=False,
+                                    elem_id="restore-degraded")
+                restored = gr.Image(label="Restored", format="png", interactive=False, elem_id="restore-restored")
             metrics = gr.Dataframe(headers=["metric", "value"], label="Metrics", interactive=False)
             download = gr.File(label="Restored (PNG)", interactive=False)
     run.click(_restore_callback(device, sessions or _Sessions()), [editor, task, preset, factor, codes, layer, steps, state],
