@@ -1568,18 +1568,15 @@ def _restore_callback(device: str | None, sessions: _Sessions):
             raise _error(e)
         layers = [n for n in G.layer_names[:-1] if n != "input"]
         layer = layer if layer in layers else None
-        clean = prep.tensor.to(G.device)                            # [1, 3, R, R]
+        try:
+            inp = api.prepare_restoration(prep, G, task, factor=f)
+        except ValueError as e:
+            raise _error(e)
         mask = _restore_mask(editor, G.resolution, str(preset)) if task == "inpaint" else None
-        res = mc_restore(G, clean, task, mask=mask, factor=f, n_codes=n_codes, layer=layer, num_steps=num_steps,
-                         clean=clean, progress=lambda fr, msg: progress(fr, desc=msg))
-        if task == "inpaint":
-            degraded = clean * mask.to(clean.device)
-        elif task == "colorize":
-            degraded = (clean * clean.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-            degraded = degraded.expand(-1, 3, -1, -1)
-        else:
-            degraded = torch.nn.functional.avg_pool2d(clean, f)
-        deg_img = _io.tensor_to_pil(degraded[0].cpu())
+        res = mc_restore(G, inp.observation, task, mask=mask, factor=f, n_codes=n_codes, layer=layer,
+                         num_steps=num_steps, clean=inp.clean, progress=lambda fr, msg: progress(fr, desc=msg))
+        degraded = inp.observation * mask.to(G.device) if task == "inpaint" else inp.observation
+        deg_img = _io.tensor_to_pil(degraded[0].expand(3, -1, -1).cpu())
         restored = _io.tensor_to_pil(res.image[0].detach().cpu())
         rows = [("task", task), ("codes N", str(n_codes)), ("layer", res.layer), ("steps", str(num_steps)),
                 ("time (s)", f"{res.seconds:.1f}")]
@@ -1593,8 +1590,8 @@ def _restore_callback(device: str | None, sessions: _Sessions):
                 rows.append((f"perceptual vs clean ({c.get('perceptual_metric', '')})", f"{c['perceptual']:.4f}"))
         out = os.path.join(sessions.dir(request), f"restored-{task}.png")
         _save_atomic(restored, out)
-        note = (f"Restored ({task}) in {res.seconds:.1f} s with {n_codes} codes at layer {res.layer}. "
-                "The result is an image only: multi-code latents are not used by the other tabs.")
+        note = (f"Restored ({task}) in {res.seconds:.1f} s with {n_codes} codes at layer {res.layer}; "
+                f"{inp.note}. The result is an image only: multi-code latents are not used by the other tabs.")
         return deg_img, restored, pd.DataFrame(rows, columns=["metric", "value"]), out, note
 
     return run

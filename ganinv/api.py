@@ -63,6 +63,51 @@ def prepare_image(src, G: Generator, *, align: str = "auto", face_index: int = 0
     return Prepared(a.image, pil_to_tensor(a.image).to(G.device), note, original=img, aligned=a, faces=found)
 
 
+@dataclass
+class RestorationInput:
+    observation: torch.Tensor                   # y: [1, 3, R, R], grey [1, 1, R, R] or low-res [1, 3, R/f, R/f]
+    clean: torch.Tensor | None                  # the reference for "vs clean" metrics; None for a real photo
+    note: str                                   # what y is, in words
+
+
+def _is_grey(img: Image.Image) -> bool:
+    if img.mode in ("L", "LA", "I", "I;16", "F", "1"):
+        return True
+    import numpy as np
+    a = np.asarray(img.convert("RGB"), dtype=np.int16)
+    return int(np.abs(a - a.mean(-1, keepdims=True)).max()) <= 2
+
+
+def prepare_restoration(prep: Prepared, G: Generator, kind: str, *, factor: int = 4) -> RestorationInput:
+    """The observation y for mGANprior restoration, and whether a clean reference exists.
+
+    A colour photo is degraded here (grey, down-sampled, or masked inside ``restore``) and
+    kept as the clean reference, so the metrics say how well the method recovers it.  A real
+    grey photo (colourise) or a real low-resolution one (super-resolve: shorter side at most
+    half the model's resolution) is itself the observation: there is nothing to compare with.
+    """
+    from .invert.multicode import to_grey
+    if kind not in ("inpaint", "colorize", "superres"):
+        raise ValueError(f"unknown restoration {kind!r}; use inpaint, colorize or superres")
+    if factor not in (2, 4, 8) or G.resolution % factor:
+        raise ValueError(f"factor must be 2, 4 or 8 and divide {G.resolution}, got {factor}")
+    original = prep.original if prep.original is not None else prep.image
+    if kind == "colorize" and _is_grey(original):
+        return RestorationInput(to_grey(prep.tensor), None, "the upload is already grey: it is the observation "
+                                "(no colour reference to compare with)")
+    if kind == "superres" and min(original.size) <= G.resolution // 2:
+        low = G.resolution // factor
+        y = pil_to_tensor(center_crop_resize(original, low)).to(G.device)
+        return RestorationInput(y, None, f"the {original.width}x{original.height} upload is the low-resolution "
+                                f"observation ({low} px, x{factor}); no high-resolution reference to compare with")
+    if kind == "colorize":
+        return RestorationInput(to_grey(prep.tensor), prep.tensor, "colour image turned grey; metrics vs the colour")
+    if kind == "superres":
+        y = torch.nn.functional.avg_pool2d(prep.tensor, factor)
+        return RestorationInput(y, prep.tensor, f"image down-sampled x{factor}; metrics vs the full-resolution crop")
+    return RestorationInput(prep.tensor, prep.tensor, "known pixels kept, the hole removed; metrics vs the input")
+
+
 def identity_metric(a: Image.Image, b: Image.Image) -> dict:
     """Same-person distance (dlib descriptor; < 0.6 means same person) or the reason it is missing."""
     from .identity import compare_identity

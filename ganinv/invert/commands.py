@@ -125,24 +125,29 @@ def cmd_invert_hybrid(args) -> int:
 
 def cmd_restore(args) -> int:
     from ..io import center_crop_resize, load_image, pil_to_tensor
-    from .multicode import Degradation, center_hole_mask, restore
+    from ..api import prepare_restoration
+    from .multicode import center_hole_mask, restore
     G = _load(args)
     if args.mask:
+        if args.align != "center":                          # the mask is drawn on the whole image
+            print(f"--mask given: using the centre crop (not --align {args.align}) so the mask lines up")
+            args.align = "center"
         mask = (pil_to_tensor(center_crop_resize(load_image(args.mask), G.resolution)).mean(1, keepdim=True) > 0)
         mask = mask.float().to(G.device)                    # white (> mid-grey) = known pixel
     else:
         mask = center_hole_mask(G.resolution, args.hole, device=G.device)
     for stem, prep in _inputs(args, G):
-        clean = prep.tensor
-        r = restore(G, clean, args.kind, mask=mask, factor=args.factor, n_codes=args.codes, layer=args.layer,
-                    num_steps=args.steps, clean=clean, progress=None if args.quiet else _progress)
-        deg = {"inpaint": Degradation.inpaint(mask), "colorize": Degradation.colorize(),
-               "superres": Degradation.superres(args.factor)}[args.kind]
-        shown = torch.nn.functional.interpolate(deg(clean), size=clean.shape[-2:], mode="nearest")
-        shown = shown.expand(-1, 3, -1, -1)
-        path = _save_png(torch.cat([shown, r.image, clean]), os.path.join(args.out, f"{stem}-{args.kind}.png"))
-        m = r.clean_metrics[0]
-        _report(f"{stem} ({args.kind}, {args.codes} codes at {r.layer}; vs the undegraded input)", m, r.seconds, path)
+        inp = prepare_restoration(prep, G, args.kind, factor=args.factor)
+        r = restore(G, inp.observation, args.kind, mask=mask, factor=args.factor, n_codes=args.codes,
+                    layer=args.layer, num_steps=args.steps, clean=inp.clean,
+                    progress=None if args.quiet else _progress)
+        y = inp.observation * mask if args.kind == "inpaint" else inp.observation
+        shown = torch.nn.functional.interpolate(y, size=(G.resolution, G.resolution), mode="nearest")
+        parts = [shown.expand(-1, 3, -1, -1), r.image] + ([inp.clean] if inp.clean is not None else [])
+        path = _save_png(torch.cat(parts), os.path.join(args.out, f"{stem}-{args.kind}.png"))
+        m, vs = (r.clean_metrics[0], "vs the undegraded input") if inp.clean is not None else \
+            (r.metrics[0], "deg(restored) vs the observation")
+        _report(f"{stem} ({args.kind}, {args.codes} codes at {r.layer}; {vs}; {inp.note})", m, r.seconds, path)
     return 0
 
 

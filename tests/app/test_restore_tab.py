@@ -43,6 +43,21 @@ def test_restore_tasks_return_model_sized_image(client, sample_png, task):
         assert Image.open(degraded).size == (16, 16)
 
 
+@pytest.mark.parametrize("task, make", [("superres", lambda im: im.resize((16, 16))), ("colorize", lambda im: im.convert("L"))])
+def test_real_degraded_upload_is_the_observation(client, sample_png, tmp_path, task, make):
+    """A real 16 px photo (super-resolve) or a grey photo (colourise): no fake 'vs clean' figures."""
+    path = tmp_path / f"{task}.png"
+    make(Image.open(sample_png)).save(path)
+    degraded, restored, metrics, download, note = restore(client, str(path), task, steps=3)
+    rows = {r[0]: r[1] for r in metrics["data"]}
+    assert "PSNR vs clean (dB)" not in rows and "PSNR deg(restored) vs observation (dB)" in rows
+    assert ("low-resolution observation" if task == "superres" else "already grey") in note
+    assert Image.open(restored).size == (64, 64)
+    if task == "superres":
+        got = rgb(degraded)
+        assert got.shape == (16, 16, 3) and np.abs(got - rgb(str(path))).mean() < 2   # the upload itself
+
+
 def test_inpaint_keeps_known_pixels(client, sample_png):
     from ganinv.invert.multicode import center_hole_mask
     _, restored, *_ = restore(client, sample_png, "inpaint", steps=60)
