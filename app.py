@@ -638,6 +638,15 @@ late layers texture and colour.
 zeroing the channels where $|w_3 - w_2|$ is below a threshold (they carry noise, not expression).
 """
 
+DIFFUSION_MD = """
+**Semantic diffusion** (In-Domain GAN Inversion, Zhu et al., ECCV 2020, Sec. 4.3) pastes the centre
+box $M$ of B (the target face) into A (the context) and inverts the stitched image $x_s$ in-domain,
+fitting only the pasted pixels and starting from the encoder, $z_0 = E(x_s)$:
+$z^* = \\arg\\min_z \\lVert M \\odot (x_s - G(z))\\rVert + \\lambda_{dom} \\lVert z - E(G(z))\\rVert$.
+The rest of $G(z^*)$ is free, so the generator adapts hair, pose and lighting around the pasted face.
+Photos are used as uploaded (face-aligned crop); seeds and latents are rendered first.
+"""
+
 MAX_SLOTS = 12                         # edit sliders: shipped directions first, then the session's own
 SLIDER_RANGE = 5.0                     # slider strength range; the library refuses |alpha| > STRENGTH_LIMIT
 SOURCE_CHOICES = [("latent from 1 Invert", "session"), ("random sample (seed)", "seed")]
@@ -856,6 +865,19 @@ def make_edit_callbacks(device: str | None, sessions: _Sessions):
         ims = [(_upscale(gio.tensor_to_pil(x[0])), n) for x, n in zip(r.inputs, ["w1", "w2 (neutral)", "w3 (expression)"])]
         return ims, _upscale(gio.tensor_to_pil(r.image[0])), r.note
 
+    def diffusion(kind_a, seed_a, file_a, kind_b, seed_b, file_b, box, steps, l_dom, state,
+                  progress=gr.Progress()):
+        G = G_of(state)
+        ctx, tgt = sources(state, [("A (context)", (kind_a, seed_a, file_a)), ("B (target)", (kind_b, seed_b, file_b))])
+        try:
+            r = es.diffusion_session(G, ctx, tgt, box=float(box), num_steps=int(steps), l_dom=float(l_dom),
+                                     progress=lambda f, m: progress(f, desc=m))
+        except USER_ERRORS as e:
+            raise _error(e)
+        ims = [(_upscale(gio.tensor_to_pil(x[0])), n) for x, n in zip(r.inputs, ["context (A)", "target (B)",
+                                                                                 "pasted (input)"])]
+        return ims, _upscale(gio.tensor_to_pil(r.image[0])), r.note
+
     def mix_layers() -> list[str]:
         """Hidden layers of the default model, for the feature-crossover layer list."""
         try:
@@ -865,7 +887,7 @@ def make_edit_callbacks(device: str | None, sessions: _Sessions):
 
     return dict(slots=slots, on_state=on_state, directions=directions, edit=edit, edit_strip=edit_strip,
                 train_boundary=train_boundary, discover=discover, component=component, use_as_slider=use_as_slider,
-                morph=morph, crossover=crossover, expression=expression,
+                morph=morph, crossover=crossover, expression=expression, diffusion=diffusion,
                 attributes=list(LANDMARK_ATTRIBUTES + EMOTIONS), mix_layers=mix_layers())
 
 
@@ -1056,8 +1078,21 @@ def _tab_morph(state: gr.State, ecb: dict) -> None:
         with gr.Row():
             expr_in = gr.Gallery(label="Inputs", columns=3, height="auto", format="png")
             expr_out = gr.Image(label="w1 + λ (w3 − w2)", format="png", interactive=False, elem_id="expression-out")
+    with gr.Accordion("Semantic diffusion", open=True):
+        gr.Markdown(DIFFUSION_MD, latex_delimiters=LATEX)
+        with gr.Row():
+            box = gr.Slider(0.2, 0.8, value=0.5, step=0.05, label="Pasted box (fraction of the side)")
+            d_steps = gr.Slider(10, 500, value=100, step=10, label="Evaluations")
+            d_dom = gr.Number(0.1, label="Domain weight λ_dom", minimum=0, maximum=100)
+        diff_btn = gr.Button("Paste B's centre into A and blend", variant="primary", elem_id="diffusion-run")
+        diff_note = gr.Markdown(elem_id="diffusion-status")
+        with gr.Row():
+            diff_in = gr.Gallery(label="Inputs", columns=3, height="auto", format="png")
+            diff_out = gr.Image(label="Blended G(z*)", format="png", interactive=False, elem_id="diffusion-out")
 
     compute = dict(concurrency_id="compute")
+    diff_btn.click(ecb["diffusion"], [*a, *b, box, d_steps, d_dom, state], [diff_in, diff_out, diff_note],
+                   api_name="semantic_diffusion", **compute)
     morph_btn.click(ecb["morph"], [*a, *b, steps, frames, fps, state], [gif, strip, video, gif_file, morph_note],
                     api_name="morph", **compute)
     cross_btn.click(ecb["crossover"], [*a, *b, steps, layer, mode, region, fraction, wplus, state],

@@ -9,7 +9,8 @@ direction files under a folder the caller owns (``extra_root``), addressed by th
 Papers: InterFaceGAN (Shen et al., CVPR 2020) x' = x + alpha n (Eq. 3) and the conditional
 direction n1 - (n1^T n2) n2 (Eq. 6); SeFa (Shen & Zhou, CVPR 2021) eigenvectors of A^T A
 (Eq. 5); GANSpace (Harkonen et al., NeurIPS 2020) PCA; Image2StyleGAN (Abdal et al.,
-ICCV 2019) crossover (Sec. 6.1) and expression transfer w1 + lambda (w3 - w2) (Eq. 5).
+ICCV 2019) crossover (Sec. 6.1) and expression transfer w1 + lambda (w3 - w2) (Eq. 5);
+In-Domain GAN Inversion (Zhu et al., ECCV 2020) semantic diffusion (Sec. 4.3).
 """
 from __future__ import annotations
 
@@ -354,6 +355,8 @@ class MixOutput:
     image: torch.Tensor                         # [1, C, H, W]
     inputs: list[torch.Tensor]                  # the source images, [1, C, H, W] each
     note: str
+    latent: torch.Tensor | None = None          # the result's code, when it has one (semantic diffusion)
+    space: str | None = None
 
 
 def crossover_session(G: Generator, a: LatentSource, b: LatentSource, *, layer: str | None = None,
@@ -397,6 +400,52 @@ def expression_session(G: Generator, w1: LatentSource, w2: LatentSource, w3: Lat
                      "; ".join(notes + [f"kept {r.kept_fraction:.0%} of the difference's channels"]))
 
 
+def source_image(G: Generator, src: LatentSource) -> tuple[torch.Tensor, str]:
+    """The image [1, C, R, R] a source stands for: a photo's model-sized crop as it is (no
+    inversion), or the rendering of a session latent, seed or latent file."""
+    if src.kind == "file" and src.path and not src.path.lower().endswith(".npz"):
+        from ..api import prepare_image
+        prep = prepare_image(src.path, G)
+        return prep.tensor[:1].to(G.device), f"{src.label}: photo ({prep.note})"
+    latent, space, note = resolve_source(G, src)
+    return _render_batch(G, latent, space), note
+
+
+def diffusion_session(G: Generator, context: LatentSource, target: LatentSource, *, box: float = 0.5,
+                      feather: int = 2, num_steps: int = 100, l_dom: float = 0.1, encoder=None,
+                      progress: ProgressFn | None = None) -> MixOutput:
+    """Semantic diffusion (In-Domain GAN Inversion, Zhu et al., ECCV 2020, Sec. 4.3): the centre
+    box (side ``box`` x R) of ``target`` pasted into ``context``, then inverted in-domain so that the
+    generator blends it (ganinv.invert.diffusion).  ``inputs`` are context, target and the composite."""
+    from ..invert.diffusion import center_box_mask, semantic_diffusion
+    from ..invert.encoder import load_encoder
+    if not 0.1 <= float(box) <= 0.9:
+        raise ValueError(f"the pasted box must be 0.1 to 0.9 of the image side, got {box}")
+    if not 1 <= int(num_steps) <= 1000:
+        raise ValueError(f"steps must be 1 to 1000, got {num_steps}")
+    if not 0 <= float(l_dom) <= 100:                   # also refuses NaN
+        raise ValueError(f"the domain weight must be 0 to 100, got {l_dom}")
+    try:
+        E = encoder if encoder is not None else load_encoder(G.name, G=G, device=G.device)
+    except FileNotFoundError:
+        raise ValueError(f"semantic diffusion needs a trained encoder for {G.name!r} "
+                         f"(python -m ganinv train-encoder --model {G.name})") from None
+    ctx, n_ctx = source_image(G, context)
+    tgt, n_tgt = source_image(G, target)
+    mask = center_box_mask(G.resolution, float(box), feather=int(feather), device=G.device)
+    r = semantic_diffusion(G, E, tgt, ctx, mask=mask, num_steps=int(num_steps), l_dom=float(l_dom),
+                           progress=progress)
+    inside = (r.mask > 0.999).expand_as(tgt)
+    err = float((r.image - tgt)[inside].square().mean())
+    psnr_in = 10 * math.log10(4.0 / max(err, 1e-12))
+    note = (f"centre {float(box):.0%} box of the target pasted into the context and inverted in-domain "
+            f"({int(num_steps)} evaluations, domain weight {float(l_dom)}); PSNR inside the box "
+            f"{psnr_in:.2f} dB")
+    return MixOutput(r.image.detach().cpu(), [ctx.cpu(), tgt.cpu(), r.composite.detach().cpu()],
+                     "; ".join([n_ctx, n_tgt, note]), latent=r.inversion.latent.detach().cpu(),
+                     space=r.inversion.space)
+
+
 # --------------------------------------------------------------------------- real photos
 def alignment_preview(prepared) -> Image.Image | None:
     """The original photo with every detected face's landmarks and the chosen face's crop quad;
@@ -416,4 +465,4 @@ __all__ = ["STRENGTH_LIMIT", "STRIP_STRENGTHS", "SOURCE_KINDS", "check_strength"
            "strength_strip", "save_session_latent", "TrainedDirection", "train_session_direction", "Discovery",
            "discover_session", "component_strip", "promote_component", "LatentSource", "resolve_source",
            "resolve_sources", "MorphOutput", "morph_session", "MixOutput", "crossover_session",
-           "expression_session", "alignment_preview"]
+           "expression_session", "source_image", "diffusion_session", "alignment_preview"]

@@ -1,7 +1,8 @@
 """CLI subcommands for encoders and multi-code methods.
 
 ``register(subparsers)`` adds ``train-encoder``, ``encode``, ``invert-hybrid``, ``restore``
-(inpaint / colorize / superres) and ``invert-layerwise`` to ``python -m ganinv``.  Each
+(inpaint / colorize / superres), ``diffuse`` (semantic diffusion) and ``invert-layerwise`` to
+``python -m ganinv``.  Each
 command is a thin wrapper around one library function of ganinv.invert.
 """
 from __future__ import annotations
@@ -151,6 +152,26 @@ def cmd_restore(args) -> int:
     return 0
 
 
+def cmd_diffuse(args) -> int:
+    from ..edit.session import LatentSource, diffusion_session
+    from ..io import save_latent
+    G = _load(args)
+    E = _encoder(args, G)
+    r = diffusion_session(G, LatentSource("file", path=args.context, label="context"),
+                          LatentSource("file", path=args.target, label="target"), box=args.box,
+                          num_steps=args.steps, l_dom=args.l_dom, encoder=E,
+                          progress=None if args.quiet else _progress)
+    os.makedirs(args.out, exist_ok=True)
+    stem = f"{os.path.splitext(os.path.basename(args.target))[0]}-into-" \
+           f"{os.path.splitext(os.path.basename(args.context))[0]}"
+    sheet = _save_png(torch.cat([*r.inputs, r.image]), os.path.join(args.out, f"{stem}-sheet.png"))
+    result = _save_png(r.image, os.path.join(args.out, f"{stem}.png"))
+    save_latent(os.path.join(args.out, f"{stem}.npz"), r.latent, model=G.name, space=r.space,
+                extra={"method": "semantic diffusion"})
+    print(f"{r.note}\n-> {result} (context | target | pasted | blended: {sheet})")
+    return 0
+
+
 def cmd_invert_layerwise(args) -> int:
     from .layerwise import invert_layerwise
     G = _load(args)
@@ -220,6 +241,19 @@ def register(subparsers) -> None:
     s.add_argument("--layer", default=None, help="composition layer (default: middle layer)")
     s.add_argument("--steps", type=int, default=300)
     s.set_defaults(func=cmd_restore)
+
+    s = subparsers.add_parser("diffuse", help="semantic diffusion: paste the target's centre into the context, "
+                                              "blend by in-domain inversion")
+    s.add_argument("target", help="image (or .npz latent) whose centre box is pasted")
+    s.add_argument("context", help="image (or .npz latent) it is pasted into")
+    _common(s, images=False)
+    _encoder_arg(s, True)
+    s.add_argument("--out", default="outputs", help="output folder")
+    s.add_argument("--box", type=float, default=0.5, help="side of the pasted centre box, fraction of the image")
+    s.add_argument("--steps", type=int, default=100, help="L-BFGS evaluations")
+    s.add_argument("--l-dom", type=float, default=0.1, help="domain regulariser weight")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_diffuse)
 
     s = subparsers.add_parser("invert-layerwise", help="invert into an intermediate layer; show what G misses")
     _common(s)

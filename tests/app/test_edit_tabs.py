@@ -184,6 +184,22 @@ def test_uploaded_photo_is_inverted_quickly_for_crossover(session, astronaut_png
     assert Image.open(mix).size == (256, 256) and np.abs(pixels(mix) - pixels(a)).mean() > 1
 
 
+def test_semantic_diffusion_pastes_the_photo_and_blends(session, astronaut_png):
+    inputs, out, note = session.predict("seed", 4, None, "file", 0, handle_file(astronaut_png), 0.5, 20, 0.1,
+                                        api_name="/semantic_diffusion")
+    assert [c.get("caption") for c in inputs] == ["context (A)", "target (B)", "pasted (input)"]
+    assert "photo (" in note and "PSNR inside the box" in note
+    pasted, blended = pixels(inputs[2]["image"]), pixels(out)
+    assert blended.shape == pasted.shape == (256, 256, 3)
+    centre = slice(96, 160)
+    context = pixels(inputs[0]["image"])
+    to_pasted = np.abs(blended[centre, centre] - pasted[centre, centre]).mean()
+    to_context = np.abs(blended[centre, centre] - context[centre, centre]).mean()
+    assert to_pasted < 0.7 * to_context, (to_pasted, to_context)       # the pasted face is kept
+    with pytest.raises(AppError, match="box|maximum value 0.8"):
+        session.predict("seed", 4, None, "seed", 5, None, 0.95, 20, 0.1, api_name="/semantic_diffusion")
+
+
 def test_session_library_limits_and_alignment_preview(astronaut_png):
     """The pure functions behind the tab (ganinv.edit.session): strength limits and the preview."""
     from ganinv import api

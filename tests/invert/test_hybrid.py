@@ -128,3 +128,44 @@ def test_cli_encode_and_invert_hybrid(tmp_path, astronaut, encoder):
     hyb = load_latent(str(tmp_path / "o" / "astro-hybrid.npz"), model="celeba-dcgan-64")
     assert enc.space == hyb.space == "Z" and enc.latent.shape == hyb.latent.shape == (1, 100)
     assert hyb.meta["method"] == "in-domain hybrid" and (tmp_path / "o" / "astro-hybrid.png").is_file()
+
+
+def test_diffusion_session_uses_photos_as_they_are(dcgan, encoder, tmp_path, astronaut):
+    from ganinv.api import prepare_image
+    from ganinv.edit.session import LatentSource, diffusion_session
+    astronaut.save(tmp_path / "astro.png")
+    ctx = LatentSource("seed", seed=11, label="context")
+    tgt = LatentSource("file", path=str(tmp_path / "astro.png"), label="target")
+    r = diffusion_session(dcgan, ctx, tgt, box=0.5, num_steps=20, encoder=encoder)
+    context, target, composite = r.inputs
+    crop = prepare_image(str(tmp_path / "astro.png"), dcgan).tensor
+    torch.testing.assert_close(target, crop)                          # the photo's crop itself, not an inversion
+    mask = center_box_mask(64, 0.5, feather=2)
+    torch.testing.assert_close(composite, paste(target, context, mask))
+    inside = (mask > 0.999).expand_as(target)
+    with torch.no_grad():
+        start = dcgan(encoder(composite))
+    assert (r.image - target)[inside].square().mean() < (start - target)[inside].square().mean()
+    assert r.latent.shape == (1, 100) and r.space == "Z" and "PSNR inside the box" in r.note
+    for bad in ({"box": 0.95}, {"num_steps": 0}, {"l_dom": float("nan")}):
+        with pytest.raises(ValueError):
+            diffusion_session(dcgan, ctx, tgt, encoder=encoder, **bad)
+
+
+def test_cli_diffuse(tmp_path, astronaut, dcgan):
+    import argparse
+    from PIL import Image
+    from ganinv.invert.commands import register
+    from ganinv.io import load_latent, tensor_to_pil
+    astronaut.save(tmp_path / "astro.png")
+    with torch.no_grad():
+        tensor_to_pil(dcgan(dcgan.sample_z(1, seed=12))[0]).save(tmp_path / "ctx.png")
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["diffuse", str(tmp_path / "astro.png"), str(tmp_path / "ctx.png"), "--out",
+                              str(tmp_path / "o"), "--steps", "5", "--quiet", "--device", "cpu"])
+    assert args.func(args) == 0
+    assert Image.open(tmp_path / "o" / "astro-into-ctx-sheet.png").size == (4 * 64 + 6, 64)
+    assert Image.open(tmp_path / "o" / "astro-into-ctx.png").size == (64, 64)
+    lat = load_latent(str(tmp_path / "o" / "astro-into-ctx.npz"), model="celeba-dcgan-64")
+    assert lat.meta["method"] == "semantic diffusion"
