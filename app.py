@@ -75,8 +75,8 @@ METHODS_MD = """
 Same prepared crop as above. **Encoder**: one forward pass of the domain-guided encoder
 (In-Domain GAN Inversion, Zhu et al., ECCV 2020, eq. 3). **Hybrid**: start at $z_0 = E(x)$ and
 minimise eq. 4,
-$\lVert x - G(z)\rVert + \lambda_{vgg}\lVert F(x) - F(G(z))\rVert + \lambda_{dom}\lVert z - E(G(z))\rVert$,
-with L-BFGS (steps = loss evaluations); a larger $\lambda_{dom}$ keeps the code in-domain (better
+$\\lVert x - G(z)\\rVert + \\lambda_{vgg}\\lVert F(x) - F(G(z))\\rVert + \\lambda_{dom}\\lVert z - E(G(z))\\rVert$,
+with L-BFGS (steps = loss evaluations); a larger $\\lambda_{dom}$ keeps the code in-domain (better
 edits) at some cost in fidelity. **Multi-code** (mGANprior, Gu et al., CVPR 2020, eq. 2): *N* codes
 meet at an intermediate layer, weighted per channel. **Layer-wise** (Bau et al., ICCV 2019): fit an
 intermediate feature map; the difference map shows what the generator cannot reproduce.

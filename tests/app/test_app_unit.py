@@ -76,3 +76,13 @@ def test_command_line_defaults_auth_and_warnings(monkeypatch):
     assert not any("no login" in w for w in app.startup_warnings(args, ("ann", "secret")))
     with pytest.raises(SystemExit):
         app.parse_auth("no-colon")
+
+
+def test_method_texts_have_no_stray_escapes():
+    """LaTeX in a non-raw string: a single backslash before r, t, f, v, a, b turns '\\rVert' into a
+    carriage return + 'Vert' and the equation renders broken."""
+    texts = {k: v for k, v in vars(app).items() if k.endswith("_MD") and isinstance(v, str)}
+    assert len(texts) >= 8
+    for name, text in texts.items():
+        bad = sorted({repr(c) for c in text if ord(c) < 32 and c != "\n"})
+        assert not bad, (name, bad)
