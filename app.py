@@ -205,6 +205,43 @@ def _error(e: Exception) -> gr.Error:
     return gr.Error(msg or type(e).__name__, print_exception=False)
 
 
+class _Stopped(Exception):
+    """Raised inside a cancelled job's worker thread at its next progress report."""
+
+
+def _cancellable(fn):
+    """``fn`` (a callback with a ``progress`` parameter) run in a worker thread that stops at its next
+    progress report once the event is cancelled (a Stop button, a closed tab, ``job.cancel()``):
+    gradio cancels the task, but cannot stop a thread.  The signature gradio sees is ``fn``'s."""
+    import asyncio
+    import functools
+    import inspect
+    at = list(inspect.signature(fn).parameters).index("progress")
+
+    @functools.wraps(fn)
+    async def run(*args, **kwargs):
+        stop = threading.Event()
+        args = list(args)
+        progress = args[at] if len(args) > at else kwargs.get("progress")
+
+        def report(frac, desc=None, *_, **__):
+            if stop.is_set():
+                raise _Stopped("cancelled")
+            if progress is not None:
+                progress(frac, desc=desc)
+
+        if len(args) > at:
+            args[at] = report
+        else:
+            kwargs["progress"] = report
+        try:                                   # to_thread copies the context gradio's progress lives in
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
+    return run
+
+
 def _model_choices() -> list[tuple[str, str]]:
     out = []
     for r in registry.describe_models():
@@ -250,16 +287,12 @@ def _new_state() -> dict:
 # --------------------------------------------------------------------------- callbacks
 def make_callbacks(device: str | None, sessions: _Sessions):
     """Callbacks bound to the app's device and session folders."""
-    import asyncio
     import math
     import threading
     from ganinv.models.loaders import CheckpointFormatError, UnsafeCheckpointError
     # API callers can send values the widgets never would (NaN, 10**9, "../x"): checked here, with a message.
     steps_range, restarts_range, faces_max, seed_max = (1, 1000), (1, 8), 100, 2**32 - 1
     load_errors = (*USER_ERRORS, CheckpointFormatError, UnsafeCheckpointError)
-
-    class Stopped(Exception):
-        """Raised inside a cancelled inversion's worker thread at its next progress report."""
 
     def number(value, what: str, lo: float, hi: float, *, whole: bool = False):
         try:
@@ -369,29 +402,11 @@ def make_callbacks(device: str | None, sessions: _Sessions):
     def models():
         return pd.DataFrame(registry.describe_models())
 
-    async def invert_cancellable(image, model, align, face, space, steps, perceptual_weight, restarts, seed, state,
-                                 request: gr.Request, progress=gr.Progress()):
-        """``invert`` in a worker thread that stops at its next progress report once the event is cancelled
-        (Stop button, closed tab, ``job.cancel()``): gradio cancels this task, but cannot stop the thread."""
-        stop = threading.Event()
-
-        def report(frac, desc=None):
-            if stop.is_set():
-                raise Stopped("inversion cancelled")
-            progress(frac, desc=desc)
-
-        try:                                   # to_thread copies the context gradio's progress lives in
-            return await asyncio.to_thread(invert, image, model, align, face, space, steps, perceptual_weight,
-                                           restarts, seed, state, request, progress=report)
-        except asyncio.CancelledError:
-            stop.set()
-            raise
-
     def loaded_models():
         """Generators in the shared cache: one instance per (model, device), whatever the number of sessions."""
         return [{"model": name, "device": dev} for name, dev in registry.CACHE.loaded()]
 
-    return dict(select_model=select_model, invert=invert, invert_cancellable=invert_cancellable,
+    return dict(select_model=select_model, invert=invert, invert_cancellable=_cancellable(invert),
                 load_latent=load_latent, sample=sample, use_sample=use_sample, models=models,
                 loaded_models=loaded_models, close=sessions.close, device=device)
 
@@ -534,7 +549,7 @@ def _methods_callbacks(device: str | None) -> dict:
         table = pd.DataFrame(rows, columns=["method", "time (s)", "PSNR (dB)", "SSIM", "perceptual distance"])
         return table, gallery
 
-    return {"run_one": run_one, "compare": compare}
+    return {"run_one": _cancellable(run_one), "compare": _cancellable(compare)}
 
 
 # --------------------------------------------------------------------------- tabs
@@ -608,7 +623,9 @@ def _tab_invert(state: gr.State, cb: dict, examples: list[str]) -> None:
             m_layer = gr.Textbox("", label="Layer (multi-code / layer-wise; empty: middle)")
             m_dom = gr.Number(0.001, label="Domain weight λ_dom (hybrid)", minimum=0, maximum=100,
                               info="higher: codes stay where E(G(z)) = z (in-domain), fit a little less")
-        m_run = gr.Button("Run method", elem_id="run-method")
+        with gr.Row():
+            m_run = gr.Button("Run method", elem_id="run-method")
+            m_stop = gr.Button("Stop", variant="stop", elem_id="stop-methods")
         m_note = gr.Markdown()
         with gr.Row():
             m_recon = gr.Image(label="Method reconstruction", format="png", interactive=False)
@@ -618,10 +635,11 @@ def _tab_invert(state: gr.State, cb: dict, examples: list[str]) -> None:
         m_table = gr.Dataframe(label="Comparison", interactive=False)
         m_gallery = gr.Gallery(label="Reconstructions", columns=6, height="auto", format="png")
     mcb = _methods_callbacks(cb.get("device"))
-    m_run.click(mcb["run_one"], [image, model, align, face, m_method, m_steps, m_codes, m_layer, state, m_dom],
+    m_running = m_run.click(mcb["run_one"], [image, model, align, face, m_method, m_steps, m_codes, m_layer, state, m_dom],
                 [m_recon, m_diff, state, m_note], api_name="invert_method", **compute)
-    m_compare.click(mcb["compare"], [image, model, align, face, m_list, m_steps, m_codes, m_layer, m_dom],
-                    [m_table, m_gallery], api_name="compare_methods", **compute)
+    m_comparing = m_compare.click(mcb["compare"], [image, model, align, face, m_list, m_steps, m_codes, m_layer,
+                                                   m_dom], [m_table, m_gallery], api_name="compare_methods", **compute)
+    m_stop.click(None, None, None, cancels=[m_running, m_comparing], api_name=False, queue=False)
 
 
 # --------------------------------------------------------------------------- tabs 2-4: edit, discover, morph & mix
@@ -887,7 +905,7 @@ def make_edit_callbacks(device: str | None, sessions: _Sessions):
 
     return dict(slots=slots, on_state=on_state, directions=directions, edit=edit, edit_strip=edit_strip,
                 train_boundary=train_boundary, discover=discover, component=component, use_as_slider=use_as_slider,
-                morph=morph, crossover=crossover, expression=expression, diffusion=diffusion,
+                morph=morph, crossover=crossover, expression=expression, diffusion=_cancellable(diffusion),
                 attributes=list(LANDMARK_ATTRIBUTES + EMOTIONS), mix_layers=mix_layers())
 
 
@@ -1629,7 +1647,7 @@ def _restore_callback(device: str | None, sessions: _Sessions):
                 f"{inp.note}. The result is an image only: multi-code latents are not used by the other tabs.")
         return deg_img, restored, pd.DataFrame(rows, columns=["metric", "value"]), out, note
 
-    return run
+    return _cancellable(run)
 
 
 def _tab_restore(state: gr.State, device: str | None = None, sessions: _Sessions | None = None) -> None:
@@ -1653,7 +1671,9 @@ Choose a task; the image is the upload, or the source crop from tab 1 when nothi
                 codes = gr.Number(8, label="Codes N", precision=0, minimum=1, maximum=64)
                 layer = gr.Textbox("", label="Layer (empty: middle)")
                 steps = gr.Slider(1, 1000, value=100, step=1, label="Steps", elem_id="restore-steps")
-            run = gr.Button("Restore", variant="primary", elem_id="restore-run")
+            with gr.Row():
+                run = gr.Button("Restore", variant="primary", elem_id="restore-run")
+                stop = gr.Button("Stop", variant="stop", elem_id="stop-restore")
         with gr.Column(scale=2):
             note = gr.Markdown(elem_id="restore-status")
             with gr.Row():
@@ -1662,8 +1682,10 @@ Choose a task; the image is the upload, or the source crop from tab 1 when nothi
                 restored = gr.Image(label="Restored", format="png", interactive=False, elem_id="restore-restored")
             metrics = gr.Dataframe(headers=["metric", "value"], label="Metrics", interactive=False)
             download = gr.File(label="Restored (PNG)", interactive=False)
-    run.click(_restore_callback(device, sessions or _Sessions()), [editor, task, preset, factor, codes, layer, steps, state],
-              [degraded, restored, metrics, download, note], api_name="restore", concurrency_id="compute")
+    running = run.click(_restore_callback(device, sessions or _Sessions()),
+                        [editor, task, preset, factor, codes, layer, steps, state],
+                        [degraded, restored, metrics, download, note], api_name="restore", concurrency_id="compute")
+    stop.click(None, None, None, cancels=[running], api_name=False, queue=False)
 
 
 def _tab_models(state: gr.State, cb: dict) -> None:

@@ -99,6 +99,31 @@ def test_cancelled_inversion_stops_and_next_job_runs(client, app_url, sample_png
     assert client.predict(api_name="/models")["data"]
 
 
+def wait_for_progress(job, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and not job.done():
+        if any(p.desc for p in job.status().progress_data or []):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no progress from the job: {job.status()}")
+
+
+@pytest.mark.parametrize("endpoint", ["compare_methods", "restore"])
+def test_other_long_jobs_stop_when_cancelled(client, app_url, sample_png, endpoint):
+    """The methods comparison and restoration run in worker threads that stop too.  Both jobs take
+    several minutes uncancelled (64 codes x 1000 steps, ~0.4 s a step), far beyond IDLE_WAIT_S."""
+    server = server_process(app_url)
+    args = {"compare_methods": (handle_file(sample_png), MODEL, "center", 1, ["multicode", "layerwise"], 1000, 64, "",
+                                0.001),
+            "restore": ({"background": handle_file(sample_png), "layers": [], "composite": None}, "inpaint", "centre",
+                        4, 64, "", 1000)}[endpoint]
+    job = client.submit(*args, api_name=f"/{endpoint}")
+    wait_for_progress(job)
+    assert job.cancel()
+    wait_until_idle(server)                                  # the worker thread has ended
+    assert client.predict(api_name="/models")["data"]
+
+
 def test_the_idle_check_sees_a_running_inversion(client, app_url, sample_png):
     """Control for the check above: while an inversion runs, the server is not idle."""
     server = server_process(app_url)
