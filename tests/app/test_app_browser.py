@@ -10,6 +10,8 @@ import re
 
 import pytest
 
+from browser_steps import start_inversion
+
 pytestmark = pytest.mark.browser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -20,18 +22,9 @@ STEPS = 100 if UPDATE_DOCS else 5          # 100 = the app's default; 5 keeps th
 
 def test_invert_astronaut_in_browser(page, app_url, astronaut_png, tmp_path):
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto(app_url)
-    tabs = page.get_by_role("tab")
-    tabs.first.wait_for(timeout=60_000)
-    names = [t.strip() for t in tabs.all_inner_texts()]
+    start_inversion(page, app_url, astronaut_png, STEPS)
+    names = [t.strip() for t in page.get_by_role("tab").all_inner_texts()]
     assert names == ["1 Invert", "2 Edit", "3 Discover", "4 Morph & Mix", "5 Text edit", "6 Restore", "7 Models"]
-
-    page.locator("#invert-input input[type=file]").set_input_files(astronaut_png)
-    page.locator("#invert-input img").first.wait_for(timeout=30_000)
-    steps = page.locator("#steps input[type=number]")
-    steps.fill(str(STEPS))
-    steps.press("Enter")
-    page.locator("#run-invert").click()
 
     page.locator("#reconstruction img").wait_for(timeout=600_000)
     metrics = page.locator("#metrics")

@@ -2,22 +2,17 @@
 astronaut with few steps, move the smile slider, see the image change and the smile score rise."""
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from browser_steps import shown_image, start_inversion
+
 pytestmark = pytest.mark.browser
 
 STEPS = 10                                   # few steps: the face only has to be found by the scorer
-
-
-def _image(page, selector: str) -> tuple[str, Image.Image]:
-    src = page.locator(f"{selector} img").first.get_attribute("src")
-    body = page.request.get(src).body()
-    return src, Image.open(io.BytesIO(body)).convert("RGB")
 
 
 def _model_size(img: Image.Image) -> torch.Tensor:
@@ -28,21 +23,14 @@ def _model_size(img: Image.Image) -> torch.Tensor:
 
 def test_smile_slider_edits_the_inverted_astronaut(page, app_url, astronaut_png):
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.get_by_role("tab").first.wait_for(timeout=60_000)
-    page.locator("#invert-input input[type=file]").set_input_files(astronaut_png)
-    page.locator("#invert-input img").first.wait_for(timeout=30_000)
-    steps = page.locator("#steps input[type=number]")
-    steps.fill(str(STEPS))
-    steps.press("Enter")
-    page.locator("#run-invert").click()
+    start_inversion(page, app_url, astronaut_png, STEPS)
     page.locator("#reconstruction img").wait_for(timeout=600_000)
 
     page.get_by_role("tab", name="2 Edit").click()
     page.locator("#edit-after img").wait_for(timeout=60_000)          # the session latent is rendered at once
     assert "session latent" in page.locator("#edit-status").inner_text()
     assert page.locator("#edit-alignment img").is_visible()          # the astronaut's face was aligned
-    src0, before = _image(page, "#edit-after")
+    src0, before = shown_image(page, "#edit-after")
 
     smile = page.get_by_label("range slider for smile", exact=True)
     smile.scroll_into_view_if_needed()
@@ -52,7 +40,7 @@ def test_smile_slider_edits_the_inverted_astronaut(page, app_url, astronaut_png)
                            arg=src0, timeout=60_000)
     assert float(smile.input_value()) > 3
     assert "smile +" in page.locator("#edit-status").inner_text()
-    _, after = _image(page, "#edit-after")
+    _, after = shown_image(page, "#edit-after")
     assert np.abs(np.asarray(after, np.int16) - np.asarray(before, np.int16)).mean() > 2
 
     from ganinv.attributes import get_scorer

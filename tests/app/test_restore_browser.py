@@ -2,20 +2,15 @@
 mask, and check that the hole the server used is where the stroke was (centre of the model's crop)."""
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image
 
+from browser_steps import shown_pixels
+
 pytestmark = pytest.mark.browser
 
 GREY = 200                                    # the uploaded image: flat grey, so the hole is easy to see
-
-
-def _image(page, selector: str) -> np.ndarray:
-    src = page.locator(f"{selector} img").first.get_attribute("src")
-    return np.asarray(Image.open(io.BytesIO(page.request.get(src).body())).convert("RGB"), np.float32)
 
 
 def test_drawn_stroke_becomes_the_inpainting_hole(page, app_url, tmp_path):
@@ -44,7 +39,7 @@ def test_drawn_stroke_becomes_the_inpainting_hole(page, app_url, tmp_path):
     page.wait_for_function("() => (document.querySelector('#restore-status') || {}).innerText?.includes('Restored')",
                            timeout=300_000)
 
-    d = _image(page, "#restore-degraded").mean(-1)                       # hole = 0 in [-1, 1] = grey 128
+    d = shown_pixels(page, "#restore-degraded").mean(-1)                       # hole = 0 in [-1, 1] = grey 128
     assert d.shape == (64, 64)
     hole = np.abs(d - 128) < 3
     assert hole[28:36, 28:36].all(), d[::8, ::8]                         # the stroke crossed the centre
@@ -52,4 +47,4 @@ def test_drawn_stroke_becomes_the_inpainting_hole(page, app_url, tmp_path):
     assert 0.05 < hole.mean() < 0.8, hole.mean()                          # a stroke, not the whole image
     assert np.abs(d[~hole] - GREY).max() < 3                              # known pixels pass through unchanged
     assert "Restored (inpaint)" in page.locator("#restore-status").inner_text()
-    assert _image(page, "#restore-restored").shape == (64, 64, 3)
+    assert shown_pixels(page, "#restore-restored").shape == (64, 64, 3)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urlparse
 
 import numpy as np
 import psutil
 import pytest
 from gradio_client import handle_file
-from PIL import Image
+
+from browser_steps import shown_pixels, start_inversion
 
 MODEL = "celeba-dcgan-64"
 LONG = 1000                             # steps of the cancelled job: with the perceptual term and 4
@@ -139,24 +140,6 @@ def test_the_idle_check_sees_a_running_inversion(client, app_url, sample_png):
 
 
 # --------------------------------------------------------------------------- browser sessions
-def _fetch(page, app_url: str, selector: str) -> np.ndarray:
-    src = page.locator(f"{selector} img").first.get_attribute("src")
-    body = page.request.get(urljoin(app_url, src)).body()
-    import io
-    return np.asarray(Image.open(io.BytesIO(body)).convert("RGB"), dtype=np.float64)
-
-
-def _start_inversion(page, app_url: str, image: str, steps: int) -> None:
-    page.goto(app_url)
-    page.get_by_role("tab").first.wait_for(timeout=60_000)
-    page.locator("#invert-input input[type=file]").set_input_files(image)
-    page.locator("#invert-input img").first.wait_for(timeout=30_000)
-    box = page.locator("#steps input[type=number]")
-    box.fill(str(steps))
-    box.press("Enter")
-    page.locator("#run-invert").click()
-
-
 def _mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(((a - b) ** 2).mean())
 
@@ -166,13 +149,13 @@ def test_two_browser_sessions_see_only_their_own_results(browser, app_url, clien
     pages = []
     for image in (astronaut_png, sample_png):
         page = browser.new_context().new_page()
-        _start_inversion(page, app_url, image, steps=5)          # both queued before either finishes
+        start_inversion(page, app_url, image, steps=5)          # both queued before either finishes
         pages.append(page)
     shown = []
     for page in pages:
         page.locator("#reconstruction img").wait_for(timeout=600_000)
         page.locator("#metrics").get_by_text("PSNR (dB)").wait_for(timeout=60_000)
-        shown.append({k: _fetch(page, app_url, f"#{k}") for k in ("original", "reconstruction")})
+        shown.append({k: shown_pixels(page, f"#{k}", app_url, np.float64) for k in ("original", "reconstruction")})
     (a, b) = shown
     assert a["original"].shape == b["original"].shape == (256, 256, 3)
     assert _mse(a["original"], b["original"]) > 100                # two different inputs ...
@@ -189,7 +172,7 @@ def test_two_browser_sessions_see_only_their_own_results(browser, app_url, clien
 @pytest.mark.browser
 def test_stop_button_cancels_a_long_inversion(page, app_url, sample_png):
     server = server_process(app_url)
-    _start_inversion(page, app_url, sample_png, steps=LONG)             # UI default: perceptual weight 1
+    start_inversion(page, app_url, sample_png, steps=LONG)             # UI default: perceptual weight 1
     page.get_by_text(re.compile(rf"step \d+/{LONG}")).first.wait_for(timeout=300_000)
     page.locator("#stop-invert").click()
     wait_until_idle(server)

@@ -16,6 +16,21 @@ def tiny_sg2() -> StyleGAN2Generator:
     return G.eval().requires_grad_(False)
 
 
+@pytest.fixture(scope="module")
+def tiny_sg2_w32() -> StyleGAN2Generator:
+    """Seeded tiny random StyleGAN2 with 32-d latents (StyleCLIP optimisation and mapper tests)."""
+    torch.manual_seed(0)
+    cfg = StyleGAN2Config(z_dim=32, w_dim=32, resolution=16, mapping_layers=2, channel_base=256, channel_max=32)
+    return StyleGAN2Generator(cfg, name="tiny-sg2").eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """Tiny random CLIP (open_clip architecture, seeded): the maths of StyleCLIP without real weights."""
+    from ganinv.clip_models import tiny_clip
+    return tiny_clip(seed=0)
+
+
 @pytest.fixture(scope="session")
 def landmarker():
     pytest.importorskip("mediapipe", reason="mediapipe is not installed (requirements-extra.txt)")

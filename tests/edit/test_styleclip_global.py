@@ -22,11 +22,6 @@ NEUTRAL, TARGET = "face", "smiling face"
 
 
 @pytest.fixture(scope="module")
-def clip():
-    return tiny_clip(seed=0)
-
-
-@pytest.fixture(scope="module")
 def G():
     torch.manual_seed(0)
     cfg = StyleGAN2Config(z_dim=32, w_dim=32, resolution=16, mapping_layers=2, channel_base=128, channel_max=16)
