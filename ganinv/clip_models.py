@@ -27,13 +27,13 @@ from __future__ import annotations
 import functools
 import glob
 import os
-import threading
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .cache import LoadOnceCache
 from .registry import checkpoints_dir, default_device, offline
 
 DEFAULT_CLIP = "ViT-B-32"
@@ -268,35 +268,12 @@ def _build(name: str, pretrained: str, device: str) -> ClipModel:
     return clip.to(device)
 
 
-class ClipCache:
-    """Thread-safe cache of loaded CLIP models keyed by (name, pretrained, device).
-
-    A per-key lock makes concurrent first requests load once; other keys load in parallel.
-    """
-
-    def __init__(self):
-        self._items: dict[tuple[str, str, str], ClipModel] = {}
-        self._lock = threading.Lock()
-        self._key_locks: dict[tuple[str, str, str], threading.Lock] = {}
+class ClipCache(LoadOnceCache[ClipModel]):
+    """Thread-safe cache of loaded CLIP models keyed by (name, pretrained, device): concurrent
+    first requests load once, other keys load in parallel (ganinv.cache)."""
 
     def get(self, name: str, pretrained: str, device: str) -> ClipModel:
-        key = (name, pretrained, device)
-        with self._lock:
-            if key in self._items:
-                return self._items[key]
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:
-            with self._lock:
-                if key in self._items:
-                    return self._items[key]
-            clip = _build(name, pretrained, device)
-            with self._lock:
-                self._items[key] = clip
-            return clip
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+        return super().get((name, pretrained, device), lambda: _build(name, pretrained, device))
 
 
 CACHE = ClipCache()

@@ -16,15 +16,14 @@ import hashlib
 import os
 import re
 import tempfile
-import threading
 import urllib.error
 import urllib.request
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
+from .cache import LoadOnceCache
 from .models.base import Generator
 
 ProgressFn = Callable[[float, str], None]
@@ -251,7 +250,7 @@ def _build(spec: ModelSpec, path: str) -> Generator:
     return G
 
 
-class ModelCache:
+class ModelCache(LoadOnceCache[Generator]):
     """Thread-safe LRU cache of loaded generators keyed by (name, device).
 
     ``max_models`` bounds memory: the least recently used model is dropped first.
@@ -260,37 +259,19 @@ class ModelCache:
     """
 
     def __init__(self, max_models: int = 4):
-        self.max_models = max_models
-        self._items: OrderedDict[tuple[str, str], Generator] = OrderedDict()
-        self._lock = threading.Lock()
-        self._key_locks: dict[tuple[str, str], threading.Lock] = {}
+        super().__init__(max_items=max_models)
+
+    @property
+    def max_models(self) -> int:
+        return self.max_items
 
     def get(self, name: str, device: str | None = None, *, progress: ProgressFn | None = None) -> Generator:
         key = (name, device or default_device())
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:
-            with self._lock:
-                if key in self._items:
-                    return self._items[key]
+
+        def build() -> Generator:
             spec = get_spec(name)
-            G = _build(spec, resolve_weights(spec, progress=progress)).to(key[1]).eval().requires_grad_(False)
-            with self._lock:
-                self._items[key] = G
-                while len(self._items) > self.max_models:
-                    self._items.popitem(last=False)
-            return G
-
-    def loaded(self) -> list[tuple[str, str]]:
-        with self._lock:
-            return list(self._items)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+            return _build(spec, resolve_weights(spec, progress=progress)).to(key[1]).eval().requires_grad_(False)
+        return super().get(key, build)
 
 
 CACHE = ModelCache(max_models=int(os.environ.get("GANINV_MAX_MODELS", "4")))
