@@ -363,6 +363,21 @@ def _r1(logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     return g.square().flatten(1).sum(1).mean()
 
 
+def _discriminator_step(D: nn.Module, opt: torch.optim.Optimizer, real: torch.Tensor, fake: torch.Tensor, *,
+                        r1_gamma: float, r1_every: int, do_r1: bool) -> tuple[float, float]:
+    """One update of D (image or latent): non-saturating logistic loss, lazy R1 on the reals
+    (every ``r1_every`` steps, scaled by it).  Returns (loss, r1)."""
+    _requires_grad(D, True)
+    real = real.detach().requires_grad_(do_r1)
+    logit_real, logit_fake = D(real), D(fake.detach())
+    loss = F.softplus(logit_fake).mean() + F.softplus(-logit_real).mean()
+    r1 = _r1(logit_real, real) if do_r1 else torch.zeros(())
+    opt.zero_grad(set_to_none=True)
+    (loss + r1_gamma / 2 * r1_every * r1).backward()
+    opt.step()
+    return loss.item(), r1.item()
+
+
 @torch.no_grad()
 def evaluate_encoder(G: Generator, E: Encoder, *, n: int = 64, seed: int = 1_000_003,
                      images: torch.Tensor | None = None) -> dict:
@@ -492,28 +507,15 @@ def train_encoder(
         opt_E.step()
 
         # 2. Image discriminator step, eq. 3 second line, R1 on reals.
-        _requires_grad(D, True)
         do_r1 = r1_gamma > 0 and step % r1_every == 0
-        x_real = x.detach().requires_grad_(do_r1)
-        logit_real, logit_fake = D(x_real), D(rec.detach())
-        l_D = F.softplus(logit_fake).mean() + F.softplus(-logit_real).mean()
-        r1 = _r1(logit_real, x_real) if do_r1 else torch.zeros(())
-        opt_D.zero_grad(set_to_none=True)
-        (l_D + r1_gamma / 2 * r1_every * r1).backward()
-        opt_D.step()
-        row.update(D=l_D.item(), r1=r1.item())
+        d_step = dict(r1_gamma=r1_gamma, r1_every=r1_every, do_r1=do_r1)
+        l_D, r1 = _discriminator_step(D, opt_D, x, rec, **d_step)
+        row.update(D=l_D, r1=r1)
 
         # 3. Latent discriminator step (force-in-domain / e4e): sampled codes are "real".
         if Dw is not None:
-            _requires_grad(Dw, True)
-            real = sample_latents(G, len(fake_codes), config.space, generator=gen).requires_grad_(do_r1)
-            lr_, lf_ = Dw(real), Dw(fake_codes.detach())
-            l_Dw = F.softplus(lf_).mean() + F.softplus(-lr_).mean()
-            r1w = _r1(lr_, real) if do_r1 else torch.zeros(())
-            opt_Dw.zero_grad(set_to_none=True)
-            (l_Dw + r1_gamma / 2 * r1_every * r1w).backward()
-            opt_Dw.step()
-            row["D_latent"] = l_Dw.item()
+            real = sample_latents(G, len(fake_codes), config.space, generator=gen)
+            row["D_latent"], _ = _discriminator_step(Dw, opt_Dw, real, fake_codes, **d_step)
 
         elapsed = elapsed0 + time.time() - t0
         if step % log_every == 0 or step == steps:
