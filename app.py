@@ -12,7 +12,10 @@ holding the current model, latent (CPU tensor), space and source crop.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import atexit
+import functools
+import inspect
 import os
 import shutil
 import sys
@@ -213,9 +216,6 @@ def _cancellable(fn):
     """``fn`` (a callback with a ``progress`` parameter) run in a worker thread that stops at its next
     progress report once the event is cancelled (a Stop button, a closed tab, ``job.cancel()``):
     gradio cancels the task, but cannot stop a thread.  The signature gradio sees is ``fn``'s."""
-    import asyncio
-    import functools
-    import inspect
     at = list(inspect.signature(fn).parameters).index("progress")
 
     @functools.wraps(fn)
@@ -288,11 +288,8 @@ def _new_state() -> dict:
 def make_callbacks(device: str | None, sessions: _Sessions):
     """Callbacks bound to the app's device and session folders."""
     import math
-    import threading
-    from ganinv.models.loaders import CheckpointFormatError, UnsafeCheckpointError
     # API callers can send values the widgets never would (NaN, 10**9, "../x"): checked here, with a message.
     steps_range, restarts_range, faces_max, seed_max = (1, 1000), (1, 8), 100, 2**32 - 1
-    load_errors = (*USER_ERRORS, CheckpointFormatError, UnsafeCheckpointError)
 
     def number(value, what: str, lo: float, hi: float, *, whole: bool = False):
         try:
@@ -346,7 +343,7 @@ def make_callbacks(device: str | None, sessions: _Sessions):
         try:
             result, prep = api.invert_image(image, model=model, device=device, align=align, **settings,
                                             progress=lambda frac, msg: progress(frac, desc=msg))
-        except load_errors as e:
+        except USER_ERRORS as e:
             raise _error(e)
         recon = gio.tensor_to_pil(result.image[0])
         folder = sessions.dir(request)
@@ -372,7 +369,7 @@ def make_callbacks(device: str | None, sessions: _Sessions):
         progress(0.0, desc="reading the latent")
         try:
             lf, img = _load_and_render(path, model, device)
-        except load_errors as e:
+        except USER_ERRORS as e:
             raise _error(e)
         recon_path = os.path.join(sessions.dir(request), "reconstruction.png")
         img.save(recon_path)
@@ -391,7 +388,7 @@ def make_callbacks(device: str | None, sessions: _Sessions):
             raise gr.Error("Give at least one seed.")
         try:
             imgs = api.sample_images(seeds, model=model, device=device)
-        except load_errors as e:
+        except USER_ERRORS as e:
             raise _error(e)
         return [(_upscale(im), f"seed {s}") for s, im in zip(seeds, imgs)]
 
@@ -686,6 +683,14 @@ def _state_model(state: dict) -> str:
     return (state or {}).get("model") or registry.DEFAULT_MODEL
 
 
+def _state_generator(state: dict, device: str | None):
+    """The session's generator (shared and cached), or a gr.Error saying why it cannot be loaded."""
+    try:
+        return registry.load_generator(_state_model(state), device)
+    except USER_ERRORS as e:
+        raise _error(e)
+
+
 def _strip_strengths(limit: float) -> list[float]:
     return [round(float(limit) * t, 3) for t in (-1, -2 / 3, -1 / 3, 0, 1 / 3, 2 / 3, 1)]
 
@@ -705,10 +710,7 @@ def make_edit_callbacks(device: str | None, sessions: _Sessions):
     from ganinv.attributes import EMOTIONS, LANDMARK_ATTRIBUTES
 
     def G_of(state):
-        try:
-            return registry.load_generator(_state_model(state), device)
-        except USER_ERRORS as e:
-            raise _error(e)
+        return _state_generator(state, device)
 
     def latent_of(G, state, kind, seed):
         try:
@@ -1229,9 +1231,6 @@ def _text_callbacks(device: str | None, sessions: _Sessions, clip_name: str, cli
     clip_label = f"{clip_name}/{os.path.basename(clip_pretrained)}"
     errors = (*USER_ERRORS, cm.ClipUnavailableError)
 
-    def model_of(state) -> str:
-        return (state or {}).get("model") or registry.DEFAULT_MODEL
-
     def clip_problem() -> str | None:
         """None when CLIP can be used, else one sentence saying what is missing and how to add it."""
         if cm.is_clip_available(clip_name, clip_pretrained) or not registry.offline():
@@ -1278,7 +1277,7 @@ def _text_callbacks(device: str | None, sessions: _Sessions, clip_name: str, cli
                 "mappers": mappers}
 
     def clip_status(state):
-        i = info(model_of(state))
+        i = info(_state_model(state))
         names = [m[1] for m in i["mappers"]]
         return (i["status"], gr.update(choices=_text_method_choices(i)),
                 gr.update(value=i["opt_reason"], visible=bool(i["opt_reason"])), gr.update(interactive=i["clip_ok"]),
@@ -1305,10 +1304,7 @@ def _text_callbacks(device: str | None, sessions: _Sessions, clip_name: str, cli
             check(prompt)
 
     def G_of(state):
-        try:
-            return registry.load_generator(model_of(state), device)
-        except errors as e:
-            raise _error(e)
+        return _state_generator(state, device)
 
     def source_latent(G, state, kind, seed):
         if kind not in ("session", "seed"):
@@ -1605,7 +1601,7 @@ def _restore_callback(device: str | None, sessions: _Sessions):
             raise gr.Error("Factor must be 2, 4 or 8.", print_exception=False)
         src = _restore_editor_image(editor)
         state = state or {}
-        model = state.get("model") or registry.DEFAULT_MODEL
+        model = _state_model(state)
         progress(0.0, desc=f"loading {model}")
         try:
             G = registry.load_generator(model, device)
