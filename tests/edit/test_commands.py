@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from ganinv.edit import commands, list_directions
+from installed import require
 
 
 def run(argv):
@@ -59,7 +60,7 @@ def test_layer_crossover_on_dcgan_is_a_clear_error(tmp_path):
 
 
 def test_train_boundary_small(tmp_path, capsys):
-    pytest.importorskip("mediapipe", reason="mediapipe is not installed")
+    require("mediapipe", "requirements-nodeps.txt")
     assert run(["train-boundary", "--device", "cpu", "--attribute", "smile", "--scorer", "landmarker",
                 "--samples", "120", "--quiet", "--out", str(tmp_path)]) == 0
     assert "validation accuracy" in capsys.readouterr().out

@@ -1,12 +1,11 @@
 """Morphs, animation export, crossover and expression transfer."""
-import shutil
-
 import pytest
 import torch
 from PIL import Image
 
 from ganinv.edit import mixing
 from ganinv.latent import render
+from installed import require_program
 
 
 def test_morph_endpoints_reproduce_the_inputs(dcgan):
@@ -36,8 +35,7 @@ def test_gif_and_mp4(tmp_path, dcgan):
         assert im.n_frames == 6 and im.size == (64, 64)
     with pytest.raises(ValueError, match="unsupported"):
         mixing.save_animation(frames, str(tmp_path / "m.avi"))
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg not installed: MP4 export untested")
+    require_program("ffmpeg", "apt-get install ffmpeg")
     mp4 = mixing.save_mp4(frames, str(tmp_path / "m.mp4"))
     data = open(mp4, "rb").read()
     assert len(data) > 1000 and b"ftyp" in data[:64]

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from ganinv.edit.styleclip_optimize import lr_at, resolve_identity, text_edit_optimize
+from installed import require
 
 PROMPT = "a smiling face"
 
@@ -79,8 +80,7 @@ def test_lr_schedule_ramps_up_and_down():
 
 
 def test_sface_identity_term_when_available(dcgan, clip):
-    pytest.importorskip("onnx2torch", reason="the SFace identity loss needs onnx2torch")
+    require("onnx2torch", "the SFace identity loss; requirements-extra.txt")
     r = text_edit_optimize(dcgan, dcgan.sample_z(1, seed=3), PROMPT, clip=clip, num_steps=2)
-    if not r.identity_used:
-        pytest.skip(r.identity_reason)
+    assert r.identity_used, r.identity_reason
     assert "SFace" in r.identity_reason and r.loss_history[-1]["id"] >= 0
