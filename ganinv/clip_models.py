@@ -190,7 +190,8 @@ def find_local_weights(name: str, pretrained: str) -> str | None:
 def missing_message(name: str, pretrained: str, reason: str) -> str:
     """One sentence naming the file to place and where."""
     spec = CLIP_WEIGHTS.get((name, pretrained))
-    where = os.path.join(clip_dir(), f"{name}-{pretrained}.bin")
+    # A folder relative to the checkpoints folder: messages reach remote users and never show server paths.
+    where = f"checkpoints/clip/{name}-{pretrained}.bin"
     src = f"open_clip_pytorch_model.bin from https://huggingface.co/{spec.hf_repo}" if spec else \
         f"the open_clip state_dict for {name!r} / {pretrained!r}"
     return f"CLIP {name}/{pretrained} is not on this machine ({reason}): download {src} and place it at {where}."

@@ -22,6 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_PIXELS = int(os.environ.get("GANINV_MAX_PIXELS", 50_000_000))   # ~ 7000 x 7000
 MAX_LATENT_BYTES = 64 << 20
 LATENT_FORMAT = "ganinv-latent/1"
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
 class ImageLoadError(ValueError):
@@ -116,6 +117,15 @@ def to_rgb(img: Image.Image) -> Image.Image:
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(bg, rgba).convert("RGB")
     return img.convert("RGB")
+
+
+def list_images(path: str) -> list[str]:
+    """``path`` itself if it is a file, else the image files in the folder (sorted, not recursive)."""
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise ImageLoadError(f"no such file or folder: {os.path.basename(os.path.normpath(path)) or path}")
+    return sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTS))
 
 
 def center_crop_resize(img: Image.Image, size: int) -> Image.Image:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import torch
 
 from .models.base import Generator
+from .settings import LATENT_SPACES
 
-SPACES = ("Z", "W", "W+")
+SPACES = LATENT_SPACES
 
 
 def latent_shape(G: Generator, space: str) -> tuple[int, ...]:
@@ -44,6 +45,26 @@ def render(G: Generator, latent: torch.Tensor, space: str, **synthesis_kwargs) -
     """Image [N, C, H, W] in [-1, 1] for ``latent`` in ``space`` (StyleGAN2 noise fixed by default)."""
     synthesis_kwargs.setdefault("noise_mode", "const")
     return G.synthesis(to_ws(G, latent, space), **synthesis_kwargs)
+
+
+def default_space(G: Generator) -> str:
+    """W when the model has a mapping network (InterFaceGAN finds W better disentangled), else Z.
+
+    Seed latents, trained boundaries and discovered components all use this space, so a
+    direction found on a model always fits a seed latent of that model."""
+    return "W" if G.supports("W") else "Z"
+
+
+def seed_latent(G: Generator, seed: int, space: str | None = None) -> torch.Tensor:
+    """The latent [1, ...] of sample ``seed`` in ``space`` (default: ``default_space(G)``);
+    the same seed gives the same code on every machine."""
+    space = space or default_space(G)
+    z = G.sample_z(1, seed=int(seed)).to(G.device)
+    if space == "Z":
+        return z
+    with torch.no_grad():
+        w = G.mapping(z)
+    return w if space == "W" else G.broadcast(w)
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:

@@ -19,14 +19,13 @@ import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
 from .cache import LoadOnceCache
 from .models.base import Generator
+from .settings import ProgressFn
 
-ProgressFn = Callable[[float, str], None]
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECKPOINT_EXTS = (".pkl", ".pt", ".pth", ".safetensors")

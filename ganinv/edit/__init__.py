@@ -9,7 +9,7 @@ directions), ``sefa`` (closed-form factorisation), ``ganspace`` (PCA), ``mixing`
 (morphs, GIF/MP4, crossover, expression transfer); ``apply`` holds the shared pure edit
 math and ``directions`` the file format.
 """
-from .apply import EditResult, apply_directions, edit, edit_by_name, layer_mask, parse_layers, sweep
+from .apply import EditResult, apply_directions, edit, layer_mask, parse_layers, sweep
 from .directions import (Direction, DirectionError, directions_root, list_directions, load_direction,
                          save_direction, validate_direction)
 from .interfacegan import (BoundaryResult, ConditionalResult, EditEffect, LabelledSamples, conditional,
@@ -21,7 +21,7 @@ from .mixing import (CrossoverError, ExpressionResult, FeatureCrossoverResult, M
                      save_gif, save_mp4)
 from .sefa import Components, sefa
 
-__all__ = ["EditResult", "apply_directions", "edit", "edit_by_name", "layer_mask", "parse_layers", "sweep", "Direction",
+__all__ = ["EditResult", "apply_directions", "edit", "layer_mask", "parse_layers", "sweep", "Direction",
            "DirectionError", "directions_root", "list_directions", "load_direction", "save_direction",
            "validate_direction", "BoundaryResult", "ConditionalResult", "EditEffect", "LabelledSamples",
            "conditional", "conditional_direction", "measure_effect", "sample_and_score", "train_boundary",

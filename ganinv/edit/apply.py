@@ -23,7 +23,7 @@ from .directions import Direction, DirectionError, validate_direction
 
 # Fixed noise inputs (StyleGAN2): successive slider steps then differ only by the edit.
 # Generators without noise inputs ignore the keyword.
-RENDER_KWARGS = {"noise_mode": "const"}
+from ..settings import RENDER_KWARGS
 
 
 def layer_mask(num_ws: int, layers: Sequence[int] | None, *, device=None) -> torch.Tensor:
@@ -122,20 +122,3 @@ def edit(G: Generator, latent: torch.Tensor, space: str, directions: Sequence[Di
     with torch.no_grad():
         img = render(G, out, space, **RENDER_KWARGS)
     return EditResult(out, img, space)
-
-
-def edit_by_name(G: Generator, latent: torch.Tensor, space: str, strengths: dict[str, float], *,
-                 without: Sequence[str] = (), layers: Sequence[int] | None = None,
-                 root: str | None = None) -> EditResult:
-    """Slider-style edit: {direction name or .npy path: strength}, optionally with every direction
-    made orthogonal to the ``without`` directions first (InterFaceGAN Eq. 6).  Zero strengths are skipped."""
-    from .directions import load_direction
-    from .interfacegan import conditional
-    active = {k: float(v) for k, v in strengths.items() if v}
-    dirs = [load_direction(name, G=G, root=root) for name in active]
-    conds = [load_direction(name, G=G, root=root) for name in without]
-    for i, d in enumerate(dirs):
-        others = [c for c in conds if c.name != d.name]               # a direction is not conditioned on itself
-        if others:
-            dirs[i] = conditional(d, others)[0]
-    return edit(G, latent, space, dirs, list(active.values()), layers=layers)

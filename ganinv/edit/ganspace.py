@@ -19,16 +19,15 @@ Two variants:
 from __future__ import annotations
 
 import time
-from typing import Callable
 
 import torch
 
 from ..latent import to_ws
 from ..models.base import Generator
-from .apply import RENDER_KWARGS
+from ..settings import RENDER_KWARGS
 from .sefa import Components
+from ..settings import ProgressFn
 
-ProgressFn = Callable[[float, str], None]
 
 
 def _sample(G: Generator, n: int, seed: int, space: str, layer: str | None, batch_size: int,

@@ -23,18 +23,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from ..attributes import AttributeScorer, valid_mask
-from ..latent import render
+from ..latent import default_space, render
 from ..models.base import Generator
-from .apply import RENDER_KWARGS
+from ..settings import RENDER_KWARGS
 from .directions import Direction
+from ..settings import ProgressFn
 
-ProgressFn = Callable[[float, str], None]
 
 
 # --------------------------------------------------------------------------- step 1
@@ -54,11 +54,6 @@ class LabelledSamples:
     def detection_rate(self) -> float:
         m = valid_mask(self.scores)
         return float(m.mean()) if m.size else 0.0
-
-
-def default_space(G: Generator) -> str:
-    """W when the model has a mapping network (InterFaceGAN finds W better disentangled), else Z."""
-    return "W" if G.supports("W") else "Z"
 
 
 def sample_and_score(G: Generator, scorer: AttributeScorer, *, num_samples: int = 2000, seed: int = 0,

@@ -30,7 +30,7 @@ from PIL import Image
 
 from ..latent import check_latent, lerp, render, slerp
 from ..models.base import Generator
-from .apply import RENDER_KWARGS
+from ..settings import RENDER_KWARGS
 
 
 # --------------------------------------------------------------------------- morph

@@ -51,11 +51,11 @@ import torch.nn.functional as F
 
 from ..latent import check_latent, to_ws
 from ..models.base import Generator
+from ..settings import ProgressFn
 
 if TYPE_CHECKING:
     from ..clip_models import ClipModel
 
-ProgressFn = Callable[[float, str], None]
 FORMAT = "ganinv-styleclip-global/1"
 
 

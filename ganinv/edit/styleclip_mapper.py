@@ -43,11 +43,11 @@ from ..latent import check_latent, to_ws
 from ..models.base import Generator
 from ..models.stylegan2 import FullyConnectedLayer, normalize_2nd_moment
 from .styleclip_optimize import optimization_space, resolve_clip, resolve_identity, synth, to_space
+from ..settings import ProgressFn
 
 if TYPE_CHECKING:
     from ..clip_models import ClipModel
 
-ProgressFn = Callable[[float, str], None]
 FORMAT = "ganinv-styleclip-mapper/1"
 GROUP_BOUNDS = {"coarse": (0, 4), "medium": (4, 8), "fine": (8, None)}   # ws indices at 1024 px (18 ws)
 

@@ -30,11 +30,11 @@ from torch import nn
 
 from ..latent import check_latent, latent_shape, to_ws
 from ..models.base import Generator
+from ..settings import ProgressFn
 
 if TYPE_CHECKING:
     from ..clip_models import ClipModel
 
-ProgressFn = Callable[[float, str], None]
 
 
 @dataclass

@@ -59,8 +59,8 @@ from torch import nn
 from ..latent import latent_shape, to_ws
 from ..losses import image_metrics, perceptual_metric
 from ..models.base import Generator
+from ..settings import ProgressFn
 
-ProgressFn = Callable[[float, str], None]
 FORMAT = "ganinv-encoder/1"
 
 
@@ -338,8 +338,7 @@ class _ImageFolder:
     """All images of a folder, centre-cropped to the model size, kept in memory as uint8."""
 
     def __init__(self, folder: str, resolution: int):
-        from ..api import list_images
-        from ..io import center_crop_resize, load_image, pil_to_tensor
+        from ..io import center_crop_resize, list_images, load_image, pil_to_tensor
         files = list_images(folder)
         if not files:
             raise ValueError(f"no images in {folder}")

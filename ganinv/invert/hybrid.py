@@ -14,7 +14,7 @@ Legend (variable -> paper symbol): ``latent`` -> z (or w / w+), ``target`` -> x,
 ``l_vgg`` -> lambda_vgg, ``l_dom`` -> lambda_dom, ``E`` -> E.
 
 ``mask`` (optional, [N, 1, H, W] in [0, 1]) weights the pixel and perceptual terms; semantic
-diffusion (ganinv.invert.diffusion) uses it to fit only the pasted region.
+diffusion (ganinv.invert.semantic_diffusion) uses it to fit only the pasted region.
 
 Optimiser.  The authors use Adam.  From the encoder's start the problem is small and smooth
 (the DCGAN's Z has 100 dimensions), where a quasi-Newton method converges far faster, so the
@@ -33,7 +33,6 @@ editing real photos when the codes drift out of domain.
 from __future__ import annotations
 
 import time
-from typing import Callable
 
 import torch
 
@@ -42,8 +41,8 @@ from ..losses import image_metrics, perceptual_metric
 from ..models.base import Generator
 from .encoder import Encoder
 from .optimize import InversionResult
+from ..settings import ProgressFn
 
-ProgressFn = Callable[[float, str], None]
 
 
 def _synth(G: Generator, latent: torch.Tensor, space: str) -> torch.Tensor:

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
 from ..latent import check_latent, to_ws
 from ..losses import image_metrics, perceptual_metric
 from ..models.base import Generator
+from ..settings import ProgressFn
 
-ProgressFn = Callable[[float, str], None]
 
 
 @dataclass

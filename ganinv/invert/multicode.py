@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -38,8 +37,8 @@ from ..latent import to_ws
 from ..losses import image_metrics, perceptual_metric
 from ..models.base import Generator
 from .optimize import _lr_at, best_of_n
+from ..settings import ProgressFn
 
-ProgressFn = Callable[[float, str], None]
 DEGRADATIONS = ("inpaint", "colorize", "superres")
 
 

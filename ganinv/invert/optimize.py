@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -37,8 +36,8 @@ from torch.func import functional_call
 from ..latent import check_latent, latent_shape, to_ws
 from ..losses import image_metrics, mse, perceptual_metric
 from ..models.base import Generator
+from ..settings import ProgressFn
 
-ProgressFn = Callable[[float, str], None]
 
 
 @dataclass

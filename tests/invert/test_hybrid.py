@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from ganinv.invert.diffusion import center_box_mask, paste, semantic_diffusion
+from ganinv.invert.semantic_diffusion import center_box_mask, paste, semantic_diffusion
 from ganinv.invert.encoder import Encoder, EncoderConfig, encoder_path, load_encoder
 from ganinv.invert.hybrid import invert_hybrid, steps_to_reach
 from ganinv.invert.optimize import invert_optimize

@@ -18,7 +18,6 @@ Legend (variable -> paper symbol): ``mask`` -> M (1 inside the pasted region),
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -27,8 +26,8 @@ from ..models.base import Generator
 from .encoder import Encoder
 from .hybrid import invert_hybrid
 from .optimize import InversionResult
+from ..settings import ProgressFn
 
-ProgressFn = Callable[[float, str], None]
 
 
 @dataclass

@@ -1,0 +1,130 @@
+"""What every action shares: input checks with one-line messages, the session record, latent sources.
+
+Every value a user can type (app widget, API call, CLI flag) passes one of these checks once,
+in the action that uses it; the method packages below trust their inputs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from ..clip_models import ClipUnavailableError
+from ..edit.directions import DirectionError
+from ..faces import NoFaceError
+from ..io import ImageLoadError, LatentFileError, load_latent
+from ..latent import check_latent, seed_latent
+from ..models.base import Generator
+from ..models.loaders import CheckpointFormatError, UnsafeCheckpointError
+from ..registry import ChecksumError, ModelUnavailableError, get_spec, load_generator
+from ..settings import SEED_MAX, SOURCE_KINDS, STRENGTH_LIMIT
+
+
+class InputError(ValueError):
+    """A user-supplied value is missing, malformed or out of range; the message says which and why."""
+
+
+# Errors whose message is meant for the user (front ends show it as is; anything else is a bug).
+USER_ERRORS = (InputError, ImageLoadError, LatentFileError, ModelUnavailableError, ChecksumError, NoFaceError,
+               DirectionError, CheckpointFormatError, UnsafeCheckpointError, ClipUnavailableError, ValueError,
+               KeyError, FileNotFoundError)
+
+
+def user_message(e: BaseException) -> str:
+    """The one-line message of a user error (KeyError's repr quotes are dropped)."""
+    msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+    return (str(msg) or type(e).__name__).splitlines()[0]
+
+
+# --------------------------------------------------------------------------- checks
+def number(value, what: str, lo: float, hi: float, *, whole: bool = False) -> float | int:
+    """``value`` as a finite number in [lo, hi] (an int with ``whole``), else InputError."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{what} must be a number, got {str(value)[:40]!r}.") from None
+    if not math.isfinite(v) or not lo <= v <= hi or (whole and v != int(v)):
+        rng = f"a whole number from {lo:g} to {hi:g}" if whole else f"a number from {lo:g} to {hi:g}"
+        raise InputError(f"{what} must be {rng}, got {str(value)[:40]}.")
+    return int(v) if whole else v
+
+
+def optional_number(value, what: str, lo: float, hi: float) -> float | None:
+    """None for a missing value (None or ""), else ``number``."""
+    return None if value is None or value == "" else number(value, what, lo, hi)
+
+
+def choice(value, what: str, options) -> str:
+    """``value`` if it is one of ``options``, else InputError naming them."""
+    if value not in tuple(options):
+        raise InputError(f"{what} must be one of {', '.join(map(str, options))}; got {str(value)[:40]!r}.")
+    return value
+
+
+def strength(value, what: str = "strength", limit: float = STRENGTH_LIMIT) -> float:
+    """An edit strength alpha: finite and |alpha| <= limit."""
+    return number(value, what.capitalize() if what[:1].islower() else what, -limit, limit)
+
+
+def seed(value, what: str = "Seed") -> int:
+    return number(0 if value is None or value == "" else value, what, 0, SEED_MAX, whole=True)
+
+
+def generator(model: str, device: str | None = None) -> Generator:
+    """The shared, cached generator of ``model`` (a registry name or local:<file>)."""
+    get_spec(str(model))                                # KeyError with the known names
+    return load_generator(str(model), device)
+
+
+# --------------------------------------------------------------------------- the session record
+@dataclass
+class Record:
+    """One latent with where it came from: what the tabs share and what a .npz holds."""
+
+    model: str
+    latent: torch.Tensor                        # [1, *latent_shape(space)] on the CPU
+    space: str
+    prepared: object | None = None              # ganinv.actions.faces.Prepared when it came from a photo
+    note: str = ""
+    meta: dict = field(default_factory=dict)
+
+
+def load_record(path: str, *, model: str, device: str | None = None) -> Record:
+    """A latent file checked against ``model``; its first code becomes the record."""
+    G = generator(model, device)
+    lf = load_latent(path, G=G)
+    return Record(lf.model, lf.latent[:1].clone(), lf.space, note="latent file", meta=lf.meta)
+
+
+# --------------------------------------------------------------------------- latent sources
+@dataclass
+class Source:
+    """Where a latent comes from: the session's record, a seed sample, or a file (.npz or a photo)."""
+
+    kind: str = "seed"                          # one of SOURCE_KINDS
+    record: Record | None = None                # for "session"
+    seed: int = 0                               # for "seed"
+    path: str | None = None                     # for "file"
+    label: str = "source"
+
+
+def check_source(src: Source) -> Source:
+    choice(src.kind, f"{src.label}: latent source", SOURCE_KINDS)
+    src.seed = seed(src.seed, f"{src.label}: seed")
+    return src
+
+
+def session_latent(G: Generator, record: Record | None, label: str = "source") -> tuple[torch.Tensor, str]:
+    """The record's latent on G's device, refused when it belongs to another model."""
+    if record is None:
+        raise InputError(f"{label}: there is no session latent yet; invert an image in 1 Invert or use a seed.")
+    if record.model != G.name:
+        raise InputError(f"{label}: the session latent was made for {record.model!r}, but the model is {G.name!r}: "
+                         f"select {record.model!r} or invert again.")
+    check_latent(G, record.latent, record.space)
+    return record.latent[:1].to(G.device), record.space
+
+
+__all__ = ["InputError", "USER_ERRORS", "user_message", "number", "optional_number", "choice", "strength",
+           "seed", "generator", "Record", "load_record", "Source", "check_source", "session_latent", "seed_latent"]

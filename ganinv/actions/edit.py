@@ -1,0 +1,200 @@
+"""Task: edit a latent along named directions (sliders), see a strength strip, train a new boundary.
+
+InterFaceGAN (Shen et al., CVPR 2020): x' = x + alpha n (eq. 3); conditional editing makes n
+orthogonal to the directions kept fixed, n1 - (n1^T n2) n2 (eq. 6).  Directions are keyed by
+name: the model's shipped directions, then the session's own (trained boundaries, promoted
+components) as "<name> (session)".  No key is a path, so API callers cannot name files.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+from PIL import Image
+
+from ..attributes import EMOTIONS, LANDMARK_ATTRIBUTES, get_scorer, scorer_for_attribute
+from ..edit.apply import edit as apply_edit, sweep
+from ..edit.directions import Direction, list_directions, save_direction
+from ..edit.interfacegan import conditional, conditional_direction, sample_and_score, train_direction
+from ..io import image_grid, save_latent, tensor_to_pil
+from ..latent import render
+from ..models.base import Generator
+from ..registry import DEFAULT_MODEL
+from ..settings import RENDER_KWARGS, STRENGTH_LIMIT, STRIP_STRENGTHS, ProgressFn
+from .common import InputError, Source, choice, generator, number, seed as check_seed, strength
+from .faces import identity_metric, paste_into_photo
+from .sources import resolve_source
+
+SESSION_SUFFIX = " (session)"
+ATTRIBUTES = tuple(LANDMARK_ATTRIBUTES) + tuple(EMOTIONS)
+TRAIN_SAMPLES = (60, 3000)                      # range of "train a boundary" sample counts
+
+
+# --------------------------------------------------------------------------- directions
+def directions_for(model: str, *, extra_root: str | None = None) -> dict[str, Direction]:
+    """Every direction of ``model`` by key, in slider order: shipped ones, then the session's."""
+    out = {d.name: d for d in list_directions(model)}
+    if extra_root:
+        out.update({d.name + SESSION_SUFFIX: d for d in list_directions(model, root=extra_root)})
+    return out
+
+
+def condition_names(model: str) -> list[str]:
+    """Shipped supervised (attribute) directions that can be kept fixed."""
+    return [d.name for d in list_directions(model) if d.method == "interfacegan"]
+
+
+def _pick(catalog: dict[str, Direction], key: str, G: Generator) -> Direction:
+    if key not in catalog:
+        raise InputError(f"No direction {str(key)[:60]!r} for {G.name}; available: {', '.join(catalog) or 'none'}.")
+    return catalog[key]
+
+
+def _conditioned(d: Direction, conds: Sequence[Direction]) -> Direction:
+    others = [c for c in conds if c.name != d.name]               # a direction is not conditioned on itself
+    return conditional(d, others)[0] if others else d
+
+
+def _cosines(catalog: dict[str, Direction], keys: Sequence[str], conds: Sequence[Direction]) -> list[dict]:
+    rows = []
+    for k in keys:
+        others = [c for c in conds if c.name != catalog[k].name]
+        if others:
+            r = conditional_direction(catalog[k].tensor(), [c.tensor() for c in others])
+            rows += [{"direction": k, "condition": c.name, "cos_before": round(b, 4), "cos_after": round(a, 6)}
+                     for c, b, a in zip(others, r.cos_before, r.cos_after)]
+    return rows
+
+
+# --------------------------------------------------------------------------- edit
+@dataclass
+class EditOutput:
+    latent: torch.Tensor                        # edited latent [1, ...], CPU
+    image: torch.Tensor                         # [1, C, H, W] in [-1, 1]
+    before: torch.Tensor                        # [1, C, H, W] unedited image
+    space: str
+    model: str
+    strengths: dict[str, float]                 # the non-zero strengths applied, by key
+    note: str                                   # where the latent came from
+    cosines: list[dict] = field(default_factory=list)   # direction, condition, cos_before, cos_after
+    scores: dict[str, tuple[float, float]] | None = None  # attribute -> (before, after); NaN: no face
+    pasted: Image.Image | None = None           # the whole photo with the edited face pasted back
+    identity: dict | None = None                # identity_metric(original photo, pasted)
+
+
+def score_pair(before: torch.Tensor, after: torch.Tensor, *, scorer: str = "face") -> dict[str, tuple[float, float]]:
+    """Attribute scores of two images [1, C, H, W] (NaN when the scorer finds no face)."""
+    s = get_scorer(scorer).score(torch.cat([before, after]).float().cpu())
+    return {k: (float(v[0]), float(v[1])) for k, v in s.items()}
+
+
+def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MODEL, without: Sequence[str] = (),
+         score: bool = False, paste: bool = False, extra_root: str | None = None,
+         device: str | None = None) -> EditOutput:
+    """Move one latent along directions: ``strengths`` maps direction keys to alpha (0 = off).
+
+    ``without``: shipped directions every edit is made orthogonal to (conditional editing).
+    ``score``: also score the attributes before and after.  ``paste``: for a session latent
+    inverted from an aligned face, paste the edited face back into the photo and measure its
+    identity distance to the original photo.
+    """
+    G = generator(model, device)
+    catalog = directions_for(G.name, extra_root=extra_root)
+    active = {k: strength(v, f"strength of {k!r}") for k, v in (strengths or {}).items()
+              if _pick(catalog, k, G) is not None and v}
+    conds = [_pick(catalog, c, G) for c in without or ()]
+    lat, space, note = resolve_source(G, source)
+    dirs = [_conditioned(catalog[k], conds) for k in active]
+    out = apply_edit(G, lat, space, dirs, list(active.values()))
+    with torch.no_grad():
+        before = render(G, lat, space, **RENDER_KWARGS)
+    result = EditOutput(out.latent.detach().cpu(), out.image.cpu(), before.cpu(), space, G.name, active, note,
+                        _cosines(catalog, list(active), conds))
+    if score:
+        result.scores = score_pair(result.before, result.image)
+    prepared = getattr(source.record, "prepared", None) if source.kind == "session" else None
+    if paste and prepared is not None and getattr(prepared, "aligned", None) is not None:
+        result.pasted = paste_into_photo(prepared, result.image)
+        result.identity = identity_metric(prepared.original, result.pasted)
+    return result
+
+
+def save_edit(path: str, result: EditOutput) -> str:
+    """The edited latent as a ganinv .npz, with its strengths in the metadata."""
+    return save_latent(path, result.latent, model=result.model, space=result.space,
+                       extra={"source": "edit", "strengths": dict(result.strengths)})
+
+
+# --------------------------------------------------------------------------- strips
+@dataclass
+class Strip:
+    images: torch.Tensor                        # [F, C, H, W] in [-1, 1]
+    strengths: list[float]
+    grid: Image.Image                           # the frames side by side
+    label: str
+
+
+def direction_strip(G: Generator, latent: torch.Tensor, space: str, d: Direction, strengths: Sequence[float],
+                    label: str) -> Strip:
+    """The latent moved along ``d`` by each strength, rendered side by side."""
+    ed = apply_edit(G, latent.to(G.device), space, [d], [0.0], render_image=False)   # validates d
+    lat = sweep(ed.latent, d.tensor(G.device), strengths, layers=d.layers if space == "W+" else None)
+    with torch.no_grad():
+        imgs = render(G, lat, space, **RENDER_KWARGS).cpu()
+    return Strip(imgs, list(strengths), image_grid(tensor_to_pil(imgs), cols=len(strengths)), label)
+
+
+def strip_strengths(limit: float) -> list[float]:
+    """Seven strengths evenly from -limit to +limit."""
+    limit = number(limit, "Strip range", 0.1, STRENGTH_LIMIT)
+    return [round(limit * t, 3) for t in (-1, -2 / 3, -1 / 3, 0, 1 / 3, 2 / 3, 1)]
+
+
+def strip(source: Source, key: str, *, model: str = DEFAULT_MODEL, strengths: Sequence[float] = STRIP_STRENGTHS,
+          without: Sequence[str] = (), extra_root: str | None = None, device: str | None = None) -> Strip:
+    """The latent moved along direction ``key`` by each strength (conditioned on ``without``)."""
+    if not key:
+        raise InputError("Choose a direction for the strip.")
+    G = generator(model, device)
+    catalog = directions_for(G.name, extra_root=extra_root)
+    d = _conditioned(_pick(catalog, key, G), [_pick(catalog, c, G) for c in without or ()])
+    strengths = [strength(a) for a in strengths]
+    lat, space, _ = resolve_source(G, source)
+    return direction_strip(G, lat, space, d, strengths, key)
+
+
+# --------------------------------------------------------------------------- train a boundary
+@dataclass
+class TrainedDirection:
+    direction: Direction
+    key: str                                    # its key among the session's directions
+    accuracy_val: float
+    accuracy_rest: float
+    num_samples: int
+    detection_rate: float
+    seconds: float
+
+
+def train_boundary(attribute: str, *, root: str, model: str = DEFAULT_MODEL, num_samples: int = 200, seed: int = 0,
+                   device: str | None = None, progress: ProgressFn | None = None) -> TrainedDirection:
+    """Sample, score, fit an InterFaceGAN boundary for ``attribute`` and save it under ``root``."""
+    choice(attribute, "Attribute", ATTRIBUTES)
+    n = number(num_samples, "Samples N", *TRAIN_SAMPLES, whole=True)
+    s = check_seed(seed)
+    G = generator(model, device)
+    t0 = time.perf_counter()
+    scorer = get_scorer(scorer_for_attribute(attribute))
+    sample_progress = (lambda f, m: progress(0.9 * f, m)) if progress else None
+    samples = sample_and_score(G, scorer, num_samples=n, seed=s, progress=sample_progress)
+    d, r = train_direction(G, samples, attribute, name=f"{attribute}-trained-n{n}", seed=s)
+    save_direction(d, root=root)
+    if progress:
+        progress(1.0, f"validation accuracy {r.accuracy_val:.3f}")
+    return TrainedDirection(d, d.name + SESSION_SUFFIX, r.accuracy_val, r.accuracy_rest, len(samples.latents),
+                            samples.detection_rate, time.perf_counter() - t0)
+
+
+__all__ = ["SESSION_SUFFIX", "ATTRIBUTES", "directions_for", "condition_names", "EditOutput", "score_pair", "edit",
+           "save_edit", "Strip", "direction_strip", "strip_strengths", "strip", "TrainedDirection", "train_boundary"]

@@ -1,0 +1,106 @@
+"""Task: find the faces in a photo and bring one to a generator's crop (and back into the photo).
+
+Alignment follows the FFHQ recipe (Karras et al., "A Style-Based Generator Architecture for
+GANs", CVPR 2019, App. A) with the template of the model's training set; the landmarks come
+from dlib's 68-point model (iBUG 300-W, non-commercial terms).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..faces import NoFaceError, align_face, detect_faces, draw_landmarks, get_align_spec, paste_back, pick_face
+from ..identity import compare_identity
+from ..io import center_crop_resize, load_image, pil_to_tensor, tensor_to_pil
+from ..models.base import Generator
+from ..registry import MODELS, get_spec
+from ..settings import ALIGN_MODES, MAX_FACES
+from .common import choice, number
+
+
+@dataclass
+class Prepared:
+    image: Image.Image                          # model-sized RGB crop that is inverted
+    tensor: torch.Tensor                        # [1, 3, R, R] in [-1, 1]
+    note: str                                   # how the crop was made, in words
+    original: Image.Image | None = None         # the whole photo (RGB, EXIF-rotated)
+    aligned: object | None = None               # ganinv.faces.Aligned when a face was aligned (for paste-back)
+    faces: list = field(default_factory=list)   # all faces found, largest first
+
+
+def prepare_image(src, G: Generator, *, align: str = "auto", face_index: int = 0) -> Prepared:
+    """Load any image and bring it to the model's crop.
+
+    align: "auto"   align the ``face_index``-th largest face with the model's template; when
+                    no face is found use the centre square and say so in ``note``;
+           "face"   as auto, but no face is an error (``NoFaceError``);
+           "center" the centre square, resized (no detection).
+    """
+    choice(align, "Face alignment", ALIGN_MODES)
+    face_index = number(face_index, "Face index", 0, MAX_FACES - 1, whole=True)
+    img = load_image(src)
+    template = get_spec(G.name).align if G.name in MODELS else "center"
+    if align == "center" or template == "center":
+        crop = center_crop_resize(img, G.resolution)
+        note = f"centre crop {min(img.size)} px -> {G.resolution} px (no face alignment)"
+        return Prepared(crop, pil_to_tensor(crop).to(G.device), note, original=img)
+    spec = get_align_spec(template, G.resolution)
+    found = detect_faces(img)
+    if not found:
+        if align == "face":
+            raise NoFaceError(f"No face found in the {img.width}x{img.height} image. Use alignment "
+                              f"'center' to invert the whole image centre-cropped.")
+        crop = center_crop_resize(img, G.resolution)
+        return Prepared(crop, pil_to_tensor(crop).to(G.device),
+                        "no face found: used the whole image, centre-cropped", original=img)
+    face = pick_face(found, face_index, img.size)
+    a = align_face(img, face, spec)
+    note = (f"face {face_index + 1} of {len(found)} aligned with the {template!r} template"
+            + (" (largest)" if face_index == 0 and len(found) > 1 else ""))
+    return Prepared(a.image, pil_to_tensor(a.image).to(G.device), note, original=img, aligned=a, faces=found)
+
+
+def find_faces(src) -> dict:
+    """Every face in a photo, largest first, in photo pixels:
+    ``{"width", "height", "faces": [{"index", "box": [l, t, r, b], "score", "landmarks": [[x, y], ...]}]}``."""
+    img = load_image(src)
+    faces = []
+    for i, f in enumerate(detect_faces(img)):
+        box = [round(float(v), 1) for v in f.box]
+        lm = None if f.landmarks is None else np.round(np.asarray(f.landmarks, float), 1).tolist()
+        faces.append({"index": i, "box": box, "score": round(float(f.score), 3), "landmarks": lm})
+    return {"width": img.width, "height": img.height, "faces": faces}
+
+
+def identity_metric(a: Image.Image, b: Image.Image) -> dict:
+    """Same-person distance (dlib descriptor; < 0.6 means same person) or the reason it is missing."""
+    r = compare_identity(a, b)
+    return {"identity_distance": r.distance, "same_person": r.same_person,
+            **({"identity_note": r.reason} if r.reason else {})}
+
+
+def paste_into_photo(prep: Prepared, edited: torch.Tensor | Image.Image) -> Image.Image:
+    """The whole original photo with the (edited) face warped back in; without alignment, the crop itself."""
+    img = edited if isinstance(edited, Image.Image) else tensor_to_pil(edited[0] if edited.ndim == 4 else edited)
+    if prep.aligned is None or prep.original is None:
+        return img
+    return paste_back(prep.original, img, prep.aligned)
+
+
+def alignment_preview(prepared: Prepared | None) -> Image.Image | None:
+    """The original photo with every detected face's landmarks and the chosen face's crop quad;
+    None when no face was aligned."""
+    if prepared is None or not getattr(prepared, "faces", None) or prepared.original is None:
+        return None
+    out = draw_landmarks(prepared.original, prepared.faces)
+    a = prepared.aligned
+    if a is not None and a.face is not None:
+        out = draw_landmarks(out, [a.face], quads=[a.quad], numbers=False)
+    return out
+
+
+__all__ = ["Prepared", "prepare_image", "find_faces", "identity_metric", "paste_into_photo", "alignment_preview",
+           "NoFaceError"]

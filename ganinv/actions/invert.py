@@ -1,0 +1,223 @@
+"""Task: invert a photo, i.e. find the latent whose image reproduces it, with any method.
+
+Methods (one module each in ganinv.invert, tensor in, tensor out):
+  optimize   Image2StyleGAN / StyleGAN2 projector latent optimisation (eq. 1 and 3)
+  encoder    In-Domain GAN Inversion's domain-guided encoder, one pass (eq. 3)
+  hybrid     encoder start + domain-regularised optimisation (IDInvert eq. 4)
+  multicode  mGANprior, N codes composed at an intermediate layer (eq. 2): an image, no single code
+  layerwise  fit an intermediate feature map (Bau et al., ICCV 2019): an image, no single code
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+import torch
+from PIL import Image
+
+from ..invert.encoder import Encoder, encode, encoder_path, load_encoder
+from ..invert.hybrid import invert_hybrid
+from ..invert.layerwise import invert_layerwise
+from ..invert.multicode import invert_multicode
+from ..invert.optimize import invert_optimize
+from ..io import image_grid, list_images, save_latent, tensor_to_pil
+from ..latent import render, to_ws
+from ..losses import image_metrics
+from ..models.base import Generator
+from ..plots import loss_figure, save_figure
+from ..registry import DEFAULT_MODEL
+from ..settings import (DOMAIN_WEIGHT_MAX, INVERT_STEPS, LATENT_SPACES, MAX_CODES, MAX_RESTARTS, MAX_STEPS,
+                        MULTICODE_N, PERCEPTUAL_WEIGHT, SEED_MAX, ProgressFn)
+from .common import InputError, Record, choice, generator, number, optional_number
+from .faces import Prepared, identity_metric, paste_into_photo, prepare_image
+
+METHODS = ("optimize", "encoder", "hybrid", "multicode", "layerwise")
+LATENT_METHODS = ("optimize", "encoder", "hybrid")   # results usable as one code by the other tabs
+DEFAULT_METHOD = "optimize"
+
+
+@dataclass
+class Inversion:
+    """One method's inversion of one prepared image."""
+
+    method: str
+    model: str
+    image: torch.Tensor                         # [1, C, R, R] reconstruction in [-1, 1], CPU
+    latent: torch.Tensor | None                 # [1, *latent_shape(space)], None for multi-code / layer-wise
+    space: str | None
+    metrics: dict                               # psnr, ssim, perceptual, perceptual_metric (+ identity) vs the crop
+    seconds: float
+    prepared: Prepared
+    settings: dict = field(default_factory=dict)
+    loss_history: list[dict] = field(default_factory=list)
+    diff: torch.Tensor | None = None            # [1, 1, R, R] in [0, 1], layer-wise: what G cannot reproduce
+
+    @property
+    def record(self) -> Record | None:
+        """The session record other tabs edit (None when the method gives no single code)."""
+        if self.latent is None:
+            return None
+        return Record(self.model, self.latent, self.space, prepared=self.prepared,
+                      note=f"{self.method} inversion ({self.prepared.note})")
+
+
+def method_encoder(G: Generator, path: str | None, required: bool) -> Encoder | None:
+    """The model's encoder checkpoint (or ``path``); None when optional and absent."""
+    p = encoder_path(path or G.name)
+    if not os.path.isfile(p):
+        if required:
+            raise InputError(f"this method needs a trained encoder for {G.name!r}; train one with "
+                             f"`python -m ganinv train-encoder --model {G.name}`.")
+        return None
+    return load_encoder(p, G=G, device=G.device)
+
+
+def check_settings(G: Generator, *, method: str, space: str | None, steps, perceptual_weight, restarts, seed,
+                   n_codes, layer: str | None, l_dom) -> dict:
+    """Every inversion setting checked against the model once; returns them normalised."""
+    choice(method, "Method", METHODS)
+    spaces = [s for s in LATENT_SPACES if G.supports(s)]
+    if space not in (None, ""):
+        choice(space, f"Latent space for {G.name}", spaces)
+    if layer not in (None, "") and layer not in G.layer_names:
+        raise InputError(f"Layer must be one of {', '.join(G.layer_names[1:-1])}; got {str(layer)[:40]!r}.")
+    return dict(space=space or None, steps=number(steps, "Steps", 1, MAX_STEPS, whole=True),
+                perceptual_weight=number(perceptual_weight, "Perceptual weight", 0, 1e3),
+                restarts=number(restarts, "Restarts", 1, MAX_RESTARTS, whole=True),
+                seed=number(seed, "Seed", 0, SEED_MAX, whole=True),
+                n_codes=number(n_codes, "Codes N", 1, MAX_CODES, whole=True), layer=layer or None,
+                l_dom=optional_number(l_dom, "Domain weight", 0, DOMAIN_WEIGHT_MAX))
+
+
+def run_method(G: Generator, prep: Prepared, method: str, settings: dict, *, encoder: str | None = None,
+               progress: ProgressFn | None = None) -> Inversion:
+    """Invert an already prepared crop with one method (settings from ``check_settings``)."""
+    s = settings
+    x = prep.tensor.to(G.device, torch.float32)
+    t0 = time.time()
+    latent = space = diff = None
+    history: list[dict] = []
+    if method == "optimize":
+        r = invert_optimize(G, x, space=s["space"], num_steps=s["steps"], perceptual_weight=s["perceptual_weight"],
+                            restarts=s["restarts"], seed=s["seed"], progress=progress)
+        img, latent, space, history = r.image, r.latent, r.space, r.loss_history
+    elif method == "encoder":
+        E = method_encoder(G, encoder, True)
+        latent, space = encode(E, x), E.space
+        with torch.no_grad():
+            img = G.synthesis(to_ws(G, latent, space), noise_mode="const")
+        if progress:
+            progress(1.0, "encoded in one pass")
+    elif method == "hybrid":
+        extra = {} if s["l_dom"] is None else {"l_dom": s["l_dom"]}
+        r = invert_hybrid(G, method_encoder(G, encoder, True), x, num_steps=s["steps"], progress=progress, **extra)
+        img, latent, space = r.image, r.latent, r.space
+    elif method == "multicode":
+        r = invert_multicode(G, x, n_codes=s["n_codes"], layer=s["layer"], num_steps=s["steps"], seed=s["seed"],
+                             progress=progress)
+        img = r.image
+    else:
+        r = invert_layerwise(G, x, layer=s["layer"], encoder=method_encoder(G, encoder, False), latent_steps=s["steps"],
+                             num_steps=s["steps"], seed=s["seed"], progress=progress)
+        img, diff = r.image, r.diff
+    img = img.detach()
+    metrics = image_metrics(img, x)[0]
+    return Inversion(method, G.name, img.cpu(), None if latent is None else latent.detach().cpu(), space, metrics,
+                     time.time() - t0, prep, dict(s, method=method), history,
+                     None if diff is None else diff.detach().cpu())
+
+
+def invert(image, *, model: str = DEFAULT_MODEL, method: str = DEFAULT_METHOD, space: str | None = None,
+           steps: int = INVERT_STEPS, perceptual_weight: float = PERCEPTUAL_WEIGHT, restarts: int = 1,
+           seed: int = 0, align: str = "auto", face: int = 0, n_codes: int = MULTICODE_N,
+           layer: str | None = None, l_dom: float | None = None, encoder: str | None = None,
+           identity: bool = True, device: str | None = None, progress: ProgressFn | None = None) -> Inversion:
+    """Load, align and invert one image (a path, PIL image or array).
+
+    ``face`` is 0-based (0 = largest).  With ``identity`` the metrics include the dlib
+    same-person distance between the crop and its reconstruction.
+    """
+    G = generator(model, device)
+    settings = check_settings(G, method=method, space=space, steps=steps, perceptual_weight=perceptual_weight,
+                              restarts=restarts, seed=seed, n_codes=n_codes, layer=layer, l_dom=l_dom)
+    if progress:
+        progress(0.0, "preparing the image")
+    prep = prepare_image(image, G, align=align, face_index=face)
+    inv = run_method(G, prep, method, settings, encoder=encoder, progress=progress)
+    if identity:
+        inv.metrics.update(identity_metric(prep.image, tensor_to_pil(inv.image[0])))
+    return inv
+
+
+def compare(image, *, methods: list[str], model: str = DEFAULT_MODEL, steps: int = INVERT_STEPS,
+            n_codes: int = MULTICODE_N, layer: str | None = None, l_dom: float | None = None, align: str = "auto",
+            face: int = 0, seed: int = 0, encoder: str | None = None, device: str | None = None,
+            progress: ProgressFn | None = None) -> list[Inversion]:
+    """The same prepared crop inverted by each of ``methods``, in order."""
+    methods = list(methods or [])
+    if not methods:
+        raise InputError(f"Choose methods among {', '.join(METHODS)}.")
+    for m in methods:
+        choice(m, "Method", METHODS)
+    G = generator(model, device)
+    settings = check_settings(G, method=methods[0], space=None, steps=steps, perceptual_weight=PERCEPTUAL_WEIGHT,
+                              restarts=1, seed=seed, n_codes=n_codes, layer=layer, l_dom=l_dom)
+    prep = prepare_image(image, G, align=align, face_index=face)
+    out = []
+    for i, m in enumerate(methods):
+        def report(f, msg, i=i, m=m):
+            if progress:
+                progress((i + f) / len(methods), f"{m}: {msg}")
+        out.append(run_method(G, prep, m, settings, encoder=encoder, progress=report))
+    return out
+
+
+# --------------------------------------------------------------------------- files
+def save_inversion(inv: Inversion, outdir: str, stem: str) -> dict[str, str]:
+    """Write <stem>_recon.png, _target.png, _compare.png, _metrics.json, and for methods with a code
+    <stem>.npz and _loss.png; when a face was aligned, _pasted.png (the reconstruction in the photo)."""
+    os.makedirs(outdir, exist_ok=True)
+    paths = {k: os.path.join(outdir, stem + suffix) for k, suffix in
+             [("recon", "_recon.png"), ("target", "_target.png"), ("compare", "_compare.png"),
+              ("metrics", "_metrics.json")]}
+    prep = inv.prepared
+    recon = tensor_to_pil(inv.image[0])
+    recon.save(paths["recon"])
+    prep.image.save(paths["target"])
+    image_grid([prep.image, recon]).save(paths["compare"])
+    if prep.aligned is not None:
+        paths["pasted"] = os.path.join(outdir, stem + "_pasted.png")
+        paste_into_photo(prep, recon).save(paths["pasted"])
+    if inv.latent is not None:
+        paths["latent"] = save_record(os.path.join(outdir, stem + ".npz"), inv, source=stem)
+    if inv.loss_history:
+        paths["loss"] = save_figure(loss_figure(inv.loss_history), os.path.join(outdir, stem + "_loss.png"))
+    summary = {"model": inv.model, "method": inv.method, "space": inv.space, "seconds": round(inv.seconds, 2),
+               "metrics": [inv.metrics], "settings": inv.settings, "preparation": prep.note,
+               "final_loss": inv.loss_history[-1]["loss"] if inv.loss_history else None,
+               "loss_history": inv.loss_history}
+    with open(paths["metrics"], "w") as f:
+        json.dump(summary, f, indent=1)
+    return paths
+
+
+def save_record(path: str, inv: Inversion, *, source: str = "app") -> str:
+    """The inversion's latent as a ganinv .npz (metadata: method, metrics, preparation)."""
+    if inv.latent is None:
+        raise InputError(f"{inv.method} gives an image only: there is no latent to save.")
+    return save_latent(path, inv.latent, model=inv.model, space=inv.space,
+                       extra={"method": inv.method, "metrics": inv.metrics, "source": source,
+                              "preparation": inv.prepared.note})
+
+
+def render_record(record: Record, *, device: str | None = None) -> Image.Image:
+    """The image of a record's latent."""
+    G = generator(record.model, device)
+    with torch.no_grad():
+        return tensor_to_pil(render(G, record.latent[:1].to(G.device), record.space)[0])
+
+
+__all__ = ["METHODS", "LATENT_METHODS", "DEFAULT_METHOD", "Inversion", "check_settings", "run_method", "invert",
+           "compare", "save_inversion", "save_record", "list_images", "render_record"]

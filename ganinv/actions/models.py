@@ -1,0 +1,91 @@
+"""Task: see which generators exist, what each supports, and sample from one."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from ..io import tensor_to_pil
+from ..registry import (CACHE, DEFAULT_MODEL, ChecksumError, ModelUnavailableError, describe_models, get_spec,
+                        is_available, offline, resolve_weights)
+from ..settings import LATENT_SPACES, SEED_MAX
+from .common import InputError, generator, number
+
+MAX_SAMPLES = 16
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    available: bool                             # weights on this machine
+    spaces: list[str]                           # latent spaces an inversion can target
+    default_space: str
+    message: str                                # one paragraph for the user (Markdown)
+
+
+def list_models() -> list[dict]:
+    """One row per registered or local model (name, family, resolution, spaces, availability, licence)."""
+    return describe_models()
+
+
+def loaded_models() -> list[dict]:
+    """Generators in the shared cache: one instance per (model, device), whatever the number of sessions."""
+    return [{"model": name, "device": dev} for name, dev in CACHE.loaded()]
+
+
+def spaces_for(model: str) -> list[str]:
+    """Latent spaces an inversion into ``model`` can target (unknown models: an empty list)."""
+    try:
+        return [s for s in LATENT_SPACES if s in get_spec(model).spaces]
+    except KeyError:
+        return []
+
+
+def model_info(model: str) -> ModelInfo:
+    """What the app says when ``model`` is picked: description and licence, or how to get its weights.
+    Never downloads (offline it fails at once with the registry's instructions)."""
+    spec = get_spec(str(model))
+    spaces = spaces_for(spec.name)
+    default = "W+" if "W+" in spaces else spaces[0]
+    if is_available(spec):
+        return ModelInfo(spec.name, True, spaces, default,
+                         f"**{spec.name}**: {spec.description} Licence: {spec.licence}.")
+    if spec.package or offline():
+        try:
+            resolve_weights(spec)
+        except (ModelUnavailableError, ChecksumError) as e:
+            return ModelInfo(spec.name, False, spaces, default, f"⚠️ {e}")
+    return ModelInfo(spec.name, False, spaces, default,
+                     f"⚠️ **{spec.name}** is not on this machine yet: the first run downloads it once from "
+                     f"{spec.url} into `checkpoints/`.")
+
+
+def parse_seeds(text) -> list[int]:
+    """'0 1, 2' -> [0, 1, 2] (at most MAX_SAMPLES); a list of ints passes through, checked."""
+    parts = text if isinstance(text, (list, tuple)) else str(text).replace(",", " ").split()
+    try:
+        seeds = [int(s) for s in parts]
+    except (TypeError, ValueError):
+        raise InputError("Seeds must be whole numbers separated by spaces or commas.") from None
+    if not seeds:
+        raise InputError("Give at least one seed.")
+    if len(seeds) > MAX_SAMPLES:
+        raise InputError(f"At most {MAX_SAMPLES} seeds at a time, got {len(seeds)}.")
+    return [number(s, "Seed", 0, SEED_MAX, whole=True) for s in seeds]
+
+
+def sample(seeds, *, model: str = DEFAULT_MODEL, truncation_psi: float = 1.0,
+           device: str | None = None) -> list[Image.Image]:
+    """One image per seed (the same seed gives the same image on every machine)."""
+    seeds = parse_seeds(seeds)
+    psi = number(truncation_psi, "Truncation psi", 0, 2)
+    G = generator(model, device)
+    z = torch.cat([G.sample_z(1, seed=s) for s in seeds])
+    with torch.no_grad():
+        imgs = tensor_to_pil(G(z, truncation_psi=psi, noise_mode="const"))
+    return imgs if isinstance(imgs, list) else [imgs]
+
+
+__all__ = ["ModelInfo", "list_models", "loaded_models", "spaces_for", "model_info", "parse_seeds", "sample",
+           "DEFAULT_MODEL", "MAX_SAMPLES"]

@@ -1,0 +1,48 @@
+"""The one home of the settings and types every layer shares.
+
+Front ends (app tabs, CLI), actions and methods import these names; none of them writes
+its own copy.  Changing a default here changes it for the app, the CLI and the Python API.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+ProgressFn = Callable[[float, str], None]   # progress(fraction in [0, 1], message); may raise to cancel
+
+# --- latent spaces ------------------------------------------------------------------
+ALL_SPACES = ("Z", "W", "W+", "S")          # every space a generator family can declare
+LATENT_SPACES = ("Z", "W", "W+")            # spaces a latent record (.npz) can hold and inversion can target
+
+# --- inversion ----------------------------------------------------------------------
+INVERT_STEPS = 100                          # default optimisation steps / loss evaluations of every inversion
+MAX_STEPS = 1000                            # upper bound accepted from users for any step count
+MAX_RESTARTS = 8
+PERCEPTUAL_WEIGHT = 1.0                     # lambda_p of Image2StyleGAN's loss (eq. 3)
+ALIGN_MODES = ("auto", "face", "center")    # auto: face if found else centre crop; face: required; center: no detection
+MAX_FACES = 100                             # face index accepted from users (1-based in the UI)
+MULTICODE_N = 8                             # mGANprior codes N for the app's methods panel and the CLI
+MAX_CODES = 64
+
+# --- editing ------------------------------------------------------------------------
+STRENGTH_LIMIT = 10.0                       # |alpha| beyond this leaves the latent prior's typical set
+SLIDER_RANGE = 5.0                          # the app's slider range (inside STRENGTH_LIMIT)
+STRIP_STRENGTHS = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
+RENDER_KWARGS = {"noise_mode": "const"}     # StyleGAN2 noise fixed, so a render is a function of the latent
+SEED_MAX = 2**32 - 1
+
+# --- text edits (StyleCLIP) ------------------------------------------------------
+TEXT_STEPS = 100                            # latent optimisation steps (paper: 300; ~1 s each on a CPU with ViT-B/32)
+MAPPER_STEPS = 200                          # mapper training steps (authors: 50k on a GPU): a rough mapper in minutes
+MAX_MAPPER_STEPS = 100_000
+
+# --- discovery / mixing / restoration ----------------------------------------------
+MAX_COMPONENTS = 50
+MORPH_FRAMES = 16
+MORPH_FPS = 12.0
+MAX_FRAMES = 120
+SOURCE_KINDS = ("session", "seed", "file")  # where a latent for edit / mix comes from
+RESTORE_TASKS = ("inpaint", "colorize", "superres")
+RESTORE_FACTORS = (2, 4, 8)
+DOMAIN_WEIGHT_MAX = 100.0
+
+__all__ = [n for n in dir() if n.isupper() or n == "ProgressFn"]
