@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 import torch
 
 from .cache import LoadOnceCache
+from .models import dcgan
 from .models.base import Generator
+from .models.dcgan import load_dcgan
+from .models.loaders import load_stylegan2
 from .settings import ProgressFn
 
 
@@ -149,7 +152,6 @@ def is_available(spec: ModelSpec) -> bool:
 
 
 def _package_weights_path(spec: ModelSpec) -> str:
-    from .models import dcgan
     if spec.name == "celeba-dcgan-64":
         return dcgan.generateme_weights_path()
     if spec.name == "digiface-dcgan-64":
@@ -241,9 +243,7 @@ def _verify_pinned(spec: ModelSpec, path: str) -> None:
 # --------------------------------------------------------------------------- instances
 def _build(spec: ModelSpec, path: str) -> Generator:
     if spec.family == "dcgan":
-        from .models.dcgan import load_dcgan
         return load_dcgan(path, name=spec.name)
-    from .models.loaders import load_stylegan2
     G = load_stylegan2(path)
     G.name = spec.name
     return G

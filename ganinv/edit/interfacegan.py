@@ -34,6 +34,7 @@ from ..models.base import Generator
 from ..settings import RENDER_KWARGS
 from .directions import Direction
 from ..settings import ProgressFn
+from .apply import edit
 
 
 
@@ -243,7 +244,6 @@ def measure_effect(G: Generator, direction: Direction, scorer: AttributeScorer, 
 
     Means are taken over samples whose face is found in all three images, so they are paired.
     """
-    from .apply import edit
     z = G.sample_z(num_samples, seed=seed)
     with torch.no_grad():
         lat = z if direction.space == "Z" else G.mapping(z)

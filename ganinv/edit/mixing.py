@@ -31,6 +31,7 @@ from PIL import Image
 from ..latent import check_latent, lerp, render, slerp
 from ..models.base import Generator
 from ..settings import RENDER_KWARGS
+from ..io import tensor_to_pil
 
 
 # --------------------------------------------------------------------------- morph
@@ -73,7 +74,6 @@ def morph(G: Generator, a: torch.Tensor, b: torch.Tensor, space: str, *, num_fra
 
 # --------------------------------------------------------------------------- export
 def _pil_frames(frames) -> list[Image.Image]:
-    from ..io import tensor_to_pil
     if isinstance(frames, torch.Tensor):
         frames = tensor_to_pil(frames) if frames.ndim == 4 else [tensor_to_pil(frames)]
     frames = list(frames)

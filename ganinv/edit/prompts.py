@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ..clip_models import get_tokenizer
+
 # Face-specific short list (our own), cheaper than the 80 ImageNet templates.
 FACE_TEMPLATES = ("a photo of a {}.", "a close-up photo of a {}.", "a portrait of a {}.", "a face of a {}.",
                   "a cropped photo of a {}.", "a good photo of a {}.")
@@ -50,7 +52,6 @@ class PromptCheck:
 
 
 def _tokenizer():
-    from ..clip_models import get_tokenizer
     return get_tokenizer()
 
 

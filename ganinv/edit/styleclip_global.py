@@ -52,6 +52,9 @@ import torch.nn.functional as F
 from ..latent import check_latent, to_ws
 from ..models.base import Generator
 from ..settings import ProgressFn
+from ..registry import checkpoints_dir
+from .styleclip_optimize import resolve_clip
+from .prompts import text_direction
 
 if TYPE_CHECKING:
     from ..clip_models import ClipModel
@@ -126,7 +129,6 @@ def style_stats(G: Generator, names: list[str], *, num_samples: int = 10000, see
 
 
 def default_directions_path(model: str, clip_label: str) -> str:
-    from ..registry import checkpoints_dir
     safe = [re.sub(r"[^A-Za-z0-9._-]+", "-", t).strip("-") for t in (model, clip_label)]   # e.g. "local:x" -> "local-x"
     return os.path.join(checkpoints_dir(), "styleclip-global", f"{safe[0]}--{safe[1]}.safetensors")
 
@@ -214,7 +216,6 @@ def precompute_global_directions(
     ``max_channels`` and the periodic atomic saves let a long run be split or interrupted; a
     later call with the same settings continues with the channels not yet done.
     """
-    from .styleclip_optimize import resolve_clip
     require_stylespace(G)
     clip = resolve_clip(clip, G.device)
     names, dims = style_layers(G, include_torgb=include_torgb)
@@ -329,8 +330,6 @@ def global_edit(
     on_overlong: str = "truncate",
 ) -> GlobalEditResult:
     """Stage 2: edit ``latent`` [N, ...] by the text pair (neutral -> target)."""
-    from .prompts import text_direction
-    from .styleclip_optimize import resolve_clip
     require_stylespace(G)
     check_latent(G, latent, latent_space)
     clip = resolve_clip(clip, G.device)

@@ -44,6 +44,8 @@ from ..models.base import Generator
 from ..models.stylegan2 import FullyConnectedLayer, normalize_2nd_moment
 from .styleclip_optimize import optimization_space, resolve_clip, resolve_identity, synth, to_space
 from ..settings import ProgressFn
+from .prompts import text_embedding
+from ..registry import checkpoints_dir
 
 if TYPE_CHECKING:
     from ..clip_models import ClipModel
@@ -190,7 +192,6 @@ def train_mapper(
     progress_every: int = 10,
 ) -> MapperTrainResult:
     """Train M_t for ``prompt`` with Eq. 3 on freshly sampled latents each step."""
-    from .prompts import text_embedding
     t0 = time.time()
     settings = {k: v for k, v in locals().items()
                 if k not in ("G", "clip", "identity", "mapper", "progress", "t0", "text_embedding")}
@@ -247,7 +248,6 @@ def train_mapper(
 def mapper_loss(G: Generator, mapper: LatentMapper, clip: ClipModel, prompt: str, latents: torch.Tensor, *,
                 l2_weight: float = 0.8) -> float:
     """Eq. 3 without the identity term on fixed ``latents`` (for comparing mappers)."""
-    from .prompts import text_embedding
     text_emb, _ = text_embedding(clip, prompt)
     delta = mapper(latents)
     img = synth(G, to_ws(G, latents + delta, mapper.config.space))
@@ -261,7 +261,6 @@ def slug(text: str) -> str:
 
 def default_mapper_path(model: str, prompt: str) -> str:
     """checkpoints/mapper-<model>-<prompt slug>.safetensors (the registry ignores mapper-* files)."""
-    from ..registry import checkpoints_dir
     model = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-")          # "local:x.pkl" -> "local-x.pkl"
     return os.path.join(checkpoints_dir(), f"mapper-{model}-{slug(prompt)}.safetensors")
 

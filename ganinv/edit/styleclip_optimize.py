@@ -31,6 +31,10 @@ from torch import nn
 from ..latent import check_latent, latent_shape, to_ws
 from ..models.base import Generator
 from ..settings import ProgressFn
+from ..registry import get_spec
+from ..identity import IdentityLoss
+from ..clip_models import load_clip
+from .prompts import text_embedding
 
 if TYPE_CHECKING:
     from ..clip_models import ClipModel
@@ -83,14 +87,12 @@ def resolve_identity(G: Generator, id_weight: float, identity=None) -> tuple[obj
     if identity not in (None, "auto"):
         return identity, f"identity network: {type(identity).__name__}"
     try:
-        from ..registry import get_spec
         align = get_spec(G.name).align
     except KeyError:
         align = "center"
     if align == "center":
         return None, f"identity term skipped: model {G.name!r} has no face alignment template (not a face model)"
     try:
-        from ..identity import IdentityLoss
         return IdentityLoss(align).to(G.device), "identity network: SFace (ganinv.identity.IdentityLoss)"
     except Exception as e:  # noqa: BLE001 - any failure to build R only drops the optional term
         return None, f"identity term skipped: the identity network did not load ({type(e).__name__}: {e})"
@@ -102,7 +104,6 @@ def resolve_clip(clip: ClipModel | None, device: torch.device | str) -> ClipMode
     Shared models are never moved: that would move them under other users' feet.
     """
     if clip is None:
-        from ..clip_models import load_clip
         return load_clip(device=str(device))
     if torch.device(clip.device) != torch.device(device):
         raise ValueError(f"CLIP is on {clip.device} but the generator on {device}: "
@@ -150,7 +151,6 @@ def text_edit_optimize(
 
     To cancel, raise from ``progress`` (it is called every ``progress_every`` steps).
     """
-    from .prompts import text_embedding
     t0 = time.time()
     settings = {k: v for k, v in locals().items()
                 if k not in ("G", "latent", "clip", "identity", "progress", "t0", "text_embedding")}

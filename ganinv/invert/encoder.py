@@ -60,6 +60,8 @@ from ..latent import latent_shape, to_ws
 from ..losses import image_metrics, perceptual_metric
 from ..models.base import Generator
 from ..settings import ProgressFn
+from ..registry import checkpoints_dir
+from ..io import center_crop_resize, list_images, load_image, pil_to_tensor
 
 FORMAT = "ganinv-encoder/1"
 
@@ -278,7 +280,6 @@ def encoder_path(name_or_path: str) -> str:
     """A registry name (``celeba-dcgan-64``) -> ``checkpoints/encoder-<name>.safetensors``; paths pass through."""
     if name_or_path.endswith(".safetensors") or os.sep in name_or_path:
         return name_or_path
-    from ..registry import checkpoints_dir
     return os.path.join(checkpoints_dir(), f"encoder-{name_or_path}.safetensors")
 
 
@@ -338,7 +339,6 @@ class _ImageFolder:
     """All images of a folder, centre-cropped to the model size, kept in memory as uint8."""
 
     def __init__(self, folder: str, resolution: int):
-        from ..io import center_crop_resize, list_images, load_image, pil_to_tensor
         files = list_images(folder)
         if not files:
             raise ValueError(f"no images in {folder}")
