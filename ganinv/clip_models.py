@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import glob
 import os
+import socket
 from dataclasses import dataclass
 
 import torch
@@ -226,7 +227,6 @@ def tiny_clip(*, seed: int = 0, embed_dim: int = 32, image_size: int = 32, devic
 
 def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
     """Quick TCP probe: without it a blocked network makes the hub client retry for ~47 s."""
-    import socket
     try:
         socket.create_connection((host, 443), timeout=timeout).close()
         return True

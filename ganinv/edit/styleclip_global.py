@@ -48,6 +48,8 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from ..latent import check_latent, to_ws
 from ..models.base import Generator
@@ -135,7 +137,6 @@ def default_directions_path(model: str, clip_label: str) -> str:
 
 def _save(gd: GlobalDirections, path: str) -> None:
     """Write atomically (temp file in the same folder, then rename): a crash never leaves a torn file."""
-    from safetensors.torch import save_file
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     meta = {"format": FORMAT, "model": gd.model, "clip_model": gd.clip_model, "names": json.dumps(gd.names),
             "dims": json.dumps(gd.dims), "settings": json.dumps(gd.settings),
@@ -150,7 +151,6 @@ def _save(gd: GlobalDirections, path: str) -> None:
 def load_global_directions(path: str, *, G: Generator | None = None, clip: ClipModel | None = None,
                            require_complete: bool = True) -> GlobalDirections:
     """Read a directions file; with ``G`` / ``clip`` check it belongs to them."""
-    from safetensors import safe_open
     if not os.path.isfile(path):
         raise GlobalDirectionsError(f"no global directions at {path}: run `ganinv global-directions` first")
     try:

@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 from torch import nn
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from ..latent import check_latent, to_ws
 from ..models.base import Generator
@@ -267,7 +269,6 @@ def default_mapper_path(model: str, prompt: str) -> str:
 
 def save_mapper(result: MapperTrainResult, path: str | None = None) -> str:
     """Write the weights (safetensors) and ``<path>.json`` metadata, each atomically; returns path."""
-    from safetensors.torch import save_file
     path = path or default_mapper_path(result.model, result.prompt)
     if not path.endswith(".safetensors"):
         raise MapperError("mapper files are safetensors: give a path ending in .safetensors")
@@ -288,8 +289,6 @@ def json_path(path: str) -> str:
 
 def load_mapper(path: str, *, G: Generator | None = None) -> tuple[LatentMapper, dict]:
     """Read a mapper (never unpickles) and its metadata; with ``G`` check it fits that model."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
     if not os.path.isfile(path):
         raise MapperError(f"no mapper file at {path}")
     try:

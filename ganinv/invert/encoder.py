@@ -55,6 +55,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from ..latent import latent_shape, to_ws
 from ..losses import image_metrics, perceptual_metric
@@ -265,7 +267,6 @@ def checkpoint_paths(path: str) -> dict[str, str]:
 
 def save_encoder(E: Encoder, path: str, *, metadata: dict | None = None, log: list[dict] | None = None) -> dict:
     """Write the encoder's weights (+ config in the header), its JSON config and its log."""
-    from safetensors.torch import save_file
     paths = checkpoint_paths(path)
     config = {"format": FORMAT, "config": asdict(E.config), **(metadata or {})}
     state = {k: v.detach().cpu().contiguous() for k, v in E.state_dict().items()}
@@ -285,8 +286,6 @@ def encoder_path(name_or_path: str) -> str:
 
 def load_encoder(name_or_path: str, *, G: Generator | None = None, device: str | torch.device = "cpu") -> Encoder:
     """Load an encoder checkpoint (safetensors: no code runs); with ``G``, check it fits that model."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
     path = encoder_path(name_or_path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no encoder checkpoint at {path}; train one with `python -m ganinv train-encoder`")
@@ -538,7 +537,6 @@ def train_encoder(
 
 
 def _save_state(path: str, step: int, elapsed: float, E, D, Dw, opt_E, opt_D, opt_Dw, gen: torch.Generator) -> None:
-    from safetensors.torch import save_file
     tensors: dict[str, torch.Tensor] = {}
     groups: dict[str, list] = {}
     for prefix, m in (("E", E), ("D", D), ("Dw", Dw)):
@@ -556,8 +554,6 @@ def _save_state(path: str, step: int, elapsed: float, E, D, Dw, opt_E, opt_D, op
 
 
 def _load_state(path: str, E, D, Dw, opt_E, opt_D, opt_Dw, gen: torch.Generator) -> tuple[int, float, list]:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
     paths = checkpoint_paths(path)
     with safe_open(paths["state"], "pt") as f:
         meta = json.loads(f.metadata()["ganinv"])

@@ -29,6 +29,8 @@ import zipfile
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
 
 from .stylegan2 import StyleGAN2Config, StyleGAN2Generator, make_filter
 
@@ -418,7 +420,6 @@ SAFETENSORS_FAMILY_KEY = "ganinv_family"
 
 def save_safetensors(G: StyleGAN2Generator, path: str) -> None:
     """state_dict -> ``path`` (.safetensors) with the config JSON in the file's metadata."""
-    from safetensors.torch import save_file
     tensors = {k: v.detach().contiguous().clone() for k, v in G.state_dict().items()}
     meta = {SAFETENSORS_FAMILY_KEY: G.family, "config": json.dumps(G.config.to_dict()), "name": G.name}
     save_file(tensors, path, metadata=meta)
@@ -426,8 +427,6 @@ def save_safetensors(G: StyleGAN2Generator, path: str) -> None:
 
 def load_safetensors(path: str) -> StyleGAN2Generator:
     """StyleGAN2Generator from a file written by ``save_safetensors`` (strict load)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
     try:
         with safe_open(path, framework="pt") as f:
             meta = f.metadata() or {}
