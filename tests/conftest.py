@@ -19,11 +19,28 @@ def dcgan():
 
 
 @pytest.fixture(scope="session")
+def tiny_sg2():
+    """Seeded tiny random StyleGAN2 (6 ws, 16 px; tests/factories.py) for W / W+ maths."""
+    from factories import tiny_stylegan2
+    return tiny_stylegan2()
+
+
+@pytest.fixture(scope="session")
 def astronaut():
     """scikit-image's public-domain astronaut portrait as a PIL image (512x512)."""
     from PIL import Image
     from skimage import data
     return Image.fromarray(data.astronaut())
+
+
+@pytest.fixture
+def one_thread():
+    """Small-batch inversion and tiny models run fastest on one thread (two threads spin on a busy
+    shared CPU).  Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganinv.api import prepare_image
+from ganinv.actions.faces import prepare_image
 from ganinv.io import ImageLoadError, LatentFileError, load_latent, save_latent
 
 from bad_inputs import Canary, bad_images, odd_but_valid_images, write

@@ -16,21 +16,14 @@ from ganinv.edit.styleclip_global import (GlobalDirections, GlobalDirectionsErro
                                           channel_relevance, global_edit, load_global_directions,
                                           precompute_global_directions, style_delta, style_layers, style_stats)
 from ganinv.latent import to_ws
-from ganinv.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+from factories import tiny_stylegan2
 
 NEUTRAL, TARGET = "face", "smiling face"
 
 
 @pytest.fixture(scope="module")
 def G():
-    torch.manual_seed(0)
-    cfg = StyleGAN2Config(z_dim=32, w_dim=32, resolution=16, mapping_layers=2, channel_base=128, channel_max=16)
-    G = StyleGAN2Generator(cfg, name="tiny-sg2")
-    with torch.no_grad():                      # non-trivial biases so styles vary per channel
-        for name, p in G.named_parameters():
-            if name.endswith("bias"):
-                p.copy_(torch.randn_like(p) * 0.3 + (1.0 if "affine" in name else 0.0))
-    return G.eval().requires_grad_(False)
+    return tiny_stylegan2(channel_base=128, channel_max=16, varied=True)   # styles vary per channel
 
 
 @pytest.fixture(scope="module")

@@ -10,32 +10,11 @@ import torch
 from ganinv.invert.encoder import (Encoder, EncoderConfig, checkpoint_paths, encoder_path, evaluate_encoder,
                                    latent_frechet_distance, load_encoder, save_encoder, train_encoder)
 from ganinv.models.dcgan import DCGANConfig, DCGANGenerator
-from ganinv.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
-
-
-def tiny_dcgan(seed: int = 0) -> DCGANGenerator:
-    """16 px DCGAN with seeded random weights and non-trivial batch-norm statistics."""
-    torch.manual_seed(seed)
-    G = DCGANGenerator(DCGANConfig(z_dim=8, channels=(32, 16)), name="tiny-dcgan")
-    with torch.no_grad():
-        for name, p in G.named_parameters():
-            if name.startswith("convTr"):
-                p.normal_(0, 0.3)              # default init renders near-constant images
-        for m in G.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-    return G.eval().requires_grad_(False)
+from ganinv.models.stylegan2 import StyleGAN2Generator
+from factories import tiny_dcgan, tiny_stylegan2
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def tiny_stylegan2(seed: int = 0) -> StyleGAN2Generator:
-    torch.manual_seed(seed)
-    G = StyleGAN2Generator(StyleGAN2Config(z_dim=32, w_dim=32, resolution=16, mapping_layers=2, channel_base=256,
-                                           channel_max=32), name="tiny-sg2")
-    return G.eval().requires_grad_(False)
 
 
 FAST = dict(batch=8, lr=2e-3, l_adv=0.01, eval_samples=0, channel_base=8, log_every=1)

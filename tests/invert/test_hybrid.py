@@ -10,6 +10,7 @@ from ganinv.invert.semantic_diffusion import center_box_mask, paste, semantic_di
 from ganinv.invert.encoder import Encoder, EncoderConfig, encoder_path, load_encoder
 from ganinv.invert.hybrid import invert_hybrid, steps_to_reach
 from ganinv.invert.optimize import invert_optimize
+from factories import tiny_stylegan2
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -97,10 +98,7 @@ def test_semantic_diffusion_blends_the_pasted_region(dcgan, encoder):
 
 
 def test_hybrid_in_w_plus_on_tiny_stylegan2():
-    from ganinv.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
-    torch.manual_seed(0)
-    G = StyleGAN2Generator(StyleGAN2Config(z_dim=32, w_dim=32, resolution=16, mapping_layers=2, channel_base=256,
-                                           channel_max=32), name="tiny-sg2").eval().requires_grad_(False)
+    G = tiny_stylegan2()
     E = Encoder(EncoderConfig.for_generator(G, space="W+", channel_base=8), G.w_avg).eval()
     with torch.no_grad():
         x = G(G.sample_z(2, seed=1), noise_mode="const")
@@ -109,63 +107,3 @@ def test_hybrid_in_w_plus_on_tiny_stylegan2():
     assert r.loss_history[-1]["mse"] < r.loss_history[0]["mse"]
     with pytest.raises(ValueError, match="does not fit"):
         invert_hybrid(G, Encoder(EncoderConfig(resolution=32, model="other")), x, num_steps=1)
-
-
-def test_cli_encode_and_invert_hybrid(tmp_path, astronaut, encoder):
-    import argparse
-    from ganinv.invert.commands import register
-    from ganinv.io import load_latent
-    astronaut.save(tmp_path / "astro.png")
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers(dest="command", required=True))
-    for argv in (["encode", str(tmp_path / "astro.png"), "--out", str(tmp_path / "o"), "--align", "center",
-                  "--device", "cpu"],
-                 ["invert-hybrid", str(tmp_path / "astro.png"), "--out", str(tmp_path / "o"), "--align", "center",
-                  "--steps", "2", "--l-vgg", "0", "--quiet", "--device", "cpu"]):
-        args = parser.parse_args(argv)
-        assert args.func(args) == 0
-    enc = load_latent(str(tmp_path / "o" / "astro-encoded.npz"), model="celeba-dcgan-64")
-    hyb = load_latent(str(tmp_path / "o" / "astro-hybrid.npz"), model="celeba-dcgan-64")
-    assert enc.space == hyb.space == "Z" and enc.latent.shape == hyb.latent.shape == (1, 100)
-    assert hyb.meta["method"] == "in-domain hybrid" and (tmp_path / "o" / "astro-hybrid.png").is_file()
-
-
-def test_diffusion_session_uses_photos_as_they_are(dcgan, encoder, tmp_path, astronaut):
-    from ganinv.api import prepare_image
-    from ganinv.edit.session import LatentSource, diffusion_session
-    astronaut.save(tmp_path / "astro.png")
-    ctx = LatentSource("seed", seed=11, label="context")
-    tgt = LatentSource("file", path=str(tmp_path / "astro.png"), label="target")
-    r = diffusion_session(dcgan, ctx, tgt, box=0.5, num_steps=20, encoder=encoder)
-    context, target, composite = r.inputs
-    crop = prepare_image(str(tmp_path / "astro.png"), dcgan).tensor
-    torch.testing.assert_close(target, crop)                          # the photo's crop itself, not an inversion
-    mask = center_box_mask(64, 0.5, feather=2)
-    torch.testing.assert_close(composite, paste(target, context, mask))
-    inside = (mask > 0.999).expand_as(target)
-    with torch.no_grad():
-        start = dcgan(encoder(composite))
-    assert (r.image - target)[inside].square().mean() < (start - target)[inside].square().mean()
-    assert r.latent.shape == (1, 100) and r.space == "Z" and "PSNR inside the box" in r.note
-    for bad in ({"box": 0.95}, {"num_steps": 0}, {"l_dom": float("nan")}):
-        with pytest.raises(ValueError):
-            diffusion_session(dcgan, ctx, tgt, encoder=encoder, **bad)
-
-
-def test_cli_diffuse(tmp_path, astronaut, dcgan):
-    import argparse
-    from PIL import Image
-    from ganinv.invert.commands import register
-    from ganinv.io import load_latent, tensor_to_pil
-    astronaut.save(tmp_path / "astro.png")
-    with torch.no_grad():
-        tensor_to_pil(dcgan(dcgan.sample_z(1, seed=12))[0]).save(tmp_path / "ctx.png")
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["diffuse", str(tmp_path / "astro.png"), str(tmp_path / "ctx.png"), "--out",
-                              str(tmp_path / "o"), "--steps", "5", "--quiet", "--device", "cpu"])
-    assert args.func(args) == 0
-    assert Image.open(tmp_path / "o" / "astro-into-ctx-sheet.png").size == (4 * 64 + 6, 64)
-    assert Image.open(tmp_path / "o" / "astro-into-ctx.png").size == (64, 64)
-    lat = load_latent(str(tmp_path / "o" / "astro-into-ctx.npz"), model="celeba-dcgan-64")
-    assert lat.meta["method"] == "semantic diffusion"

@@ -6,6 +6,7 @@ import torch
 
 from ganinv.invert.multicode import (Degradation, center_hole_mask, compose, invert_multicode, restore)
 from ganinv.invert.optimize import invert_optimize
+from factories import tiny_stylegan2
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -69,74 +70,10 @@ def test_shape_errors_are_clear(dcgan, sample):
 
 
 def test_tiny_stylegan2_multicode_lowers_loss():
-    from ganinv.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
-    torch.manual_seed(0)
-    G = StyleGAN2Generator(StyleGAN2Config(z_dim=32, w_dim=32, resolution=16, mapping_layers=2, channel_base=256,
-                                           channel_max=32)).eval().requires_grad_(False)
+    G = tiny_stylegan2()
     with torch.no_grad():
         x = G(G.sample_z(1, seed=1), noise_mode="const")
     r = invert_multicode(G, x, n_codes=3, layer="b8", num_steps=25, lr=0.05, n_init=16)
     assert r.space == "W" and r.latents.shape == (1, 3, 32)
     assert r.alphas.shape == (1, 3, G.layer_shape("b8")[0])
     assert r.loss_history[-1]["mse"] < r.loss_history[0]["mse"]
-
-
-# --------------------------------------------------------------------------- real degraded photos, CLI
-def _photo(dcgan, seed=7):
-    from ganinv.io import tensor_to_pil
-    with torch.no_grad():
-        return tensor_to_pil(dcgan(dcgan.sample_z(1, seed=seed))[0])     # 64x64 RGB PIL
-
-
-def test_prepare_restoration_tells_real_from_simulated_degradations(dcgan):
-    from ganinv.api import prepare_image, prepare_restoration
-    colour = _photo(dcgan)
-    sim = prepare_restoration(prepare_image(colour, dcgan, align="center"), dcgan, "superres", factor=4)
-    assert sim.observation.shape == (1, 3, 16, 16) and sim.clean is not None
-    small = colour.resize((16, 16))                                       # a real low-resolution photo
-    real = prepare_restoration(prepare_image(small, dcgan, align="center"), dcgan, "superres", factor=4)
-    assert real.clean is None and "low-resolution observation" in real.note
-    import numpy as np
-    from ganinv.io import tensor_to_pil
-    got = np.asarray(tensor_to_pil(real.observation[0]), np.float32)
-    assert np.abs(got - np.asarray(small, np.float32)).mean() < 2        # y is the upload itself, not re-blurred
-    grey = prepare_restoration(prepare_image(colour.convert("L"), dcgan, align="center"), dcgan, "colorize")
-    assert grey.clean is None and grey.observation.shape == (1, 1, 64, 64) and "already grey" in grey.note
-    col = prepare_restoration(prepare_image(colour, dcgan, align="center"), dcgan, "colorize")
-    assert col.clean is not None and col.observation.shape == (1, 1, 64, 64)
-    with pytest.raises(ValueError, match="factor"):
-        prepare_restoration(prepare_image(colour, dcgan, align="center"), dcgan, "superres", factor=3)
-
-
-@pytest.mark.parametrize("kind, extra", [("inpaint", []), ("inpaint", ["--mask", "MASK"]), ("colorize", []),
-                                         ("superres", ["--factor", "4"]), ("superres", ["LOWRES"])])
-def test_cli_restore(dcgan, tmp_path, capsys, kind, extra):
-    import argparse
-    import numpy as np
-    from PIL import Image
-    from ganinv.invert.commands import register
-    photo = _photo(dcgan)
-    src = tmp_path / "face.png"
-    lowres = "LOWRES" in extra
-    (photo.resize((16, 16)) if lowres else photo).save(src)
-    if "MASK" in extra:
-        m = np.full((64, 64), 255, np.uint8)
-        m[8:24, 40:56] = 0                                                # black = hole, top right
-        Image.fromarray(m).save(tmp_path / "mask.png")
-    extra = [str(tmp_path / "mask.png") if e == "MASK" else e for e in extra if e != "LOWRES"]
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["restore", kind, str(src), "--out", str(tmp_path / "o"), "--codes", "2",
-                              "--steps", "3", "--quiet", "--device", "cpu", *extra])
-    assert args.func(args) == 0
-    out = capsys.readouterr().out
-    sheet = Image.open(tmp_path / "o" / f"face-{kind}.png")
-    assert sheet.height == 64 and "PSNR" in out
-    if lowres:                                                            # no clean reference column
-        assert sheet.width == 2 * 64 + 2 and "vs the observation" in out and "low-resolution" in out
-    else:
-        assert sheet.width == 3 * 64 + 4 and "vs the undegraded input" in out
-    if "--mask" in extra:
-        shown = np.asarray(sheet.convert("RGB"), np.float32)[:, :64].mean(-1)
-        assert np.abs(shown[10:22, 42:54] - 128).max() < 2                # the drawn hole, as 0 in [-1, 1]
-        assert np.abs(shown[40:, :30] - np.asarray(photo.convert("RGB"), np.float32)[40:, :30].mean(-1)).max() < 3

@@ -3,15 +3,12 @@ import pytest
 import torch
 
 from ganinv.invert.optimize import invert_optimize, noise_buffer_names
-from ganinv.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
-
-TINY = StyleGAN2Config(z_dim=32, w_dim=32, resolution=32, mapping_layers=2, channel_base=512, channel_max=32)
+from factories import tiny_stylegan2
 
 
 @pytest.fixture(scope="module")
 def G():
-    torch.manual_seed(0)
-    return StyleGAN2Generator(TINY, name="tiny").eval().requires_grad_(False)
+    return tiny_stylegan2(resolution=32, channel_base=512, name="tiny")
 
 
 @pytest.mark.parametrize("space", ["W", "W+"])

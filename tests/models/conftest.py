@@ -19,22 +19,15 @@ import numpy as np
 import pytest
 import torch
 
+from factories import tiny_stylegan2, tiny_stylegan2_config
 from ganinv.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 
-TINY = StyleGAN2Config(z_dim=32, w_dim=32, resolution=16, mapping_layers=2, channel_base=256, channel_max=32)
+TINY = tiny_stylegan2_config()
 
 
 def make_tiny(config: StyleGAN2Config = TINY, seed: int = 0) -> StyleGAN2Generator:
-    """Seeded tiny StyleGAN2 with non-trivial biases, noise strengths and w_avg (zeros at init
-    would hide bugs in how they are loaded or used)."""
-    torch.manual_seed(seed)
-    G = StyleGAN2Generator(config)
-    with torch.no_grad():
-        for name, p in G.named_parameters():
-            if name.endswith("bias") or name.endswith("noise_strength"):
-                p.copy_(torch.randn_like(p) * 0.3 + (1.0 if "affine" in name else 0.0))
-        G.mapping.w_avg.copy_(torch.randn(config.w_dim))
-    return G.eval().requires_grad_(False)
+    """The factory's tiny StyleGAN2 with varied biases, noise strengths and w_avg."""
+    return tiny_stylegan2(seed, config=config, varied=True, name="stylegan2")
 
 
 @pytest.fixture

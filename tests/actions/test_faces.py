@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from ganinv.api import paste_into_photo, prepare_image
+from ganinv.actions.faces import find_faces, paste_into_photo, prepare_image
 from ganinv.faces import NoFaceError
 
 
@@ -37,3 +37,15 @@ def test_face_index_picks_another_face(dcgan, astronaut):
     assert p0.aligned.face.area > p1.aligned.face.area
     with pytest.raises(ValueError):
         prepare_image(two, dcgan, face_index=5)
+
+
+def test_find_faces_reports_boxes_and_landmarks_in_photo_pixels(astronaut):
+    out = find_faces(astronaut)
+    assert (out["width"], out["height"]) == astronaut.size and len(out["faces"]) >= 1
+    f = out["faces"][0]
+    left, top, right, bottom = f["box"]
+    assert 0 <= left < right <= astronaut.width and 0 <= top < bottom <= astronaut.height
+    lm = np.asarray(f["landmarks"])
+    assert lm.shape == (68, 2)
+    # the landmarks lie around the box (dlib's jaw can leave it by a little)
+    assert left - 20 < lm[:, 0].mean() < right + 20 and top - 20 < lm[:, 1].mean() < bottom + 20
