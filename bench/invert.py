@@ -64,7 +64,7 @@ def main() -> None:
     rows(f"dcgan own samples x{n} (pixel+perceptual)", G, own, steps_list)
     from skimage import data
     from PIL import Image
-    from ganinv.api import prepare_image
+    from ganinv.actions.faces import prepare_image
     astro = prepare_image(Image.fromarray(data.astronaut()), G).tensor      # face-aligned crop
     rows("dcgan astronaut, aligned (pixel+perceptual)", G, astro, steps_list)
     rows("dcgan astronaut, aligned (pixel+perceptual, stlpips-alex loss)", G, astro, steps_list,

@@ -56,9 +56,10 @@ def rss_mb(pid: int) -> float:
 def make_inputs(folder: str) -> tuple[str, str]:
     """(sample face PNG, latent .npz for the bundled model)."""
     import torch
-    from ganinv import api, io as gio
+    from ganinv import io as gio
+    from ganinv.actions.models import sample
     png = os.path.join(folder, "face.png")
-    api.sample_images([5], model=MODEL, device="cpu")[0].save(png)
+    sample([5], model=MODEL, device="cpu")[0].save(png)
     z = torch.randn(1, 100, generator=torch.Generator().manual_seed(0))
     npz = gio.save_latent(os.path.join(folder, "z.npz"), z, model=MODEL, space="Z")
     return png, npz

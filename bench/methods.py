@@ -43,7 +43,7 @@ from ganinv.registry import load_generator  # noqa: E402
 
 def targets(G) -> dict[str, torch.Tensor]:
     from skimage import data
-    from ganinv.api import prepare_image
+    from ganinv.actions.faces import prepare_image
     from PIL import Image
     astro = prepare_image(Image.fromarray(data.astronaut()), G, align="auto")
     lfw = torch.from_numpy(data.lfw_subset()[:4]).float()[:, None]            # [4, 1, 25, 25] in [0, 1]
