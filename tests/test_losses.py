@@ -108,6 +108,8 @@ def test_auto_is_the_real_lpips_vgg_and_is_converted_once():
     assert losses.resolve_perceptual_kind("auto") == "lpips"
     assert perceptual_metric("cpu") is perceptual_metric("cpu", "lpips") is perceptual_metric(torch.device("cpu"))
     assert perceptual_metric("cpu").name == "lpips-vgg"
+    x = torch.zeros(1, 3, 64, 64)
+    assert image_metrics(x, x + 0.1)[0]["perceptual_metric"] == "lpips-vgg"       # the default metric
 
 
 def test_auto_falls_back_to_the_hub_trunk_then_stlpips(monkeypatch):
