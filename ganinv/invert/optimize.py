@@ -71,16 +71,36 @@ def noise_buffer_names(G: Generator) -> list[str]:
 
 
 def noise_regularizer(noises: list[torch.Tensor]) -> torch.Tensor:
-    """StyleGAN2 projector's multi-scale autocorrelation penalty (see module docstring)."""
-    reg = noises[0].new_zeros(())
+    """StyleGAN2 projector's multi-scale autocorrelation penalty (see module docstring), one value per run.
+
+    ``noises``: maps [N, 1, H_i, W_i] (one row per image and restart).  Returns [N]: the projector
+    regularises one image's maps, so each row's autocorrelations are squared on their own; a mean over
+    the whole batch before squaring would average them out and shrink the term N-fold or more.
+    """
+    reg = noises[0].new_zeros(noises[0].shape[0])                             # [N]
     for n in noises:
-        n = n.reshape(-1, 1, *n.shape[-2:])
         while True:
-            reg = reg + (n * torch.roll(n, 1, dims=3)).mean() ** 2 + (n * torch.roll(n, 1, dims=2)).mean() ** 2
+            reg = reg + (n * torch.roll(n, 1, dims=3)).mean(dim=(1, 2, 3)) ** 2 \
+                + (n * torch.roll(n, 1, dims=2)).mean(dim=(1, 2, 3)) ** 2
             if n.shape[-1] <= 8:
                 break
             n = F.avg_pool2d(n, 2)
     return reg
+
+
+def initial_noise(G: Generator, names: list[str], runs: int, seed: int) -> dict[str, torch.Tensor]:
+    """Unit Gaussian start for each noise buffer in ``names``, [runs, 1, H, W] each.
+
+    Run j draws its maps from its own generator seeded ``seed + j``, so the start of a run does not
+    depend on how many runs share the batch (image b of a batch starts like a lone run seeded seed + b*k).
+    """
+    shapes = {n: b.shape[-2:] for n, b in G.named_buffers() if n in names}
+    rows: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    for j in range(runs):
+        g = torch.Generator().manual_seed(seed + j)
+        for n in names:
+            rows[n].append(torch.randn(1, 1, *shapes[n], generator=g))
+    return {f"G.{n}": torch.cat(r).to(G.device).requires_grad_(True) for n, r in rows.items()}
 
 
 def _lr_at(t: float, base: float, rampup: float, rampdown: float) -> float:
@@ -182,9 +202,7 @@ def invert_optimize(
 
     # 2. Noise maps (StyleGAN2): per-image copies, swapped in per call, never written to G.
     noise_names = noise_buffer_names(G) if optimize_noise else []
-    buffers = dict(G.named_buffers())
-    noises = {f"G.{n}": torch.randn(n_img * k, 1, *buffers[n].shape[-2:], device=device, requires_grad=True)
-              for n in noise_names}
+    noises = initial_noise(G, noise_names, n_img * k, seed)
     synth = _Synthesis(G)
     percept = perceptual_metric(device, perceptual) if perceptual_weight > 0 else None
     settings["perceptual_loss_network"] = percept.name if percept is not None else None
@@ -201,12 +219,12 @@ def invert_optimize(
         noisy = latent + torch.randn_like(latent) * noise_scale if space != "Z" else latent
         ws = to_ws(G, noisy, space)
         img = functional_call(synth, noises, (ws,), strict=False) if noises else G.synthesis(ws, noise_mode="const")
-        # 4. Image2StyleGAN loss, summed over images so each image's Adam state is independent.
+        # 4. Image2StyleGAN loss and the noise regulariser, each per run and summed over runs, so a run's
+        #    gradients (and its Adam state) do not depend on the other runs in the batch.
         l_mse = mse(img, targets)
         l_p = percept(img, targets) if percept is not None else torch.zeros_like(l_mse)
         loss = (mse_weight * l_mse + perceptual_weight * l_p).sum()
-        reg = noise_regularizer(list(noises.values())) if noises else None
-        total = loss + noise_reg_weight * reg if reg is not None else loss
+        total = loss + noise_reg_weight * noise_regularizer(list(noises.values())).sum() if noises else loss
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
@@ -254,5 +272,5 @@ def result_summary(result: InversionResult) -> dict:
             "final_loss": result.loss_history[-1]["loss"] if result.loss_history else None}
 
 
-__all__ = ["InversionResult", "invert_optimize", "noise_regularizer", "best_of_n", "w_stats", "result_summary",
-           "asdict"]
+__all__ = ["InversionResult", "invert_optimize", "noise_regularizer", "initial_noise", "best_of_n", "w_stats",
+           "result_summary", "asdict"]
