@@ -169,6 +169,21 @@ def test_identity_metrics_report_arcface_first_then_dlib(astronaut, moved, lfw_f
     assert "no face found in the second image" in missing["identity_note"]
 
 
+def test_arcface_is_converted_once_and_callers_get_copies():
+    from concurrent.futures import ThreadPoolExecutor
+    from ganinv import identity
+    from ganinv.identity import _arcface_net, load_arcface
+    _needs_arcface()
+    with identity._LOCK:
+        identity._NETS.pop("arcface", None)                # first use happens in the threads below
+    with ThreadPoolExecutor(4) as pool:
+        shared = list(pool.map(lambda _: _arcface_net(), range(4)))
+    assert all(n is shared[0] for n in shared)
+    mine = load_arcface()
+    assert mine is not shared[0] and all(p.data_ptr() != q.data_ptr()
+                                         for p, q in zip(mine.parameters(), shared[0].parameters(), strict=True))
+
+
 def test_identity_loss_defaults_to_arcface():
     _needs_arcface()
     loss = IdentityLoss("celeba-dcgan")

