@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from ..faces import NoFaceError, align_face, detect_faces, draw_landmarks, get_align_spec, paste_back, pick_face
-from ..identity import compare_identity
+from ..identity import identity_metrics
 from ..io import center_crop_resize, load_image, pil_to_tensor, tensor_to_pil
 from ..models.base import Generator
 from ..registry import MODELS, get_spec
@@ -76,10 +76,10 @@ def find_faces(src) -> dict:
 
 
 def identity_metric(a: Image.Image, b: Image.Image) -> dict:
-    """Same-person distance (dlib descriptor; < 0.6 means same person) or the reason it is missing."""
-    r = compare_identity(a, b)
-    return {"identity_distance": r.distance, "same_person": r.same_person,
-            **({"identity_note": r.reason} if r.reason else {})}
+    """Is ``b`` the same person as ``a``?  ArcFace cosine similarity first (``arcface_similarity``,
+    ``arcface_same_person``; Deng et al., CVPR 2019), then dlib's descriptor distance
+    (``identity_distance`` < 0.6 and ``same_person``), or ``identity_note`` saying why one is missing."""
+    return identity_metrics(a, b)
 
 
 def paste_into_photo(prep: Prepared, edited: torch.Tensor | Image.Image) -> Image.Image:
