@@ -8,7 +8,9 @@ Formats (``load_stylegan2`` tells them apart by their first bytes, not by the ex
   ``pickle``.  ``_SafeUnpickler`` maps that function to an inert record of the object's
   ``state``, rebuilds tensors from bytes with ``torch.load(..., weights_only=True)``, turns
   ``dnnlib.EasyDict`` into ``dict`` and refuses every other global
-  (``UnsafeCheckpointError``).  The record tree of ``G_ema`` gives the constructor kwargs
+  (``UnsafeCheckpointError``).  Arrays are built only with numeric dtypes; the whitelisted
+  callables are created anew for each load, and pickle's BUILD (which calls ``setattr``) is
+  allowed only on the data objects the loader builds, so a file cannot change the loader.  The record tree of ``G_ema`` gives the constructor kwargs
   (-> ``StyleGAN2Config``) and the parameters / buffers (-> state_dict).
 - rosinality/stylegan2-pytorch ``.pt`` (``{"g_ema": state_dict, "latent_avg": ...}``), read
   with ``torch.load(weights_only=True)`` and renamed to NVIDIA/ganinv names.
@@ -19,11 +21,13 @@ from __future__ import annotations
 import _compat_pickle
 import argparse
 import collections
+import functools
 import io
 import json
 import os
 import pickle
 import re
+import types
 import warnings
 import zipfile
 
@@ -54,10 +58,6 @@ class PersistentStub:
 
     def __repr__(self) -> str:
         return f"PersistentStub({self.class_name})"
-
-
-class _EasyDict(dict):
-    """dnnlib.EasyDict without its code; dict subclass so pickle's NEWOBJ / BUILD work."""
 
 
 def _persistent_stub(meta) -> PersistentStub:
@@ -108,7 +108,8 @@ def _codecs_encode(text, encoding="latin1"):
 def _np_dtype(spec, align=False, copy=False):
     if not isinstance(spec, str) or not _NUMERIC_DTYPE.match(spec):
         raise UnsafeCheckpointError(f"refusing numpy dtype {spec!r} (only numeric dtypes are allowed)")
-    return np.dtype(spec)
+    # Always a copy: numpy's builtin dtypes are process-wide singletons, and pickle's BUILD follows.
+    return np.dtype(spec, copy=True)
 
 
 def _np_scalar(dtype, data=None):
@@ -117,11 +118,42 @@ def _np_scalar(dtype, data=None):
     return np.frombuffer(data, dtype=dtype)[0]
 
 
+def _numeric_dtype(spec) -> np.dtype:
+    """A numeric numpy dtype from a dtype object or a dtype string; anything else is refused."""
+    if isinstance(spec, (str, bytes)):
+        try:
+            spec = np.dtype(spec.decode("latin1") if isinstance(spec, bytes) else spec)
+        except TypeError:
+            pass
+    if not isinstance(spec, np.dtype) or spec.kind not in "biufc" or spec.hasobject or spec.fields is not None:
+        raise UnsafeCheckpointError(f"refusing numpy dtype {spec!r} (only numeric dtypes are allowed)")
+    return spec
+
+
+def _np_ndarray(shape, dtype="f8"):
+    # Stands in for numpy.ndarray: numpy's pickles name the class only as _reconstruct's first argument,
+    # but a crafted file can call it, e.g. ndarray((2,), "O") for an object array that SETITEM then fills.
+    return np.ndarray(shape, _numeric_dtype(dtype))
+
+
+def _np_frombuffer(buf, dtype, shape, order):
+    # numpy's protocol-5 array pickling (numpy.core.numeric._frombuffer); in-band buffers arrive as bytes.
+    if not isinstance(buf, (bytes, bytearray)) or order not in ("C", "F"):
+        raise UnsafeCheckpointError("refusing numpy array that is not built from raw bytes")
+    return np.frombuffer(buf, _numeric_dtype(dtype)).reshape(shape, order=order).copy()
+
+
 def _np_reconstruct(cls, shape, dtype_code):
-    # numpy's array pickling: an empty array here, then numpy's own __setstate__ fills in the data.
-    if cls is not np.ndarray:
+    # numpy's array pickling: an empty array here, then BUILD fills in the data (checked in _load_build).
+    if getattr(cls, "__wrapped__", None) is not _np_ndarray:
         raise UnsafeCheckpointError("refusing numpy array subclass")
-    return np.ndarray.__new__(np.ndarray, shape, dtype_code)
+    return np.ndarray.__new__(np.ndarray, shape, _numeric_dtype(dtype_code))
+
+
+class _EasyDict(dict):
+    """dnnlib.EasyDict without its code; dict subclass so pickle's NEWOBJ / BUILD work.
+
+    Each load uses its own subclass (``_SafeUnpickler``), so nothing a file does to it outlives the load."""
 
 
 _SAFE_GLOBALS = {
@@ -141,18 +173,41 @@ _SAFE_GLOBALS = {
     ("numpy._core.multiarray", "scalar"): _np_scalar,
     ("numpy.core.multiarray", "_reconstruct"): _np_reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _np_reconstruct,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy.core.numeric", "_frombuffer"): _np_frombuffer,
+    ("numpy._core.numeric", "_frombuffer"): _np_frombuffer,
+    ("numpy", "ndarray"): _np_ndarray,
 }
 
 
-class _SafeUnpickler(pickle.Unpickler):
-    """pickle.Unpickler that resolves only the data-building globals above."""
+def _per_load(obj):
+    """A fresh copy of a whitelisted callable for one load: a new function object (a wrapper, so its
+    ``__defaults__`` and ``__dict__`` are its own) or a new EasyDict subclass; builtin types are immutable."""
+    if obj is _EasyDict:
+        return type("EasyDict", (_EasyDict,), {"__module__": __name__})
+    if isinstance(obj, types.FunctionType):
+        return functools.wraps(obj)(lambda *args, **kwargs: obj(*args, **kwargs))
+    return obj
+
+
+class _SafeUnpickler(pickle._Unpickler):
+    """Unpickler that resolves only the data-building globals above, each created anew for this load.
+
+    The pure-Python unpickler, because its BUILD can be checked: pickle's BUILD calls ``__setstate__``
+    or ``setattr`` on whatever is on the stack, so it is allowed only on the data objects this loader
+    builds (EasyDict / OrderedDict instances, numeric numpy arrays), never on a class or a function.
+    """
+
+    def __init__(self, f):
+        super().__init__(f)
+        self._globals = {key: _per_load(obj) for key, obj in _SAFE_GLOBALS.items()}
+        self._easydict = self._globals[("dnnlib.util", "EasyDict")]
+        self._globals[("dnnlib", "EasyDict")] = self._easydict
 
     def find_class(self, module: str, name: str):
         # Python 2 names (protocol <= 2), mapped as pickle's fix_imports does; never in newer pickles.
         module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
         module = _compat_pickle.IMPORT_MAPPING.get(module, module)
-        fn = _SAFE_GLOBALS.get((module, name))
+        fn = self._globals.get((module, name))
         if fn is None:
             hint = (" This is a TensorFlow StyleGAN pickle: convert it with NVIDIA's legacy.py first."
                     if module.startswith("dnnlib.tflib") else "")
@@ -162,6 +217,31 @@ class _SafeUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid):
         raise UnsafeCheckpointError("refusing pickle persistent ids (not an NVIDIA network pickle)")
+
+    def _load_build(self) -> None:
+        state, inst = self.stack[-1], self.stack[-2]
+        if type(inst) is np.ndarray:
+            # numpy's __setstate__ (version, shape, dtype, is_fortran, raw bytes); an object array's data
+            # would be a list of objects.
+            if not (isinstance(state, tuple) and len(state) == 5 and isinstance(state[2], np.dtype)
+                    and isinstance(state[4], (bytes, bytearray))):
+                raise UnsafeCheckpointError("refusing numpy array state that is not numeric raw data")
+            _numeric_dtype(state[2])
+        elif isinstance(inst, np.dtype):
+            # numpy's dtype state for a plain numeric type: only the byte order may be set.
+            if not (isinstance(state, tuple) and len(state) == 8 and state[0] == 3
+                    and state[1] in ("<", ">", "|", "=") and state[2:] == (None, None, None, -1, -1, 0)
+                    and inst.kind in "biufc" and not inst.hasobject):
+                raise UnsafeCheckpointError("refusing numpy dtype state other than a numeric type's byte order")
+        elif type(inst) in (self._easydict, collections.OrderedDict):
+            if not (state is None or isinstance(state, dict) and all(isinstance(k, str) for k in state)):
+                raise UnsafeCheckpointError("refusing slot state on a dict (pickle BUILD would setattr)")
+        else:
+            raise UnsafeCheckpointError(f"refusing pickle BUILD on {type(inst).__name__!r}: only the data "
+                                        "objects the loader creates may take state")
+        self.load_build()
+
+    dispatch = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: _load_build}
 
 
 def safe_unpickle(f) -> object:
