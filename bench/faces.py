@@ -67,7 +67,7 @@ def main() -> None:
         xx = x.clone().requires_grad_(True)
         loss(xx, y).sum().backward()
 
-    rows += [("IdentityLoss fwd+bwd, batch 4 at 256 (SFace)", step)]
+    rows += [(f"IdentityLoss fwd+bwd, batch 4 at 256 ({loss.network})", step)]
     for name, fn in rows:
         first, med = timed(fn, args.repeats)
         print(f"{name:55s} first {first * 1000:8.1f} ms   median {med * 1000:8.1f} ms")

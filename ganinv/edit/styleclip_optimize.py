@@ -7,7 +7,7 @@ Sec. 4, Eq. 1 and 2:
     L_ID(w) = 1 - < R(G(w_s)), R(G(w)) >                                            (2)
 
 D_CLIP is the cosine distance of CLIP embeddings, R a face-recognition network (ArcFace in
-the paper; here SFace via ``ganinv.identity.IdentityLoss``), w_s the source (inverted)
+the paper; here ArcFace, or SFace where ArcFace is not installed, via ``ganinv.identity.IdentityLoss``), w_s the source (inverted)
 latent.  Paper defaults: 300 Adam steps, lr 0.1 with the StyleGAN2 projector schedule
 (linear warm-up over 5 %, cosine ramp-down over the last 25 %), l_L2 = 0.008, l_ID = 0.005
 for faces.  As in the authors' released code the L2 term is the *squared* distance summed
@@ -79,7 +79,7 @@ def lr_at(t: float, base: float, rampup: float = 0.05, rampdown: float = 0.25) -
 def resolve_identity(G: Generator, id_weight: float, identity=None) -> tuple[object | None, str]:
     """The identity network R to use (or None) and a sentence saying which / why not.
 
-    ``identity``: a module (x, y) -> [N] (used as is), ``None``/"auto" (SFace when the model
+    ``identity``: a module (x, y) -> [N] (used as is), ``None``/"auto" (ArcFace / SFace when the model
     is a face model and the weights load), or False (off).
     """
     if id_weight <= 0 or identity is False:
@@ -93,7 +93,8 @@ def resolve_identity(G: Generator, id_weight: float, identity=None) -> tuple[obj
     if align == "center":
         return None, f"identity term skipped: model {G.name!r} has no face alignment template (not a face model)"
     try:
-        return IdentityLoss(align).to(G.device), "identity network: SFace (ganinv.identity.IdentityLoss)"
+        loss = IdentityLoss(align)
+        return loss.to(G.device), f"identity network: {loss.network} (ganinv.identity.IdentityLoss)"
     except Exception as e:  # noqa: BLE001 - any failure to build R only drops the optional term
         return None, f"identity term skipped: the identity network did not load ({type(e).__name__}: {e})"
 
