@@ -9,8 +9,11 @@ i.e. the eigenvectors of A^T A with the largest eigenvalues (the right singular 
 A; the eigenvalues are the squared singular values).  No sampling, no training.
 
 What A is per family (``sefa_weight``):
-  dcgan      convTr1 maps z [z_dim] (as a 1x1 input) to a [C, 4, 4] feature map, linearly:
-             A = convTr1.weight [z_dim, C, 4, 4] reshaped to [C * 16, z_dim].  Space: Z.
+  dcgan      convTr1 maps z [z_dim] (as a 1x1 input) to a [C, 4, 4] feature map, linearly, and the
+             eval-mode batch norm after it is affine too: y_c = s_c (W z)_c + const with
+             s_c = gamma_c / sqrt(running_var_c + eps).  The first affine map of z is therefore
+             A = diag(s) convTr1.weight, [z_dim, C, 4, 4] reshaped to [C * 16, z_dim] with each
+             channel's 16 rows scaled by s_c.  Space: Z.
   stylegan2  every synthesis layer reads w through its affine (style) layer
              ``synthesis.b<res>.<conv0|conv1|torgb>.affine.weight`` [C, w_dim] (NVIDIA naming);
              A = the affine weights of the chosen ws indices stacked row-wise.  Space: W.
@@ -54,7 +57,11 @@ class Components:
 
 def _dcgan_weight(G: Generator, layers: Sequence[int] | None, include_torgb: bool) -> tuple[torch.Tensor, list[str], str]:
     w = G.convTr1.weight                                               # [z_dim, C, 4, 4]
-    return w.reshape(w.shape[0], -1).T, ["convTr1.weight"], "Z"        # [C * 16, z_dim]
+    bn = G.batchNorm1                                                  # eval mode: running statistics
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)            # [C], s_c
+    A = w.reshape(w.shape[0], w.shape[1], -1) * scale[None, :, None]   # [z_dim, C, 16]
+    names = ["convTr1.weight", "batchNorm1.weight", "batchNorm1.running_var"]
+    return A.reshape(w.shape[0], -1).T, names, "Z"                     # [C * 16, z_dim]
 
 
 def _stylegan2_weight(G: Generator, layers: Sequence[int] | None,

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from ganinv.edit.ganspace import ganspace, pca
+from factories import tiny_dcgan
 from ganinv.edit.sefa import sefa, sefa_weight
 
 
@@ -12,7 +13,7 @@ def assert_orthonormal(c: torch.Tensor) -> None:
 
 def test_sefa_dcgan_components_are_eigenvectors_of_ata(dcgan):
     comps = sefa(dcgan, num_components=8)
-    assert comps.space == "Z" and comps.components.shape == (8, 100) and comps.sources == ["convTr1.weight"]
+    assert comps.space == "Z" and comps.components.shape == (8, 100) and comps.sources[0] == "convTr1.weight"
     assert_orthonormal(comps.components)
     assert (comps.values[:-1] >= comps.values[1:]).all()
     A, _, _ = sefa_weight(dcgan)
@@ -24,6 +25,31 @@ def test_sefa_dcgan_components_are_eigenvectors_of_ata(dcgan):
     rand = torch.randn(200, 100, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     rand = rand / rand.norm(dim=1, keepdim=True)
     assert (A @ rand.T).norm(dim=0).max() < (A @ comps.components[0].double()).norm()
+
+
+def test_sefa_dcgan_folds_the_batch_norm_scale_into_a():
+    """Issue 14.5: convTr1 is followed by eval-mode batch norm, y_c = s_c (W z)_c + const, so SeFa's A is
+    diag(s) W: the components are the eigenvectors of (diag(s) W)^T (diag(s) W), not of W^T W."""
+    G = tiny_dcgan(seed=3)
+    bn = G.batchNorm1
+    with torch.no_grad():                                      # per-channel scales spanning 3 decades
+        bn.weight.copy_(torch.logspace(-2, 1, bn.num_features))
+        bn.running_var.copy_(torch.linspace(0.2, 2.0, bn.num_features))
+    w = G.convTr1.weight.double()                              # [z_dim, C, 4, 4]
+    s = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    W = w.reshape(w.shape[0], -1).T                            # [C * 16, z_dim], channel-major rows
+    folded = s.repeat_interleave(16)[:, None] * W
+    k = 3
+    comps = sefa(G, num_components=k).components.double()
+
+    def top_eigvecs(M):
+        vals, vecs = torch.linalg.eigh(M.T @ M)
+        return vecs[:, vals.argsort(descending=True)[:k]].T   # [k, z_dim]
+
+    want, plain = top_eigvecs(folded), top_eigvecs(W)
+    overlap = (comps * want).sum(1).abs()                      # |cos| with the folded eigenvectors
+    assert torch.allclose(overlap, torch.ones(k, dtype=torch.float64), atol=1e-5), overlap
+    assert (comps * plain).sum(1).abs().min() < 0.9            # and not the unfolded ones
 
 
 def test_sefa_dcgan_first_component_changes_the_image(dcgan):
