@@ -42,12 +42,12 @@ def test_progress_callback_and_identity_module(dcgan, clip):
 
 
 def test_identity_unavailable_is_reported_not_fatal(dcgan, clip, monkeypatch):
-    import ganinv.identity as ident
+    import ganinv.edit.styleclip_optimize as so
 
     def broken(*a, **k):
         raise FileNotFoundError("SFace file missing")
 
-    monkeypatch.setattr(ident, "IdentityLoss", broken)
+    monkeypatch.setattr(so, "IdentityLoss", broken)
     R, reason = resolve_identity(dcgan, 0.005)
     assert R is None and "did not load" in reason and "SFace file missing" in reason
 
@@ -79,8 +79,8 @@ def test_lr_schedule_ramps_up_and_down():
     assert lr_at(0.99, 0.1) < 0.01
 
 
-def test_sface_identity_term_when_available(dcgan, clip):
+def test_arcface_identity_term_when_available(dcgan, clip):
     require("onnx2torch", "the SFace identity loss; requirements-extra.txt")
     r = text_edit_optimize(dcgan, dcgan.sample_z(1, seed=3), PROMPT, clip=clip, num_steps=2)
     assert r.identity_used, r.identity_reason
-    assert "SFace" in r.identity_reason and r.loss_history[-1]["id"] >= 0
+    assert "arcface" in r.identity_reason and r.loss_history[-1]["id"] >= 0
