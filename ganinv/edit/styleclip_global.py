@@ -11,7 +11,13 @@ per-layer style vectors s = A(w) that modulate the convolutions.  Two stages:
        Delta i_c = normalise( E_images[ normalise(E_I(G(s + k std_c e_c)) - E_I(G(s - k std_c e_c))) ] )
 
    The authors' released precomputation uses k = 5 and 100 images and leaves out the toRGB
-   styles (6048 conv channels at 1024 px); those are our defaults.
+   styles (6048 conv channels at 1024 px); those are our defaults.  It also *sets* the channel to
+   its mean before perturbing: ``SingleChannel.py`` (both ``global_directions/`` and ``global_torch/``
+   in orpatashnik/StyleCLIP) assigns ``dlatents[l][:, c] = code_mean[l][c]``, then
+   ``Manipulator.EditOneC`` adds alpha * code_std[l][c] with alpha in (-5, 5), i.e. mean +/- 5 std for
+   every image, as here.  (That assignment writes through a shallow copy into the sampled styles, so in
+   their run the channels already processed stay at their means for the later ones; we do not copy
+   that side effect: every channel is measured on the images' own styles.)
 2. Edit (instant).  A text pair (neutral, target) gives Delta t (``prompts.text_direction``,
    80 templates averaged).  Channel relevance (Sec. 6, R_c(Delta i) = E[Delta i_c . Delta i]
    with Delta i ~ Delta t, as the paper assumes collinearity):
