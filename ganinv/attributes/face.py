@@ -1,24 +1,27 @@
-"""The default face scorer: MediaPipe landmarker attributes + PyEmotion P(emotion) on its face box.
+"""The default face scorer: MediaPipe landmarker attributes + PyEmotion P(emotion) on its face box
++ skin tone (ITA) on its landmarks.
 
-One landmarker pass per image gives blendshapes, head pose and the face box; the emotion
-CNN then scores the box crop (as PyEmotion does with its own detector), so both kinds of
-attribute are NaN on exactly the images without a detected face.
+One landmarker pass per image gives blendshapes, head pose, the face box and the mesh; the
+emotion CNN then scores the box crop (as PyEmotion does with its own detector) and the
+skin-tone angle is read from the mesh's cheeks and forehead, so every attribute is NaN on
+exactly the images without a detected face.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from .base import check_images
+from .base import check_images, to_uint8_hwc
 from .emotion import EMOTIONS, EmotionScorer
 from .landmarker import ATTRIBUTES, LandmarkerScorer, observation_scores
+from .skin import ATTRIBUTES as SKIN_ATTRIBUTES, ita_from_observations
 
 
 class FaceScorer:
-    """smile, mouth_open, eyes_closed, yaw, pitch (MediaPipe) + angry ... neutral (PyEmotion)."""
+    """smile, mouth_open, eyes_closed, yaw, pitch (MediaPipe) + angry ... neutral (PyEmotion) + ita."""
 
     name = "mediapipe-face-landmarker+pyemotion-cnn"
-    names = ATTRIBUTES + EMOTIONS
+    names = ATTRIBUTES + EMOTIONS + SKIN_ATTRIBUTES
 
     def __init__(self, *, size: int = 256, min_confidence: float = 0.3):
         self.landmarker = LandmarkerScorer(size=size, min_confidence=min_confidence)
@@ -26,8 +29,10 @@ class FaceScorer:
 
     def score(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         check_images(images)
-        obs = self.landmarker.observe(images)
+        big = to_uint8_hwc(images, self.landmarker.size)      # what the landmarker sees; ITA reads it too
+        obs = [self.landmarker.observe_uint8(a) for a in big]
         rows = [observation_scores(o) for o in obs]
         out = {k: np.array([r[k] for r in rows], dtype=np.float64) for k in ATTRIBUTES}
         out.update(self.emotion.score_crops(images, [o.box if o is not None else None for o in obs]))
+        out["ita"] = ita_from_observations(big, obs)
         return out

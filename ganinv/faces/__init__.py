@@ -11,13 +11,15 @@ commercial use.
 """
 from .align import (ALIGN_SPECS, CELEBA_DCGAN, CENTER, FFHQ, Aligned, AlignSpec, align, align_face,
                     apply_transform, face_quad, get_align_spec, quad_from_points, quad_transform)
-from .detect import Face, NoFaceError, detect_faces, face_landmarks, faces_json, pick_face, require_face
+from .detect import (Face, NoFaceError, detect_faces, face_landmarks, faces_json, fit_landmarks, pick_face,
+                     require_face)
 from .draw import draw_landmarks
 from .paste import face_mask, paste_back, paste_edit, paste_mask
 
 __all__ = [
     "ALIGN_SPECS", "CELEBA_DCGAN", "CENTER", "FFHQ", "Aligned", "AlignSpec", "align", "align_face",
     "apply_transform", "face_quad", "get_align_spec", "quad_from_points", "quad_transform",
-    "Face", "NoFaceError", "detect_faces", "face_landmarks", "faces_json", "pick_face", "require_face",
+    "Face", "NoFaceError", "detect_faces", "face_landmarks", "faces_json", "fit_landmarks", "pick_face",
+    "require_face",
     "draw_landmarks", "face_mask", "paste_back", "paste_edit", "paste_mask",
 ]

@@ -215,6 +215,19 @@ def _standard_box(landmarks: np.ndarray) -> np.ndarray:
     return np.r_[centre - half, centre + half]
 
 
+def fit_landmarks(img: Image.Image | np.ndarray, box: np.ndarray, *, refits: int = 1) -> np.ndarray:
+    """68 landmarks [68, 2] for a face box from any detector (HOG, MediaPipe, a known crop).
+
+    The first fit starts from ``box``; each refit restarts from the HOG-like box of the
+    previous landmarks (``_standard_box``), so the result hardly depends on the box.
+    """
+    rgb = to_rgb_array(img)
+    lm = face_landmarks(rgb, box)
+    for _ in range(refits):
+        lm = face_landmarks(rgb, _standard_box(lm))
+    return lm
+
+
 def detect_faces(img: Image.Image | np.ndarray, *, min_score: float = 0.3, upsample: int | None = None,
                  min_face: float = MIN_FACE_PX, max_pixels: float | None = MAX_PIXELS, min_side: int = 256,
                  max_side: int | None = None) -> list[Face]:
@@ -235,8 +248,7 @@ def detect_faces(img: Image.Image | np.ndarray, *, min_score: float = 0.3, upsam
         return []                                  # a strip or a few pixels cannot hold a detectable face
     boxes = _find_boxes(rgb, min_score=min_score, upsample=upsample, min_face=min_face, max_pixels=max_pixels,
                         min_side=min_side, max_side=max_side)
-    faces = [Face(box=box, score=score, landmarks=face_landmarks(rgb, _standard_box(face_landmarks(rgb, box))))
-             for box, score in boxes]
+    faces = [Face(box=box, score=score, landmarks=fit_landmarks(rgb, box)) for box, score in boxes]
     faces.sort(key=lambda f: f.area, reverse=True)
     return faces
 
