@@ -154,7 +154,8 @@ def test_faces_json(players):
     assert out["image_size"] == [1237, 800] and len(out["faces"]) == len(faces)
     first = out["faces"][0]
     assert set(first) == {"box", "score", "landmarks"}
-    assert np.allclose(first["box"], faces[0].box, atol=0.01) and first["score"] == pytest.approx(faces[0].score, abs=1e-4)
+    assert np.allclose(first["box"], faces[0].box, atol=0.01)
+    assert first["score"] == pytest.approx(faces[0].score, abs=1e-4)
     assert np.array(first["landmarks"]).shape == (68, 2)
     assert np.allclose(first["landmarks"], faces[0].landmarks, atol=0.01)
     assert faces_json(Image.fromarray(skdata.coffee()))["faces"] == []
