@@ -111,3 +111,26 @@ def test_e4e_progressive_offsets_on_tiny_stylegan2():
     assert all("delta_reg" in row for row in r.log)
     # Codes start at w_avg: the encoder predicts offsets from the mean latent.
     torch.testing.assert_close(E.latent_avg, G.w_avg)
+
+
+def test_shipped_encoder_says_what_it_is(dcgan):
+    """Issue 14.10: the shipped encoder is IDInvert's domain-guided encoder trained on generator samples with
+    code regression and a latent discriminator added; its metadata (sidecar JSON and safetensors header) and
+    the README say so, and the settings it records back every part of that sentence."""
+    from safetensors import safe_open
+    from ganinv.registry import checkpoints_dir
+    path = os.path.join(checkpoints_dir(), "encoder-celeba-dcgan-64.safetensors")
+    sidecar = json.load(open(checkpoint_paths(path)["config"]))
+    with safe_open(path, "pt") as f:
+        header = json.loads(f.metadata()["ganinv"])
+    assert header == sidecar
+    description = sidecar.get("description", "")
+    for claim in ("IDInvert", "domain-guided encoder", "generator samples", "code regression",
+                  "latent discriminator"):
+        assert claim in description, claim
+    s = sidecar["settings"]
+    assert s["images_dir"] is None and sidecar["data"].startswith("samples of celeba-dcgan-64")
+    assert s["l_code"] > 0 and s["l_latent"] > 0 and not s["e4e"]
+    assert load_encoder(path, G=dcgan).metadata["description"] == description
+    readme = open(os.path.join(os.path.dirname(checkpoints_dir()), "README.md")).read()
+    assert readme.count("trained on generator samples") >= 2 and "code regression" in readme
