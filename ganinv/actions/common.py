@@ -9,11 +9,13 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+from PIL import Image
 
 from ..clip_models import ClipUnavailableError
+from ..edit.apply import parse_layers
 from ..edit.directions import DirectionError
 from ..faces import NoFaceError
-from ..io import ImageLoadError, LatentFileError, load_latent
+from ..io import ImageLoadError, LatentFileError, image_grid, load_latent, tensor_to_pil
 from ..latent import check_latent, seed_latent
 from ..models.base import Generator
 from ..models.loaders import CheckpointFormatError, UnsafeCheckpointError
@@ -30,6 +32,9 @@ USER_ERRORS = (InputError, ImageLoadError, LatentFileError, ModelUnavailableErro
                DirectionError, CheckpointFormatError, UnsafeCheckpointError, ClipUnavailableError, ValueError,
                KeyError, FileNotFoundError)
 
+# Errors that concern one image of a batch (unreadable, no face): front ends skip that image.
+IMAGE_ERRORS = (ImageLoadError, NoFaceError)
+
 
 def user_message(e: BaseException) -> str:
     """The one-line message of a user error (KeyError's repr quotes are dropped)."""
@@ -45,9 +50,14 @@ def number(value, what: str, lo: float, hi: float, *, whole: bool = False) -> fl
     except (TypeError, ValueError, OverflowError):
         raise InputError(f"{what} must be a number, got {str(value)[:40]!r}.") from None
     if not math.isfinite(v) or not lo <= v <= hi or (whole and v != int(v)):
-        rng = f"a whole number from {lo:g} to {hi:g}" if whole else f"a number from {lo:g} to {hi:g}"
-        raise InputError(f"{what} must be {rng}, got {str(value)[:40]}.")
+        rng = f"from {_bound(lo)} to {_bound(hi)}"
+        raise InputError(f"{what} must be {'a whole number' if whole else 'a number'} {rng}, got {str(value)[:40]}.")
     return int(v) if whole else v
+
+
+def _bound(x: float) -> str:
+    """A range bound as users write it: 4294967295 rather than 4.29497e+09, 0.5 rather than 0.500000."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 def optional_number(value, what: str, lo: float, hi: float) -> float | None:
@@ -71,10 +81,25 @@ def seed(value, what: str = "Seed") -> int:
     return number(0 if value is None or value == "" else value, what, 0, SEED_MAX, whole=True)
 
 
+def layer_list(spec, num_ws: int, what: str = "Layers") -> list[int] | None:
+    """W+ layer indices from "0-3", "4,5", "all" or a list (None: all layers), each in 0..num_ws-1."""
+    try:
+        return parse_layers(spec, num_ws)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be like 0-3 or 4,5 with indices from 0 to {num_ws - 1}; "
+                         f"got {str(spec)[:40]!r}.") from None
+
+
 def generator(model: str, device: str | None = None) -> Generator:
     """The shared, cached generator of ``model`` (a registry name or local:<file>)."""
     get_spec(str(model))                                # KeyError with the known names
     return load_generator(str(model), device)
+
+
+def grid_image(*images: torch.Tensor, cols: int | None = None) -> Image.Image:
+    """Batches of images [N, C, H, W] in [-1, 1], all of one size, as one picture (one row unless ``cols``)."""
+    pil = tensor_to_pil(torch.cat([x.detach().float().cpu() for x in images]))
+    return pil[0] if len(pil) == 1 else image_grid(pil, cols=cols)
 
 
 # --------------------------------------------------------------------------- the session record
@@ -126,5 +151,6 @@ def session_latent(G: Generator, record: Record | None, label: str = "source") -
     return record.latent[:1].to(G.device), record.space
 
 
-__all__ = ["InputError", "USER_ERRORS", "user_message", "number", "optional_number", "choice", "strength",
-           "seed", "generator", "Record", "load_record", "Source", "check_source", "session_latent", "seed_latent"]
+__all__ = ["InputError", "USER_ERRORS", "IMAGE_ERRORS", "user_message", "grid_image", "number", "optional_number",
+           "choice", "strength", "seed", "layer_list", "generator", "Record", "load_record", "Source", "check_source",
+           "session_latent", "seed_latent"]

@@ -11,15 +11,15 @@ from typing import Sequence
 
 from PIL import Image
 
-from ..edit.apply import parse_layers
 from ..edit.directions import save_direction
 from ..edit.ganspace import ganspace
 from ..edit.sefa import Components, sefa
 from ..io import image_grid, tensor_to_pil
 from ..registry import DEFAULT_MODEL
 from ..settings import MAX_COMPONENTS, STRIP_STRENGTHS, ProgressFn
-from .common import InputError, Source, choice, generator, number, seed as check_seed, strength
-from .edit import SESSION_SUFFIX, Strip, direction_strip
+from .common import (InputError, Source, choice, generator, layer_list, number, seed as check_seed,
+                     strength as check_strength)
+from .edit import SESSION_SUFFIX, Strip, direction_strip, strip_strengths
 from .sources import resolve_source
 
 DISCOVER_METHODS = ("sefa", "ganspace")
@@ -42,7 +42,7 @@ def find_components(*, model: str = DEFAULT_MODEL, method: str = "sefa", num_com
     k = number(num_components, "Number of components", 1, MAX_COMPONENTS, whole=True)
     G = generator(model, device)
     if method == "sefa":
-        return sefa(G, num_components=k, layers=parse_layers(layers, G.num_ws) if layers else None)
+        return sefa(G, num_components=k, layers=layer_list(layers, G.num_ws) if layers else None)
     if layer not in (None, "") and layer not in G.layer_names:
         raise InputError(f"Layer must be one of {', '.join(G.layer_names)}; got {str(layer)[:40]!r}.")
     return ganspace(G, num_components=k, num_samples=number(num_samples, "GANSpace samples", *GANSPACE_SAMPLES,
@@ -51,14 +51,20 @@ def find_components(*, model: str = DEFAULT_MODEL, method: str = "sefa", num_com
 
 
 def discover(source: Source, *, model: str = DEFAULT_MODEL, method: str = "sefa", num_components: int = 5,
-             num_samples: int = 500, strengths: Sequence[float] = STRIP_STRENGTHS, seed: int = 0,
+             num_samples: int = 500, strengths: Sequence[float] = STRIP_STRENGTHS, strength: float | None = None,
+             layers: str | Sequence[int] | None = None, layer: str | None = None, seed: int = 0,
              device: str | None = None, progress: ProgressFn | None = None) -> Discovery:
-    """The components and a strength strip of ``source``'s latent along each."""
+    """The components and a strength strip of ``source``'s latent along each.
+
+    ``strength``: when given, the strips run over ``len(strengths)`` strengths from -strength to
+    +strength instead of ``strengths``.  ``layers`` / ``layer`` as in ``find_components``.
+    """
+    strengths = (strip_strengths(strength, len(strengths)) if strength is not None
+                 else [check_strength(a) for a in strengths])
     comps = find_components(model=model, method=method, num_components=num_components, num_samples=num_samples,
-                            seed=seed, device=device, progress=progress)
+                            layers=layers, layer=layer, seed=seed, device=device, progress=progress)
     G = generator(model, device)
     lat, space, note = resolve_source(G, source)
-    strengths = [strength(a) for a in strengths]
     strips = [direction_strip(G, lat, space, comps.direction(i), strengths, comps.direction(i).name)
               for i in range(len(comps.components))]
     grid = image_grid([im for s in strips for im in tensor_to_pil(s.images)], cols=len(strengths))
@@ -82,7 +88,7 @@ def component_strip(components: Components | None, index: int, source: Source, *
         raise InputError(f"These components belong to {components.model!r}; run Discover for {G.name!r}.")
     lat, space, _ = resolve_source(G, source)
     d = components.direction(i)
-    return direction_strip(G, lat, space, d, [strength(a) for a in strengths], d.name)
+    return direction_strip(G, lat, space, d, [check_strength(a) for a in strengths], d.name)
 
 
 def promote_component(components: Components | None, index: int, *, root: str) -> str:

@@ -7,6 +7,7 @@ components) as "<name> (session)".  No key is a path, so API callers cannot name
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -14,28 +15,31 @@ from typing import Sequence
 import torch
 from PIL import Image
 
-from ..attributes import EMOTIONS, LANDMARK_ATTRIBUTES, get_scorer, scorer_for_attribute
+from ..attributes import EMOTIONS, LANDMARK_ATTRIBUTES, SCORERS, get_scorer
 from ..edit.apply import edit as apply_edit, sweep
-from ..edit.directions import Direction, list_directions, save_direction
+from ..edit.directions import Direction, list_directions, load_direction, save_direction
 from ..edit.interfacegan import conditional, conditional_direction, sample_and_score, train_direction
 from ..io import image_grid, save_latent, tensor_to_pil
-from ..latent import render
+from ..latent import render, to_ws
 from ..models.base import Generator
 from ..registry import DEFAULT_MODEL
 from ..settings import RENDER_KWARGS, STRENGTH_LIMIT, STRIP_STRENGTHS, ProgressFn
-from .common import InputError, Source, choice, generator, number, seed as check_seed, strength
+from .common import InputError, Source, choice, generator, layer_list, number, seed as check_seed, strength
 from .faces import identity_metric, paste_into_photo
 from .sources import resolve_source
 
 SESSION_SUFFIX = " (session)"
 ATTRIBUTES = tuple(LANDMARK_ATTRIBUTES) + tuple(EMOTIONS)
 TRAIN_SAMPLES = (60, 3000)                      # range of "train a boundary" sample counts
+MAX_STRIP = 25                                  # frames of a strength strip
+TRAIN_SPACES = ("Z", "W")                       # boundaries are fitted in Z or W (InterFaceGAN Sec. 2.1, 3.3)
 
 
 # --------------------------------------------------------------------------- directions
-def directions_for(model: str, *, extra_root: str | None = None) -> dict[str, Direction]:
-    """Every direction of ``model`` by key, in slider order: shipped ones, then the session's."""
-    out = {d.name: d for d in list_directions(model)}
+def directions_for(model: str, *, extra_root: str | None = None, root: str | None = None) -> dict[str, Direction]:
+    """Every direction of ``model`` by key, in slider order: shipped ones (or those under ``root``),
+    then the session's."""
+    out = {d.name: d for d in list_directions(model, root=root)}
     if extra_root:
         out.update({d.name + SESSION_SUFFIX: d for d in list_directions(model, root=extra_root)})
     return out
@@ -46,7 +50,9 @@ def condition_names(model: str) -> list[str]:
     return [d.name for d in list_directions(model) if d.method == "interfacegan"]
 
 
-def _pick(catalog: dict[str, Direction], key: str, G: Generator) -> Direction:
+def _pick(catalog: dict[str, Direction], key: str, G: Generator, allow_path: bool = False) -> Direction:
+    if allow_path and key not in catalog and str(key).endswith(".npy") and os.path.isfile(key):
+        catalog[key] = load_direction(key, G=G)               # the CLI may name a direction file
     if key not in catalog:
         raise InputError(f"No direction {str(key)[:60]!r} for {G.name}; available: {', '.join(catalog) or 'none'}.")
     return catalog[key]
@@ -55,6 +61,19 @@ def _pick(catalog: dict[str, Direction], key: str, G: Generator) -> Direction:
 def _conditioned(d: Direction, conds: Sequence[Direction]) -> Direction:
     others = [c for c in conds if c.name != d.name]               # a direction is not conditioned on itself
     return conditional(d, others)[0] if others else d
+
+
+def _layers(G: Generator, latent: torch.Tensor, space: str, layers) -> tuple[torch.Tensor, str, list[int] | None]:
+    """(latent, space, layer indices) for an edit restricted to W+ ``layers``: a W latent becomes W+."""
+    if layers in (None, ""):
+        return latent, space, None
+    if G.num_ws < 2 or space not in ("W", "W+"):
+        raise InputError(f"Layers apply to W / W+ latents of a StyleGAN2 model; this latent of {G.name} is in {space}.")
+    idx = layer_list(layers, G.num_ws)
+    if space == "W":
+        with torch.no_grad():
+            latent, space = to_ws(G, latent, "W"), "W+"
+    return latent, space, idx
 
 
 def _cosines(catalog: dict[str, Direction], keys: Sequence[str], conds: Sequence[Direction]) -> list[dict]:
@@ -91,23 +110,27 @@ def score_pair(before: torch.Tensor, after: torch.Tensor, *, scorer: str = "face
 
 
 def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MODEL, without: Sequence[str] = (),
-         score: bool = False, paste: bool = False, extra_root: str | None = None,
+         layers: str | Sequence[int] | None = None, score: bool = False, paste: bool = False,
+         extra_root: str | None = None, root: str | None = None, allow_path: bool = False,
          device: str | None = None) -> EditOutput:
     """Move one latent along directions: ``strengths`` maps direction keys to alpha (0 = off).
 
     ``without``: shipped directions every edit is made orthogonal to (conditional editing).
+    ``layers``: W+ layers the edit moves (e.g. "0-3"; a W latent becomes W+), StyleGAN2 only.
     ``score``: also score the attributes before and after.  ``paste``: for a session latent
     inverted from an aligned face, paste the edited face back into the photo and measure its
-    identity distance to the original photo.
+    identity distance to the original photo.  ``root`` replaces the shipped directions folder;
+    ``allow_path`` (the CLI) lets a key be a direction .npy file.
     """
     G = generator(model, device)
-    catalog = directions_for(G.name, extra_root=extra_root)
-    active = {k: strength(v, f"strength of {k!r}") for k, v in (strengths or {}).items()
-              if _pick(catalog, k, G) is not None and v}
-    conds = [_pick(catalog, c, G) for c in without or ()]
+    catalog = directions_for(G.name, extra_root=extra_root, root=root)
+    checked = {k: strength(v, f"strength of {k!r}") for k, v in (strengths or {}).items()}
+    active = {k: a for k, a in checked.items() if _pick(catalog, k, G, allow_path) is not None and a}
+    conds = [_pick(catalog, c, G, allow_path) for c in without or ()]
     lat, space, note = resolve_source(G, source)
+    lat, space, idx = _layers(G, lat, space, layers)
     dirs = [_conditioned(catalog[k], conds) for k in active]
-    out = apply_edit(G, lat, space, dirs, list(active.values()))
+    out = apply_edit(G, lat, space, dirs, list(active.values()), layers=idx)
     with torch.no_grad():
         before = render(G, lat, space, **RENDER_KWARGS)
     result = EditOutput(out.latent.detach().cpu(), out.image.cpu(), before.cpu(), space, G.name, active, note,
@@ -137,32 +160,38 @@ class Strip:
 
 
 def direction_strip(G: Generator, latent: torch.Tensor, space: str, d: Direction, strengths: Sequence[float],
-                    label: str) -> Strip:
-    """The latent moved along ``d`` by each strength, rendered side by side."""
+                    label: str, *, layers: Sequence[int] | None = None) -> Strip:
+    """The latent moved along ``d`` by each strength, rendered side by side (W+: on ``layers``, else d's own)."""
     ed = apply_edit(G, latent.to(G.device), space, [d], [0.0], render_image=False)   # validates d
-    lat = sweep(ed.latent, d.tensor(G.device), strengths, layers=d.layers if space == "W+" else None)
+    lay = layers if layers is not None else d.layers
+    lat = sweep(ed.latent, d.tensor(G.device), strengths, layers=lay if space == "W+" else None)
     with torch.no_grad():
         imgs = render(G, lat, space, **RENDER_KWARGS).cpu()
     return Strip(imgs, list(strengths), image_grid(tensor_to_pil(imgs), cols=len(strengths)), label)
 
 
-def strip_strengths(limit: float) -> list[float]:
-    """Seven strengths evenly from -limit to +limit."""
-    limit = number(limit, "Strip range", 0.1, STRENGTH_LIMIT)
-    return [round(limit * t, 3) for t in (-1, -2 / 3, -1 / 3, 0, 1 / 3, 2 / 3, 1)]
+def strip_strengths(limit: float, count: int = len(STRIP_STRENGTHS)) -> list[float]:
+    """``count`` strengths evenly from -limit to +limit (a negative limit runs the other way)."""
+    lim = number(limit, "Strip range", -STRENGTH_LIMIT, STRENGTH_LIMIT)
+    if abs(lim) < 0.1:
+        raise InputError(f"Strip range must be at least 0.1 away from 0, got {str(limit)[:40]}.")
+    n = number(count, "Strip frames", 2, MAX_STRIP, whole=True)
+    return [round(lim * (2 * i / (n - 1) - 1), 3) for i in range(n)]
 
 
 def strip(source: Source, key: str, *, model: str = DEFAULT_MODEL, strengths: Sequence[float] = STRIP_STRENGTHS,
-          without: Sequence[str] = (), extra_root: str | None = None, device: str | None = None) -> Strip:
-    """The latent moved along direction ``key`` by each strength (conditioned on ``without``)."""
+          without: Sequence[str] = (), layers: str | Sequence[int] | None = None, extra_root: str | None = None,
+          root: str | None = None, allow_path: bool = False, device: str | None = None) -> Strip:
+    """The latent moved along direction ``key`` by each strength (conditioned on ``without``; options as ``edit``)."""
     if not key:
         raise InputError("Choose a direction for the strip.")
     G = generator(model, device)
-    catalog = directions_for(G.name, extra_root=extra_root)
-    d = _conditioned(_pick(catalog, key, G), [_pick(catalog, c, G) for c in without or ()])
+    catalog = directions_for(G.name, extra_root=extra_root, root=root)
+    d = _conditioned(_pick(catalog, key, G, allow_path), [_pick(catalog, c, G, allow_path) for c in without or ()])
     strengths = [strength(a) for a in strengths]
     lat, space, _ = resolve_source(G, source)
-    return direction_strip(G, lat, space, d, strengths, key)
+    lat, space, idx = _layers(G, lat, space, layers)
+    return direction_strip(G, lat, space, d, strengths, key, layers=idx)
 
 
 # --------------------------------------------------------------------------- train a boundary
@@ -175,26 +204,66 @@ class TrainedDirection:
     num_samples: int
     detection_rate: float
     seconds: float
+    path: str = ""                              # the saved .npy (its .json metadata beside it)
 
 
-def train_boundary(attribute: str, *, root: str, model: str = DEFAULT_MODEL, num_samples: int = 200, seed: int = 0,
-                   device: str | None = None, progress: ProgressFn | None = None) -> TrainedDirection:
-    """Sample, score, fit an InterFaceGAN boundary for ``attribute`` and save it under ``root``."""
-    choice(attribute, "Attribute", ATTRIBUTES)
+def train_boundary(attribute: str, *, root: str | None = None, model: str = DEFAULT_MODEL, num_samples: int = 200,
+                   seed: int = 0, scorer: str | None = None, fraction: float = 0.2, space: str | None = None,
+                   without: Sequence[str] = (), device: str | None = None,
+                   progress: ProgressFn | None = None) -> TrainedDirection:
+    """Sample, score, fit an InterFaceGAN boundary for ``attribute`` and save it under ``root``
+    (options as ``train_boundaries``)."""
+    return train_boundaries([attribute], root=root, model=model, num_samples=num_samples, seed=seed, scorer=scorer,
+                            fraction=fraction, space=space, without=without, device=device, progress=progress)[0]
+
+
+def train_boundaries(attributes: Sequence[str], *, root: str | None = None, model: str = DEFAULT_MODEL,
+                     num_samples: int = 200, seed: int = 0, scorer: str | None = None, fraction: float = 0.2,
+                     space: str | None = None, without: Sequence[str] = (), device: str | None = None,
+                     progress: ProgressFn | None = None) -> list[TrainedDirection]:
+    """Sample and score ``num_samples`` latents once, then fit one boundary per attribute and save it.
+
+    ``scorer``: one of SCORERS (default: the landmarker when it gives every attribute, else "face").
+    ``fraction``: the most confident fraction kept at each end (InterFaceGAN Sec. 3.3).  ``space``: Z or W
+    (default: the model's default space).  ``without``: directions each boundary is made orthogonal to
+    (eq. 6).  ``root``: where the directions are saved (None: the shipped folder; keys without the session
+    suffix).
+    """
+    attributes = list(attributes or [])
+    if not attributes:
+        raise InputError("Choose at least one attribute.")
+    for a in attributes:
+        choice(a, "Attribute", ATTRIBUTES)
+    name = scorer or ("landmarker" if all(a in LANDMARK_ATTRIBUTES for a in attributes) else "face")
+    choice(name, "Scorer", SCORERS)
+    missing = [a for a in attributes if a not in SCORERS[name].names]
+    if missing:
+        raise InputError(f"Scorer {name!r} does not give {', '.join(missing)}; it gives "
+                         f"{', '.join(SCORERS[name].names)}.")
     n = number(num_samples, "Samples N", *TRAIN_SAMPLES, whole=True)
     s = check_seed(seed)
+    frac = number(fraction, "Fraction", 0.01, 0.5)
     G = generator(model, device)
+    if space not in (None, ""):
+        choice(space, f"Space for boundaries of {G.name}", [x for x in TRAIN_SPACES if G.supports(x)])
+    catalog = directions_for(G.name, extra_root=root)
+    conds = [_pick(catalog, c, G) for c in without or ()]
     t0 = time.perf_counter()
-    scorer = get_scorer(scorer_for_attribute(attribute))
     sample_progress = (lambda f, m: progress(0.9 * f, m)) if progress else None
-    samples = sample_and_score(G, scorer, num_samples=n, seed=s, progress=sample_progress)
-    d, r = train_direction(G, samples, attribute, name=f"{attribute}-trained-n{n}", seed=s)
-    save_direction(d, root=root)
-    if progress:
-        progress(1.0, f"validation accuracy {r.accuracy_val:.3f}")
-    return TrainedDirection(d, d.name + SESSION_SUFFIX, r.accuracy_val, r.accuracy_rest, len(samples.latents),
-                            samples.detection_rate, time.perf_counter() - t0)
+    samples = sample_and_score(G, get_scorer(name), num_samples=n, seed=s, space=space or None,
+                               progress=sample_progress)
+    out = []
+    for a in attributes:
+        d, r = train_direction(G, samples, a, name=f"{a}-trained-n{n}", chosen_fraction=frac, seed=s)
+        d = _conditioned(d, conds)
+        path = save_direction(d, root=root)
+        if progress:
+            progress(1.0, f"{a}: validation accuracy {r.accuracy_val:.3f}")
+        out.append(TrainedDirection(d, d.name + (SESSION_SUFFIX if root else ""), r.accuracy_val, r.accuracy_rest,
+                                    len(samples.latents), samples.detection_rate, time.perf_counter() - t0, path))
+    return out
 
 
-__all__ = ["SESSION_SUFFIX", "ATTRIBUTES", "directions_for", "condition_names", "EditOutput", "score_pair", "edit",
-           "save_edit", "Strip", "direction_strip", "strip_strengths", "strip", "TrainedDirection", "train_boundary"]
+__all__ = ["SESSION_SUFFIX", "ATTRIBUTES", "TRAIN_SPACES", "MAX_STRIP", "directions_for", "condition_names",
+           "EditOutput", "score_pair", "edit", "save_edit", "Strip", "direction_strip", "strip_strengths", "strip",
+           "TrainedDirection", "train_boundary", "train_boundaries"]

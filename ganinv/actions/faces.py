@@ -31,6 +31,12 @@ class Prepared:
     faces: list = field(default_factory=list)   # all faces found, largest first
 
 
+def check_alignment(align: str, face_index) -> int:
+    """The alignment mode checked and the face index as an int (0 = largest)."""
+    choice(align, "Face alignment", ALIGN_MODES)
+    return number(face_index, "Face index", 0, MAX_FACES - 1, whole=True)
+
+
 def prepare_image(src, G: Generator, *, align: str = "auto", face_index: int = 0) -> Prepared:
     """Load any image and bring it to the model's crop.
 
@@ -39,8 +45,7 @@ def prepare_image(src, G: Generator, *, align: str = "auto", face_index: int = 0
            "face"   as auto, but no face is an error (``NoFaceError``);
            "center" the centre square, resized (no detection).
     """
-    choice(align, "Face alignment", ALIGN_MODES)
-    face_index = number(face_index, "Face index", 0, MAX_FACES - 1, whole=True)
+    face_index = check_alignment(align, face_index)
     img = load_image(src)
     template = get_spec(G.name).align if G.name in MODELS else "center"
     if align == "center" or template == "center":
@@ -102,5 +107,5 @@ def alignment_preview(prepared: Prepared | None) -> Image.Image | None:
     return out
 
 
-__all__ = ["Prepared", "prepare_image", "find_faces", "identity_metric", "paste_into_photo", "alignment_preview",
-           "NoFaceError"]
+__all__ = ["Prepared", "check_alignment", "prepare_image", "find_faces", "identity_metric", "paste_into_photo",
+           "alignment_preview", "NoFaceError"]

@@ -31,11 +31,12 @@ from ..registry import DEFAULT_MODEL
 from ..settings import (DOMAIN_WEIGHT_MAX, INVERT_STEPS, LATENT_SPACES, MAX_CODES, MAX_RESTARTS, MAX_STEPS,
                         MULTICODE_N, PERCEPTUAL_WEIGHT, SEED_MAX, ProgressFn)
 from .common import InputError, Record, choice, generator, number, optional_number
-from .faces import Prepared, identity_metric, paste_into_photo, prepare_image
+from .faces import Prepared, check_alignment, identity_metric, paste_into_photo, prepare_image
 
 METHODS = ("optimize", "encoder", "hybrid", "multicode", "layerwise")
 LATENT_METHODS = ("optimize", "encoder", "hybrid")   # results usable as one code by the other tabs
 DEFAULT_METHOD = "optimize"
+HYBRID_OPTIMIZERS = ("lbfgs", "adam")       # per-image L-BFGS (default) or the authors' Adam
 
 
 @dataclass
@@ -75,9 +76,11 @@ def method_encoder(G: Generator, path: str | None, required: bool) -> Encoder | 
 
 
 def check_settings(G: Generator, *, method: str, space: str | None, steps, perceptual_weight, restarts, seed,
-                   n_codes, layer: str | None, l_dom) -> dict:
+                   n_codes, layer: str | None, l_dom, optimizer: str = HYBRID_OPTIMIZERS[0], lr=None,
+                   latent_steps=None, l_reg=None) -> dict:
     """Every inversion setting checked against the model once; returns them normalised."""
     choice(method, "Method", METHODS)
+    choice(optimizer, "Optimizer", HYBRID_OPTIMIZERS)
     spaces = [s for s in LATENT_SPACES if G.supports(s)]
     if space not in (None, ""):
         choice(space, f"Latent space for {G.name}", spaces)
@@ -88,7 +91,11 @@ def check_settings(G: Generator, *, method: str, space: str | None, steps, perce
                 restarts=number(restarts, "Restarts", 1, MAX_RESTARTS, whole=True),
                 seed=number(seed, "Seed", 0, SEED_MAX, whole=True),
                 n_codes=number(n_codes, "Codes N", 1, MAX_CODES, whole=True), layer=layer or None,
-                l_dom=optional_number(l_dom, "Domain weight", 0, DOMAIN_WEIGHT_MAX))
+                l_dom=optional_number(l_dom, "Domain weight", 0, DOMAIN_WEIGHT_MAX), optimizer=optimizer,
+                lr=optional_number(lr, "Learning rate", 1e-5, 10),
+                latent_steps=None if latent_steps in (None, "") else number(latent_steps, "Latent steps", 1,
+                                                                            MAX_STEPS, whole=True),
+                l_reg=optional_number(l_reg, "Feature regulariser weight", 0, 1e3))
 
 
 def run_method(G: Generator, prep: Prepared, method: str, settings: dict, *, encoder: str | None = None,
@@ -111,16 +118,20 @@ def run_method(G: Generator, prep: Prepared, method: str, settings: dict, *, enc
         if progress:
             progress(1.0, "encoded in one pass")
     elif method == "hybrid":
-        extra = {} if s["l_dom"] is None else {"l_dom": s["l_dom"]}
-        r = invert_hybrid(G, method_encoder(G, encoder, True), x, num_steps=s["steps"], progress=progress, **extra)
+        extra = {k: s[k] for k in ("l_dom", "lr") if s.get(k) is not None}
+        r = invert_hybrid(G, method_encoder(G, encoder, True), x, num_steps=s["steps"],
+                          optimizer=s.get("optimizer", HYBRID_OPTIMIZERS[0]), l_vgg=s["perceptual_weight"],
+                          progress=progress, **extra)
         img, latent, space = r.image, r.latent, r.space
     elif method == "multicode":
         r = invert_multicode(G, x, n_codes=s["n_codes"], layer=s["layer"], num_steps=s["steps"], seed=s["seed"],
                              progress=progress)
         img = r.image
     else:
-        r = invert_layerwise(G, x, layer=s["layer"], encoder=method_encoder(G, encoder, False), latent_steps=s["steps"],
-                             num_steps=s["steps"], seed=s["seed"], progress=progress)
+        extra = {k: s[k] for k in ("lr", "l_reg") if s.get(k) is not None}
+        r = invert_layerwise(G, x, layer=s["layer"], encoder=method_encoder(G, encoder, False),
+                             latent_steps=s.get("latent_steps") or s["steps"], num_steps=s["steps"], seed=s["seed"],
+                             progress=progress, **extra)
         img, diff = r.image, r.diff
     img = img.detach()
     metrics = image_metrics(img, x)[0]
@@ -132,16 +143,23 @@ def run_method(G: Generator, prep: Prepared, method: str, settings: dict, *, enc
 def invert(image, *, model: str = DEFAULT_MODEL, method: str = DEFAULT_METHOD, space: str | None = None,
            steps: int = INVERT_STEPS, perceptual_weight: float = PERCEPTUAL_WEIGHT, restarts: int = 1,
            seed: int = 0, align: str = "auto", face: int = 0, n_codes: int = MULTICODE_N,
-           layer: str | None = None, l_dom: float | None = None, encoder: str | None = None,
-           identity: bool = True, device: str | None = None, progress: ProgressFn | None = None) -> Inversion:
+           layer: str | None = None, l_dom: float | None = None, optimizer: str = HYBRID_OPTIMIZERS[0],
+           lr: float | None = None, latent_steps: int | None = None, l_reg: float | None = None,
+           encoder: str | None = None, identity: bool = True, device: str | None = None,
+           progress: ProgressFn | None = None) -> Inversion:
     """Load, align and invert one image (a path, PIL image or array).
 
     ``face`` is 0-based (0 = largest).  With ``identity`` the metrics include the dlib
-    same-person distance between the crop and its reconstruction.
+    same-person distance between the crop and its reconstruction.  Method options (None: the
+    method's own default): ``l_dom``, ``optimizer`` and ``lr`` (Adam) for hybrid; ``layer``,
+    ``latent_steps`` (default ``steps``), ``l_reg`` and ``lr`` for layerwise; ``n_codes`` and
+    ``layer`` for multicode.  ``perceptual_weight`` is also hybrid's lambda_vgg.
     """
     G = generator(model, device)
     settings = check_settings(G, method=method, space=space, steps=steps, perceptual_weight=perceptual_weight,
-                              restarts=restarts, seed=seed, n_codes=n_codes, layer=layer, l_dom=l_dom)
+                              restarts=restarts, seed=seed, n_codes=n_codes, layer=layer, l_dom=l_dom,
+                              optimizer=optimizer, lr=lr, latent_steps=latent_steps, l_reg=l_reg)
+    face = check_alignment(align, face)
     if progress:
         progress(0.0, "preparing the image")
     prep = prepare_image(image, G, align=align, face_index=face)
@@ -219,5 +237,6 @@ def render_record(record: Record, *, device: str | None = None) -> Image.Image:
         return tensor_to_pil(render(G, record.latent[:1].to(G.device), record.space)[0])
 
 
-__all__ = ["METHODS", "LATENT_METHODS", "DEFAULT_METHOD", "Inversion", "check_settings", "run_method", "invert",
+__all__ = ["METHODS", "LATENT_METHODS", "DEFAULT_METHOD", "HYBRID_OPTIMIZERS", "Inversion", "check_settings",
+           "run_method", "invert",
            "compare", "save_inversion", "save_record", "list_images", "render_record"]

@@ -13,6 +13,7 @@ from ..settings import LATENT_SPACES, SEED_MAX
 from .common import InputError, generator, number
 
 MAX_SAMPLES = 16
+SAMPLE_SEEDS = (0, 1, 2, 3)
 
 
 @dataclass
@@ -75,7 +76,7 @@ def parse_seeds(text) -> list[int]:
     return [number(s, "Seed", 0, SEED_MAX, whole=True) for s in seeds]
 
 
-def sample(seeds, *, model: str = DEFAULT_MODEL, truncation_psi: float = 1.0,
+def sample(seeds=SAMPLE_SEEDS, *, model: str = DEFAULT_MODEL, truncation_psi: float = 1.0,
            device: str | None = None) -> list[Image.Image]:
     """One image per seed (the same seed gives the same image on every machine)."""
     seeds = parse_seeds(seeds)
@@ -88,4 +89,4 @@ def sample(seeds, *, model: str = DEFAULT_MODEL, truncation_psi: float = 1.0,
 
 
 __all__ = ["ModelInfo", "list_models", "loaded_models", "spaces_for", "model_info", "parse_seeds", "sample",
-           "DEFAULT_MODEL", "MAX_SAMPLES"]
+           "DEFAULT_MODEL", "MAX_SAMPLES", "SAMPLE_SEEDS"]

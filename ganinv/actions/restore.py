@@ -115,6 +115,8 @@ def restore(image, task: str, *, model: str = DEFAULT_MODEL, mask: torch.Tensor 
     num_steps = number(steps, "Steps", 1, MAX_STEPS, whole=True)
     f = number(factor, "Factor", 2, 8, whole=True)
     G = generator(model, device)
+    if mask is not None and not isinstance(mask, torch.Tensor):
+        mask = mask_from_image(mask, G.resolution)          # a mask image (or its path) over the whole photo
     layers = [x for x in G.layer_names[:-1] if x != "input"]
     if layer not in (None, "") and layer not in layers:
         raise InputError(f"Layer must be one of {', '.join(layers)}; got {str(layer)[:40]!r}.")

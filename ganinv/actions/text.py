@@ -10,6 +10,7 @@ import glob
 import json
 import os
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -20,11 +21,12 @@ from ..edit import styleclip_global as sg
 from ..edit import styleclip_mapper as sm
 from ..edit.prompts import PromptCheck, PromptError, check_prompt, text_embedding
 from ..edit.styleclip_optimize import text_edit_optimize
+from ..io import save_latent
 from ..latent import render
 from ..registry import DEFAULT_MODEL, checkpoints_dir, get_spec, offline
 from ..settings import MAPPER_STEPS, MAX_MAPPER_STEPS, MAX_STEPS, STRENGTH_LIMIT, TEXT_STEPS, ProgressFn
-from .common import InputError, Source, generator, number
-from .sources import resolve_source
+from .common import InputError, Source, generator, number, seed as check_seed
+from .sources import resolve_source, resolve_sources
 
 TEXT_METHODS = ("optimize", "mapper", "global")
 TINY_NOTE = "Using the tiny random CLIP (GANINV_CLIP=tiny-random), for testing only: edits are meaningless."
@@ -161,16 +163,28 @@ class TextOutput:
     extra: dict = field(default_factory=dict)   # method-specific (styles, mapper path, ...)
 
 
+def _latents(G, source: Source | Sequence[Source]) -> tuple[torch.Tensor, str, str]:
+    """(latents [N, ...] in one space, the space, a note) of one source or several."""
+    if isinstance(source, Source):
+        return resolve_source(G, source)
+    sources = list(source or [])
+    if not sources:
+        raise InputError("Give at least one latent source.")
+    lats, space, notes = resolve_sources(G, sources)
+    return torch.cat(lats), space, "; ".join(notes)
+
+
 def _first_check(prompt, what: str = "Prompt") -> None:
     """Empty prompts are refused before CLIP is looked at (no tokenizer needed for that)."""
     if not isinstance(prompt, str) or not prompt.split():
         check_text(prompt, what=what)
 
 
-def text_edit(source: Source, prompt: str, *, model: str = DEFAULT_MODEL, clip: ClipChoice = ClipChoice(),
+def text_edit(source: Source | Sequence[Source], prompt: str, *, model: str = DEFAULT_MODEL, clip: ClipChoice = ClipChoice(),
               steps: int = TEXT_STEPS, lr: float = 0.1, l2_weight: float = 0.008, id_weight: float = 0.005,
               strict: bool = False, device: str | None = None, progress: ProgressFn | None = None) -> TextOutput:
-    """Latent optimisation: move ``source``'s latent towards ``prompt`` (eq. 1)."""
+    """Latent optimisation: move ``source``'s latent (or several sources' latents, as one batch) towards
+    ``prompt`` (eq. 1).  ``metrics`` describe the first image; ``extra`` has every image's distances."""
     _first_check(prompt)
     l2 = number(l2_weight, "λ_L2", 0, 100)
     idw = number(id_weight, "λ_ID", 0, 100)
@@ -181,7 +195,7 @@ def text_edit(source: Source, prompt: str, *, model: str = DEFAULT_MODEL, clip: 
     cm = get_clip(clip, device)
     check_text(prompt, cm)
     G = generator(model, device)
-    lat, space, note = resolve_source(G, source)
+    lat, space, note = _latents(G, source)
     r = text_edit_optimize(G, lat, prompt, latent_space=space, clip=cm, num_steps=n, lr=lr, l2_weight=l2,
                            id_weight=idw, on_overlong="error" if strict else "truncate",
                            progress_every=max(1, n // 50), progress=progress)
@@ -217,6 +231,7 @@ def train_mapper(prompt: str, *, model: str = DEFAULT_MODEL, clip: ClipChoice = 
     _first_check(prompt)
     n = number(steps, "Mapper steps", 1, MAX_MAPPER_STEPS, whole=True)
     b = number(batch, "Batch", 1, 64, whole=True)
+    seed = check_seed(seed)
     for v, what in ((lr, "Learning rate"), (l2_weight, "λ_L2"), (id_weight, "λ_ID"), (truncation_psi, "Truncation")):
         number(v, what, 0, 100)
     if progress:
@@ -234,12 +249,12 @@ def train_mapper(prompt: str, *, model: str = DEFAULT_MODEL, clip: ClipChoice = 
                          dict(r.settings))
 
 
-def apply_mapper(source: Source, mapper: str, *, model: str = DEFAULT_MODEL, strength: float = 1.0,
+def apply_mapper(source: Source | Sequence[Source], mapper: str, *, model: str = DEFAULT_MODEL, strength: float = 1.0,
                  clip: ClipChoice | None = None, allow_path: bool = False,
                  device: str | None = None) -> TextOutput:
     """Apply a saved mapper: w + alpha M_t(w).  ``mapper`` is a file name among ``mapper_files(model)``
     (or, with ``allow_path`` for the CLI, a file path).  With CLIP on this machine the D_CLIP of the
-    images to the mapper's prompt is reported too."""
+    images to the mapper's prompt is reported too.  Several sources are edited as one batch."""
     alpha = number(strength, "Mapper strength", -STRENGTH_LIMIT, STRENGTH_LIMIT)
     G = generator(model, device)
     if not mapper:
@@ -252,7 +267,7 @@ def apply_mapper(source: Source, mapper: str, *, model: str = DEFAULT_MODEL, str
     else:
         raise InputError(f"No mapper {str(mapper)[:80]!r} for {G.name} in checkpoints/; available: "
                          f"{', '.join(names) or 'none'}.")
-    lat, space, note = resolve_source(G, source)
+    lat, space, note = _latents(G, source)
     m, meta = sm.load_mapper(path, G=G)
     r = sm.apply_mapper(G, m, lat, latent_space=space, strength=alpha)
     with torch.no_grad():
@@ -271,11 +286,12 @@ def apply_mapper(source: Source, mapper: str, *, model: str = DEFAULT_MODEL, str
                                          "step_norm": list(r.step_norm), "steps": meta.get("steps")})
 
 
-def global_edit(source: Source, neutral: str, target: str, *, model: str = DEFAULT_MODEL,
+def global_edit(source: Source | Sequence[Source], neutral: str, target: str, *, model: str = DEFAULT_MODEL,
                 clip: ClipChoice = ClipChoice(), alpha: float = 4.0, beta: float = 0.15,
                 directions: str | None = None, device: str | None = None,
                 progress: ProgressFn | None = None) -> TextOutput:
-    """Global direction: move the style channels relevant to neutral -> target (StyleGAN2 only)."""
+    """Global direction: move the style channels relevant to neutral -> target (StyleGAN2 only); several
+    sources are edited as one batch."""
     _first_check(neutral, "Neutral prompt")
     _first_check(target)
     a = number(alpha, "α", -20, 20)
@@ -287,7 +303,7 @@ def global_edit(source: Source, neutral: str, target: str, *, model: str = DEFAU
     cm = get_clip(clip, device)
     check_text(neutral, cm, what="Neutral prompt")
     check_text(target, cm)
-    lat, space, note = resolve_source(G, source)
+    lat, space, note = _latents(G, source)
     r = sg.global_edit(G, lat, neutral, target, latent_space=space, clip=cm, alpha=a, beta=b,
                        **({"directions": directions} if directions else {}))
     rows = [("channels with |R_c| ≥ β", str(r.num_channels)), ("max |R_c|", float(r.relevance.abs().max())),
@@ -303,6 +319,13 @@ def global_directions(*, model: str = DEFAULT_MODEL, clip: ClipChoice = ClipChoi
                       max_channels: int | None = None, restart: bool = False, seed: int = 0, out: str | None = None,
                       device: str | None = None, progress: ProgressFn | None = None):
     """Precompute the channel directions Δi_c of the global method (slow, resumable)."""
+    images = number(images, "Images per channel", 1, 10_000, whole=True)
+    perturb = number(perturb, "Perturbation (stds)", 0.01, 100)
+    stats = number(stats, "Statistics samples", 2, 1_000_000, whole=True)
+    batch = number(batch, "Batch", 1, 256, whole=True)
+    if max_channels not in (None, ""):
+        max_channels = number(max_channels, "Max channels", 1, 1_000_000, whole=True)
+    seed = check_seed(seed)
     G = generator(model, device)
     sg.require_stylespace(G)                   # fail before loading CLIP
     cm = get_clip(clip, device)
@@ -317,6 +340,16 @@ def save_styles(path: str, styles: dict[str, np.ndarray]) -> str:
     return path
 
 
+def save_output(path: str, out: TextOutput, *, source: str = "text edit") -> str:
+    """A text edit's result as a file: the edited latent as a ganinv .npz (its method, prompt and CLIP in
+    the metadata), or for the global direction (which edits styles, not a latent) the styles .npz."""
+    if out.latent is None:
+        return save_styles(path, out.extra["styles"])
+    meta = {k: v for k, v in out.extra.items() if k != "styles"}
+    return save_latent(path, out.latent[:1], model=out.model, space=out.space,
+                       extra={"styleclip": {"method": out.method, **meta}, "source": source})
+
+
 __all__ = ["TEXT_METHODS", "TINY_NOTE", "ClipChoice", "clip_from_env", "get_clip", "clip_problem", "check_text",
            "mapper_files", "TextInfo", "text_info", "TextOutput", "text_edit", "TrainedMapper", "train_mapper",
-           "apply_mapper", "global_edit", "global_directions", "save_styles"]
+           "apply_mapper", "global_edit", "global_directions", "save_styles", "save_output"]

@@ -1,0 +1,92 @@
+"""Commands: ``edit`` (move a latent along named directions, a strength strip, or list the directions)
+and ``train-boundary`` (InterFaceGAN attribute directions)."""
+from __future__ import annotations
+
+from ..actions import edit
+from ..actions.common import InputError, grid_image
+from .common import (info, kwargs_for, model_options, option, output_path, pairs, progress_bar,
+                     quiet_option, shown_path, source_options, sources)
+
+
+def register(sub) -> None:
+    s = sub.add_parser("edit", help="apply directions to a latent (or list the model's directions)")
+    model_options(s)
+    source_options(s, 1)
+    s.add_argument("--direction", nargs="*", default=[], metavar="NAME=STRENGTH",
+                   help="direction name (or .npy file) and strength, e.g. smile=2 yaw=-1 (NAME alone: 1)")
+    option(s, "--without", edit.edit, nargs="*", help="make each direction orthogonal to these (conditional editing)")
+    option(s, "--layers", edit.edit, help="W+ layers the edit moves, e.g. 0-3 or 4,5 (StyleGAN2 only)")
+    s.add_argument("--sweep", default=None, metavar="K",
+                   help="render a strip of K strengths from -a to +a of the one --direction NAME=a")
+    option(s, "--root", edit.edit, help="directions folder (default: the repo's directions/)")
+    s.add_argument("--list", action="store_true", help="list the model's directions")
+    s.add_argument("--out", default="edited.png", help="image written (default: %(default)s)")
+    s.add_argument("--save-latent", default=None, metavar="FILE.npz", help="also save the edited latent")
+    s.set_defaults(func=cmd_edit, actions=(edit.edit, edit.strip), fixed=())
+
+    s = sub.add_parser("train-boundary", help="train InterFaceGAN attribute directions")
+    model_options(s)
+    fn = edit.train_boundaries
+    s.add_argument("--attribute", nargs="+", default=["smile"], metavar="ATTRIBUTE",
+                   help=f"attributes to train ({', '.join(edit.ATTRIBUTES)}; default: smile)")
+    option(s, "--scorer", fn, help="face | landmarker | emotion (default: the landmarker when it gives every "
+                                   "attribute, else face)")
+    option(s, "--samples", fn, "num_samples", help="latents sampled and scored")
+    option(s, "--seed", fn)
+    option(s, "--fraction", fn, help="most confident fraction kept at each end")
+    option(s, "--space", fn, choices=edit.TRAIN_SPACES, help="default: the model's default space")
+    option(s, "--without", fn, nargs="*", help="make each boundary orthogonal to these directions (eq. 6)")
+    option(s, "--out", fn, "root", help="directions folder written (default: the repo's directions/)")
+    quiet_option(s)
+    s.set_defaults(func=cmd_train_boundary, actions=(fn, edit.train_boundary), fixed=())
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_list(args) -> int:
+    for key, d in edit.directions_for(args.model, root=args.root).items():
+        acc = f"acc {d.accuracy_val:.3f}/{d.accuracy_rest:.3f}" if d.accuracy_val is not None else ""
+        print(f"{key:<24} {d.space:<3} {d.method:<24} {d.attribute or '-':<12} {acc}".rstrip())
+    return 0
+
+
+def cmd_edit(args) -> int:
+    if args.list or not args.direction:
+        return cmd_list(args)
+    strengths = pairs(args.direction)
+    (src,) = sources(args, 1, ["input"])
+    options = kwargs_for(edit.edit, args)
+    if args.sweep is not None:
+        if len(strengths) != 1:
+            raise InputError(f"--sweep shows one direction; got {len(strengths)}.")
+        (key, limit), = strengths.items()
+        steps = edit.strip_strengths(limit, args.sweep)
+        r = edit.strip(src, key, strengths=steps, allow_path=True, **kwargs_for(edit.strip, args))
+        r.grid.save(output_path(args.out))
+        print(args.out)
+        return 0
+    if args.save_latent and not str(args.save_latent).endswith(".npz"):
+        raise InputError("--save-latent must name a .npz file.")
+    r = edit.edit(src, strengths, allow_path=True, **options)
+    info(f"{r.note}; strengths {r.strengths}")
+    for c in r.cosines:
+        info(f"{c['direction']} conditioned on {c['condition']}: cos {c['cos_before']} -> {c['cos_after']:.1e}")
+    grid_image(r.image).save(output_path(args.out))
+    print(args.out)
+    if args.save_latent:
+        print(edit.save_edit(output_path(args.save_latent), r))
+    return 0
+
+
+def cmd_train_boundary(args) -> int:
+    with progress_bar(args) as progress:
+        found = edit.train_boundaries(args.attribute, progress=progress, **kwargs_for(edit.train_boundaries, args))
+    t = found[0]
+    info(f"{t.num_samples} samples scored; faces found in {t.detection_rate:.1%}")
+    for t in found:
+        path = t.path if args.root else shown_path(t.path)
+        print(f"{t.direction.name}: validation accuracy {t.accuracy_val:.3f}, remaining {t.accuracy_rest:.3f} "
+              f"-> {path}")
+    return 0
+
+
+__all__ = ["register"]
