@@ -341,12 +341,13 @@ def save_styles(path: str, styles: dict[str, np.ndarray]) -> str:
 
 
 def save_output(path: str, out: TextOutput, *, source: str = "text edit") -> str:
-    """A text edit's result as a file: the edited latent as a ganinv .npz (its method, prompt and CLIP in
-    the metadata), or for the global direction (which edits styles, not a latent) the styles .npz."""
+    """A text edit's result as a file: the edited latent(s) as a ganinv .npz (its method, prompt and CLIP in
+    the metadata; every code of a batch), or for the global direction (which edits styles, not a latent)
+    the styles .npz."""
     if out.latent is None:
         return save_styles(path, out.extra["styles"])
     meta = {k: v for k, v in out.extra.items() if k != "styles"}
-    return save_latent(path, out.latent[:1], model=out.model, space=out.space,
+    return save_latent(path, out.latent, model=out.model, space=out.space,
                        extra={"styleclip": {"method": out.method, **meta}, "source": source})
 
 

@@ -29,7 +29,8 @@ def test_entry_point_lists_models_as_json():
 def test_models_table(cli):
     r = cli("models")
     assert r.code == 0 and r.out.splitlines()[0].split()[:3] == ["name", "family", "res"]
-    assert any(line.split()[:2] == ["celeba-dcgan-64", "dcgan"] and "yes" in line.split() for line in r.out.splitlines())
+    rows = [line.split() for line in r.out.splitlines()]
+    assert any(row[:2] == ["celeba-dcgan-64", "dcgan"] and "yes" in row for row in rows)
 
 
 def test_sample_writes_the_python_images(cli, tmp_path):
