@@ -15,7 +15,7 @@ from typing import Sequence
 import torch
 from PIL import Image
 
-from ..attributes import EMOTIONS, LANDMARK_ATTRIBUTES, SCORERS, get_scorer
+from ..attributes import ATTRIBUTE_NAMES, LANDMARK_ATTRIBUTES, SCORERS, get_scorer
 from ..edit.apply import edit as apply_edit, sweep
 from ..edit.directions import Direction, list_directions, load_direction, save_direction
 from ..edit.interfacegan import conditional, conditional_direction, sample_and_score, train_direction
@@ -29,7 +29,7 @@ from .faces import identity_metric, paste_into_photo
 from .sources import resolve_source
 
 SESSION_SUFFIX = " (session)"
-ATTRIBUTES = tuple(LANDMARK_ATTRIBUTES) + tuple(EMOTIONS)
+ATTRIBUTES = ATTRIBUTE_NAMES                    # every attribute a scorer declares (ganinv.attributes)
 TRAIN_SAMPLES = (60, 3000)                      # range of "train a boundary" sample counts
 MAX_STRIP = 25                                  # frames of a strength strip
 TRAIN_SPACES = ("Z", "W")                       # boundaries are fitted in Z or W (InterFaceGAN Sec. 2.1, 3.3)

@@ -27,7 +27,7 @@ def lfw(indices):
 
 def test_interface_and_names(face_scorer, astronaut):
     scores = face_scorer.score(pil_to_tensor(astronaut))
-    assert set(scores) == set(LANDMARK_ATTRIBUTES) | set(EMOTIONS) | {"ita"}
+    assert set(scores) == set(LANDMARK_ATTRIBUTES) | set(EMOTIONS) | {"ita", "age", "male"}
     assert all(v.shape == (1,) and v.dtype == np.float64 for v in scores.values())
     assert sum(scores[e][0] for e in EMOTIONS) == pytest.approx(1.0)
 
