@@ -3,13 +3,18 @@
 Images: anything PIL reads, any mode, EXIF orientation applied, bounded pixel count
 (decompression bombs are refused before decoding), first frame of animations.
 Latents: ``.npz`` holding a float32 array ``latent`` and a JSON ``meta`` (model, space,
-shape) stored as bytes; loaded with ``allow_pickle=False`` so no code can ever run.
+shape) stored as bytes; loaded with ``allow_pickle=False`` so no code can ever run.  A record
+of a pivotal-tuning inversion also holds the generator's weight delta as float16 arrays
+``delta/<parameter name>`` (format ``ganinv-latent/2``), checked against the model's
+parameters from the array headers before any data is read.
 """
 from __future__ import annotations
 
 import io
 import json
 import os
+import re
+import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -22,6 +27,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_PIXELS = int(os.environ.get("GANINV_MAX_PIXELS", 50_000_000))   # ~ 7000 x 7000
 MAX_LATENT_BYTES = 64 << 20
 LATENT_FORMAT = "ganinv-latent/1"
+LATENT_DELTA_FORMAT = "ganinv-latent/2"        # /1 plus a tuned-generator weight delta
+MAX_DELTA_BYTES = 192 << 20                     # fp16 delta of StyleGAN2 1024 px synthesis: 57 MB
+DELTA_PREFIX = "delta/"
+_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,200}$")
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
@@ -169,36 +178,75 @@ class LatentFile:
     model: str
     space: str
     meta: dict
+    delta: dict[str, torch.Tensor] | None = None  # tuned-generator weight delta (float32), None: the model as is
 
 
-def save_latent(path: str, latent: torch.Tensor, *, model: str, space: str, extra: dict | None = None) -> str:
-    """Write ``latent`` with its metadata to ``path`` (.npz, no pickle); atomic rename."""
+def save_latent(path: str, latent: torch.Tensor, *, model: str, space: str, extra: dict | None = None,
+                delta: dict[str, torch.Tensor] | None = None) -> str:
+    """Write ``latent`` with its metadata to ``path`` (.npz, no pickle); atomic rename.
+
+    ``delta`` (pivotal tuning's {parameter name: tuned - original}) is stored beside it as
+    float16 arrays ``delta/<name>``, listed with their shapes in the metadata.
+    """
     a = latent.detach().float().cpu().numpy()
     meta = {"format": LATENT_FORMAT, "model": model, "space": space, "shape": list(a.shape),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **(extra or {})}
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, latent=a, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
-    os.replace(tmp, path)
+    arrays = {"latent": a}
+    if delta:
+        arrays.update(_delta_arrays(delta))
+        # A reader that ignored the delta would silently render another face: new format version.
+        meta.update(format=LATENT_DELTA_FORMAT, delta={"dtype": "float16",
+                                                       "params": {n: list(t.shape) for n, t in delta.items()}})
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(suffix=".tmp.npz", dir=folder)     # unique: concurrent writers never collide
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+        os.chmod(tmp, 0o644)                                      # mkstemp's 0600 would hide it from other users
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     return path
+
+
+def _delta_arrays(delta: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    out = {}
+    for name, t in delta.items():
+        if not isinstance(name, str) or not _PARAM_NAME.match(name):
+            raise ValueError(f"invalid parameter name in the delta: {name!r}")
+        h = t.detach().cpu().to(torch.float16).numpy()
+        if not np.isfinite(h).all():
+            raise ValueError(f"delta {name!r} is not finite in float16 (values beyond +-65504?)")
+        out[DELTA_PREFIX + name] = h
+    return out
 
 
 def load_latent(src, *, G=None, model: str | None = None) -> LatentFile:
     """Read a latent file; with ``G`` (or ``model``) check it fits that model.
 
-    Never unpickles: object arrays in the file are refused.
+    Never unpickles: object arrays in the file are refused.  A weight delta is checked
+    (names, shapes and dtype against the metadata and ``G``'s parameters, total size) from
+    the array headers before any of its data is read.
     """
     from .latent import check_latent
     try:
         if isinstance(src, (str, os.PathLike)):
-            if os.path.getsize(src) > MAX_LATENT_BYTES:
-                raise LatentFileError(f"latent file is larger than {MAX_LATENT_BYTES >> 20} MB")
+            if os.path.getsize(src) > MAX_LATENT_BYTES + MAX_DELTA_BYTES:
+                raise LatentFileError(f"latent file is larger than {(MAX_LATENT_BYTES + MAX_DELTA_BYTES) >> 20} MB")
             with open(src, "rb") as fh:
                 if fh.read(4) != b"PK\x03\x04":          # .npz is a zip archive
                     raise LatentFileError("not a readable .npz latent file (expected a .npz written by ganinv)")
         with np.load(src, allow_pickle=False) as f:
             if "latent" not in f or "meta" not in f:
                 raise LatentFileError("not a ganinv latent file (missing 'latent' or 'meta')")
-            a, meta = f["latent"], json.loads(f["meta"].tobytes().decode())
+            dtype, shape = _header(f, "latent")
+            if dtype.itemsize * int(np.prod(shape)) > MAX_LATENT_BYTES:
+                raise LatentFileError(f"the latent array is larger than {MAX_LATENT_BYTES >> 20} MB")
+            meta = json.loads(f["meta"].tobytes().decode())
+            a = f["latent"]
+            delta = _read_delta(f, meta, G) if isinstance(meta, dict) and "delta" in meta else None
     except LatentFileError:
         raise
     except ValueError as e:
@@ -207,7 +255,8 @@ def load_latent(src, *, G=None, model: str | None = None) -> LatentFile:
         raise LatentFileError(f"not a readable .npz latent file ({e})") from None
     except (OSError, zipfile.BadZipFile, EOFError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise LatentFileError(f"not a readable .npz latent file ({type(e).__name__})") from None
-    if not isinstance(meta, dict) or meta.get("format") != LATENT_FORMAT or not {"model", "space"} <= set(meta):
+    if (not isinstance(meta, dict) or meta.get("format") not in (LATENT_FORMAT, LATENT_DELTA_FORMAT)
+            or not {"model", "space"} <= set(meta)):
         raise LatentFileError("the latent file's metadata is missing or not a ganinv latent")
     if not np.issubdtype(a.dtype, np.floating):
         raise LatentFileError(f"latent values must be floats, got {a.dtype}")
@@ -223,4 +272,40 @@ def load_latent(src, *, G=None, model: str | None = None) -> LatentFile:
             check_latent(G, latent, meta["space"])
         except ValueError as e:
             raise LatentFileError(str(e)) from None
-    return LatentFile(latent=latent, model=meta["model"], space=meta["space"], meta=meta)
+    return LatentFile(latent=latent, model=meta["model"], space=meta["space"], meta=meta, delta=delta)
+
+
+def _header(f, key: str) -> tuple[np.dtype, tuple[int, ...]]:
+    """dtype and shape of an .npz member from its .npy header, without reading its data."""
+    with f.zip.open(key + ".npy") as fp:
+        version = np.lib.format.read_magic(fp)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(fp)
+    return dtype, tuple(shape)
+
+
+def _read_delta(f, meta: dict, G) -> dict[str, torch.Tensor]:
+    """The float32 delta of a tuned generator, after every check that needs no data."""
+    info = meta["delta"]
+    params = info.get("params") if isinstance(info, dict) else None
+    if meta.get("format") != LATENT_DELTA_FORMAT or not isinstance(params, dict) or not params:
+        raise LatentFileError("the latent file's weight delta metadata is malformed")
+    members = {k[len(DELTA_PREFIX):] for k in f.files if k.startswith(DELTA_PREFIX)}
+    if members != set(params):
+        raise LatentFileError("the latent file's weight delta does not match its metadata")
+    shapes = {n: p.shape for n, p in G.named_parameters()} if G is not None else None
+    total = 0
+    for name, shape in params.items():
+        dtype, stored = _header(f, DELTA_PREFIX + name)
+        if dtype != np.float16 or list(stored) != shape:
+            raise LatentFileError(f"delta {name!r}: expected float16 {shape}, found {dtype} {list(stored)}")
+        if shapes is not None and (name not in shapes or tuple(shapes[name]) != tuple(stored)):
+            raise LatentFileError(f"the weight delta does not fit {G.name!r}: parameter {name!r} "
+                                  + ("is unknown" if name not in shapes else f"has shape {list(shapes[name])}"))
+        total += 2 * int(np.prod(stored))
+    if total > MAX_DELTA_BYTES:
+        raise LatentFileError(f"the weight delta is larger than {MAX_DELTA_BYTES >> 20} MB")
+    delta = {n: torch.from_numpy(f[DELTA_PREFIX + n].astype(np.float32)) for n in params}
+    if not all(torch.isfinite(t).all() for t in delta.values()):
+        raise LatentFileError("the weight delta contains NaN or Inf values")
+    return delta

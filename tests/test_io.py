@@ -120,3 +120,89 @@ def test_pickled_latent_is_refused_and_never_run(tmp_path, monkeypatch):
     with pytest.raises(LatentFileError):
         load_latent(str(tmp_path / "evil.pkl"))
     assert not (tmp_path / "CANARY_FIRED").exists()
+
+
+# --------------------------------------------------------------------------- tuned-generator deltas
+def _tiny_dcgan(z_dim: int = 8):
+    from ganinv.models.dcgan import DCGANConfig, DCGANGenerator
+    torch.manual_seed(0)
+    return DCGANGenerator(DCGANConfig(z_dim=z_dim, channels=(32, 16)), name="tiny-dcgan").requires_grad_(False)
+
+
+def _delta(G, scale: float = 1e-3) -> dict:
+    gen = torch.Generator().manual_seed(1)
+    return {n: torch.randn(p.shape, generator=gen) * scale for n, p in G.named_parameters() if "convTr" in n}
+
+
+def test_latent_with_delta_round_trip(tmp_path):
+    G = _tiny_dcgan()
+    delta = _delta(G)
+    p = save_latent(str(tmp_path / "t.npz"), torch.randn(1, 8), model=G.name, space="Z", delta=delta)
+    lf = load_latent(p, G=G)
+    assert lf.meta["format"] == "ganinv-latent/2" and set(lf.delta) == set(delta)
+    for n, d in delta.items():
+        assert lf.delta[n].dtype == torch.float32
+        assert torch.equal(lf.delta[n], d.half().float())             # stored as float16, nothing else lost
+    assert [f.name for f in tmp_path.iterdir()] == ["t.npz"]            # no temporary file left behind
+    plain = load_latent(save_latent(str(tmp_path / "p.npz"), torch.randn(1, 8), model=G.name, space="Z"), G=G)
+    assert plain.delta is None and plain.meta["format"] == "ganinv-latent/1"
+
+
+def test_delta_must_fit_the_model(tmp_path):
+    G = _tiny_dcgan()
+    p = save_latent(str(tmp_path / "t.npz"), torch.randn(1, 8), model=G.name, space="Z", delta=_delta(G))
+    other = _tiny_dcgan().__class__(G.config.__class__(z_dim=8, channels=(24, 16)), name=G.name)
+    with pytest.raises(LatentFileError, match="does not fit.*convTr1.weight"):
+        load_latent(p, G=other)
+    with pytest.raises(ValueError, match="parameter name"):
+        save_latent(str(tmp_path / "b.npz"), torch.randn(1, 8), model=G.name, space="Z",
+                    delta={"../x": torch.zeros(2)})
+    with pytest.raises(ValueError, match="float16"):
+        save_latent(str(tmp_path / "b.npz"), torch.randn(1, 8), model=G.name, space="Z",
+                    delta={"convTr1.weight": torch.full((8, 32, 4, 4), 1e6)})
+
+
+def _write_raw(path, delta_members: dict, params: dict) -> str:
+    import json
+    meta = {"format": "ganinv-latent/2", "model": "tiny-dcgan", "space": "Z", "shape": [1, 8],
+            "delta": {"dtype": "float16", "params": params}}
+    np.savez(path, latent=np.zeros((1, 8), np.float32), meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+             **{"delta/" + k: v for k, v in delta_members.items()})
+    return str(path)
+
+
+def test_delta_headers_checked_before_data(tmp_path, monkeypatch):
+    G = _tiny_dcgan()
+    # shape in the header differs from the metadata
+    p = _write_raw(tmp_path / "a.npz", {"convTr1.weight": np.zeros((2, 2), np.float16)},
+                   {"convTr1.weight": [8, 32, 4, 4]})
+    with pytest.raises(LatentFileError, match="expected float16"):
+        load_latent(p)
+    # float32 member where float16 is declared
+    p = _write_raw(tmp_path / "b.npz", {"convTr1.weight": np.zeros((8, 32, 4, 4), np.float32)},
+                   {"convTr1.weight": [8, 32, 4, 4]})
+    with pytest.raises(LatentFileError, match="expected float16"):
+        load_latent(p)
+    # a member the metadata does not list
+    p = _write_raw(tmp_path / "c.npz", {"convTr1.weight": np.zeros((8, 32, 4, 4), np.float16),
+                                        "extra": np.zeros(3, np.float16)}, {"convTr1.weight": [8, 32, 4, 4]})
+    with pytest.raises(LatentFileError, match="does not match its metadata"):
+        load_latent(p)
+    # a pickled object array as a delta member is refused from its header, never unpickled
+    monkeypatch.chdir(tmp_path)
+    obj = np.empty(1, dtype=object)
+    obj[0] = _Canary()
+    p = _write_raw(tmp_path / "d.npz", {"convTr1.weight": obj}, {"convTr1.weight": [1]})
+    with pytest.raises(LatentFileError):
+        load_latent(p)
+    assert not (tmp_path / "CANARY_FIRED").exists()
+    # the size cap applies before the data is read
+    import ganinv.io as gio
+    good = save_latent(str(tmp_path / "e.npz"), torch.randn(1, 8), model=G.name, space="Z", delta=_delta(G))
+    monkeypatch.setattr(gio, "MAX_DELTA_BYTES", 1000)
+    read = []
+    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__",
+                        lambda self, key, _orig=np.lib.npyio.NpzFile.__getitem__: read.append(key) or _orig(self, key))
+    with pytest.raises(LatentFileError, match="larger than"):
+        load_latent(good, G=G)
+    assert not any(k.startswith("delta/") for k in read)
