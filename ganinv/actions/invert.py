@@ -30,7 +30,7 @@ from ..plots import loss_figure, save_figure
 from ..registry import DEFAULT_MODEL
 from ..settings import (DOMAIN_WEIGHT_MAX, INVERT_STEPS, LATENT_SPACES, MAX_CODES, MAX_RESTARTS, MAX_STEPS,
                         MULTICODE_N, PERCEPTUAL_WEIGHT, SEED_MAX, ProgressFn)
-from .common import InputError, Record, choice, generator, number, optional_number
+from .common import InputError, Record, choice, generator, load_record, number, optional_number
 from .faces import Prepared, check_alignment, identity_metric, paste_into_photo, prepare_image
 
 METHODS = ("optimize", "encoder", "hybrid", "multicode", "layerwise")
@@ -237,6 +237,18 @@ def render_record(record: Record, *, device: str | None = None) -> Image.Image:
         return tensor_to_pil(render(G, record.latent[:1].to(G.device), record.space)[0])
 
 
+@dataclass
+class OpenedLatent:
+    record: Record                              # the file's first code, checked against the model
+    image: Image.Image                          # its rendering at the model's resolution
+
+
+def open_latent(path: str, *, model: str = DEFAULT_MODEL, device: str | None = None) -> OpenedLatent:
+    """Read a latent file (.npz from ``save_record`` or ``ganinv invert``) for ``model`` and render it."""
+    record = load_record(path, model=model, device=device)
+    return OpenedLatent(record, render_record(record, device=device))
+
+
 __all__ = ["METHODS", "LATENT_METHODS", "DEFAULT_METHOD", "HYBRID_OPTIMIZERS", "Inversion", "check_settings",
            "run_method", "invert",
-           "compare", "save_inversion", "save_record", "list_images", "render_record"]
+           "compare", "save_inversion", "save_record", "list_images", "render_record", "OpenedLatent", "open_latent"]

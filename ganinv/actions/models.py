@@ -10,7 +10,7 @@ from ..io import tensor_to_pil
 from ..registry import (CACHE, DEFAULT_MODEL, ChecksumError, ModelUnavailableError, describe_models, get_spec,
                         is_available, offline, resolve_weights)
 from ..settings import LATENT_SPACES, SEED_MAX
-from .common import InputError, generator, number
+from .common import USER_ERRORS, InputError, generator, number
 
 MAX_SAMPLES = 16
 SAMPLE_SEEDS = (0, 1, 2, 3)
@@ -62,6 +62,18 @@ def model_info(model: str) -> ModelInfo:
                      f"{spec.url} into `checkpoints/`.")
 
 
+def feature_layers(model: str, device: str | None = None) -> list[str]:
+    """The generator's hidden layers (what feature crossover, multi-code and layer-wise inversion
+    can work at), input and output excluded; [] when the model's weights are not on this machine
+    (never downloads) or cannot be loaded."""
+    try:
+        if not is_available(get_spec(str(model))):
+            return []
+        return list(generator(model, device).layer_names[1:-1])
+    except USER_ERRORS:
+        return []
+
+
 def parse_seeds(text) -> list[int]:
     """'0 1, 2' -> [0, 1, 2] (at most MAX_SAMPLES); a list of ints passes through, checked."""
     parts = text if isinstance(text, (list, tuple)) else str(text).replace(",", " ").split()
@@ -88,5 +100,5 @@ def sample(seeds=SAMPLE_SEEDS, *, model: str = DEFAULT_MODEL, truncation_psi: fl
     return imgs if isinstance(imgs, list) else [imgs]
 
 
-__all__ = ["ModelInfo", "list_models", "loaded_models", "spaces_for", "model_info", "parse_seeds", "sample",
-           "DEFAULT_MODEL", "MAX_SAMPLES", "SAMPLE_SEEDS"]
+__all__ = ["ModelInfo", "list_models", "loaded_models", "spaces_for", "model_info", "feature_layers", "parse_seeds",
+           "sample", "DEFAULT_MODEL", "MAX_SAMPLES", "SAMPLE_SEEDS"]

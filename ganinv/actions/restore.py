@@ -105,11 +105,13 @@ def mask_from_strokes(layers: Sequence[Image.Image], size: tuple[int, int], reso
     return torch.from_numpy((alpha < 0.5).astype(np.float32))[None, None]
 
 
-def restore(image, task: str, *, model: str = DEFAULT_MODEL, mask: torch.Tensor | None = None, hole: float = HOLE,
-            factor: int = 4, codes: int = MULTICODE_N, layer: str | None = None, steps: int = INVERT_STEPS,
-            align: str = "center", device: str | None = None, progress: ProgressFn | None = None) -> Restoration:
-    """Restore ``image`` (path, PIL or array).  Inpainting uses ``mask`` ([1, 1, R, R], 1 = known) or a
-    centre hole of side ``hole``; masks are drawn on the whole photo, so alignment must stay "center"."""
+def restore(image, task: str, *, model: str = DEFAULT_MODEL, mask: torch.Tensor | None = None,
+            strokes: Sequence[Image.Image] | None = None, hole: float = HOLE, factor: int = 4,
+            codes: int = MULTICODE_N, layer: str | None = None, steps: int = INVERT_STEPS, align: str = "center",
+            device: str | None = None, progress: ProgressFn | None = None) -> Restoration:
+    """Restore ``image`` (path, PIL or array).  Inpainting uses ``mask`` ([1, 1, R, R], 1 = known), else the
+    brush ``strokes`` drawn over the photo (``mask_from_strokes``), else a centre hole of side ``hole``;
+    masks are drawn on the whole photo, so alignment must stay "center"."""
     choice(task, "Task", RESTORE_TASKS)
     n = number(codes, "Codes N", 1, MAX_CODES, whole=True)
     num_steps = number(steps, "Steps", 1, MAX_STEPS, whole=True)
@@ -120,9 +122,12 @@ def restore(image, task: str, *, model: str = DEFAULT_MODEL, mask: torch.Tensor 
     layers = [x for x in G.layer_names[:-1] if x != "input"]
     if layer not in (None, "") and layer not in layers:
         raise InputError(f"Layer must be one of {', '.join(layers)}; got {str(layer)[:40]!r}.")
-    if mask is not None and align != "center":
+    if (mask is not None or strokes) and align != "center":
         raise InputError("A drawn mask lines up with the centre crop only: use alignment 'center'.")
     prep = prepare_image(image, G, align=align)
+    if strokes and mask is None and task == "inpaint":     # None when nothing is drawn: the centre hole
+        mask = mask_from_strokes(strokes, (prep.original if prep.original is not None else prep.image).size,
+                                 G.resolution)
     inp = prepare_restoration(prep, G, task, factor=f)
     if task == "inpaint":
         mask = (mask if mask is not None else center_hole_mask(G.resolution, number(hole, "Hole", 0.05, 0.95)))

@@ -20,11 +20,27 @@ def start_inversion(page, app_url: str, image: str, steps: int) -> None:
     page.locator("#run-invert").click()
 
 
+def wait_for_canvas_colour(page, locator, rgb: tuple[int, int, int], timeout_s: float = 60) -> None:
+    """Wait until the centre of ``locator`` (e.g. an ImageEditor's canvas) shows ``rgb``: an upload is on the
+    canvas only after a moment, and strokes drawn before that land on the editor's blank default canvas."""
+    import time
+    deadline = time.time() + timeout_s
+    while True:
+        shot = np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB"), dtype=np.int16)
+        centre = shot[shot.shape[0] // 2, shot.shape[1] // 2]
+        if np.abs(centre - np.array(rgb)).max() <= 3:
+            return
+        if time.time() > deadline:
+            raise AssertionError(f"the canvas centre shows {centre.tolist()}, not {list(rgb)}")
+        page.wait_for_timeout(200)
+
+
 def shown_image(page, selector: str, app_url: str | None = None) -> tuple[str, Image.Image]:
     """(src, RGB image) of the first <img> inside ``selector``, fetched as the browser shows it."""
     src = page.locator(f"{selector} img").first.get_attribute("src")
     url = urljoin(app_url, src) if app_url else src
-    return src, Image.open(io.BytesIO(page.request.get(url).body())).convert("RGB")
+    body = page.request.get(url).body()
+    return src, Image.open(io.BytesIO(body)).convert("RGB")
 
 
 def shown_pixels(page, selector: str, app_url: str | None = None, dtype=np.float32) -> np.ndarray:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from api_steps import TINY_SG2
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -67,10 +69,24 @@ def running_app(tmp: Path, *args: str, extra_env: dict | None = None):
             proc.wait()
 
 
+def checkpoints_with_tiny_stylegan2(folder: Path) -> Path:
+    """A checkpoints folder: the repository's files (linked) plus a tiny StyleGAN2 as ``TINY_SG2``."""
+    from factories import tiny_stylegan2
+    from ganinv.models.loaders import save_safetensors
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in os.listdir(os.path.join(ROOT, "checkpoints")):
+        os.symlink(os.path.join(ROOT, "checkpoints", f), folder / f)
+    save_safetensors(tiny_stylegan2(varied=True), str(folder / TINY_SG2.removeprefix("local:")))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
-    """URL of a real app server started with ``python app.py`` on a fresh port; stopped afterwards."""
-    with running_app(tmp_path_factory.mktemp("app-server"), "--max-upload-mb", str(UPLOAD_LIMIT_MB)) as url:
+    """URL of a real app server started with ``python app.py`` on a fresh port; stopped afterwards.
+    Its models: the bundled DCGAN and a tiny StyleGAN2 checkpoint (``TINY_SG2``)."""
+    tmp = tmp_path_factory.mktemp("app-server")
+    ckpt = checkpoints_with_tiny_stylegan2(tmp / "checkpoints")
+    with running_app(tmp, "--max-upload-mb", str(UPLOAD_LIMIT_MB), extra_env={"GANINV_CHECKPOINTS": str(ckpt)}) as url:
         yield url
 
 

@@ -8,9 +8,8 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from api_steps import MODEL
 from ganinv import io as gio
-
-MODEL = "celeba-dcgan-64"
 
 
 def invert(client, path, steps=3, model=MODEL, space="Z", align="auto"):
@@ -101,7 +100,7 @@ def test_upload_limit_is_enforced_by_server(client, app_url, upload_limit_mb, tm
 
 
 def test_out_of_range_settings_are_refused(client, astronaut_png):
-    with pytest.raises(AppError):
+    with pytest.raises(AppError, match="greater than maximum value 1000"):
         invert(client, astronaut_png, steps=100_000)
-    with pytest.raises(AppError):
+    with pytest.raises(AppError, match="greater than maximum value 8"):
         client.predict(handle_file(astronaut_png), MODEL, "auto", 1, "Z", 3, 1.0, 50, 0, api_name="/invert")

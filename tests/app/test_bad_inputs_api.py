@@ -111,10 +111,10 @@ def test_canary_is_a_real_trap(tmp_path):
     (dict(restarts=-1), "less than minimum value 1"),
     (dict(restarts=50), "greater than maximum value 8"),
     (dict(face=0), "less than minimum value 1"),
-    (dict(seed=-1), "Seed must be a whole number"),
+    (dict(seed=-1), "Seed must be a whole number from 0 to 4294967295, got -1"),
     (dict(weight=-1.0), "less than minimum value 0"),
-    (dict(space="../../etc/passwd"), "Latent space '../../etc/passwd' is not available"),
-    (dict(space="W+"), "not available for celeba-dcgan-64"),
+    (dict(space="../../etc/passwd"), "Latent space for celeba-dcgan-64 must be one of Z; got '../../etc/passwd'"),
+    (dict(space="W+"), "Latent space for celeba-dcgan-64 must be one of Z; got 'W+'"),
     (dict(model="../../etc/passwd"), "not in the list of choices"),
     (dict(model="local:../../etc/passwd.pt"), "not in the list of choices"),
 ])

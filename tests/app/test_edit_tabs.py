@@ -14,11 +14,9 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from api_steps import MODEL, TINY_SG2, pixels, table, value as shown
 from ganinv import io as gio, registry
 from ganinv.edit import load_direction
-
-MODEL = "celeba-dcgan-64"
-NUM_SLOTS = 12
 
 
 @pytest.fixture
@@ -27,36 +25,27 @@ def session(app_url):
     return Client(app_url, verbose=False)
 
 
-def slider_values(client, **strengths) -> list[float]:
-    keys = client.predict(api_name="/edit_directions")["directions"]
-    values = [0.0] * NUM_SLOTS
-    for k, v in strengths.items():
-        values[keys.index(k.replace("__", "-"))] = v
-    return values
+def edit(client, strengths=None, *, source="seed", seed=3, keep=(), score=True, paste=False, **kw):
+    return client.predict(strengths=strengths or {}, source=source, seed=seed, keep=list(keep), score=score,
+                          paste=paste, api_name="/edit", **kw)
 
 
-def edit(client, *, source="seed", seed=3, keep=(), score=True, paste=False, **strengths):
-    return client.predict(source, seed, list(keep), score, paste, *slider_values(client, **strengths),
-                          api_name="/edit")
+def test_edit_parameters_have_readable_names_and_defaults(session):
+    info = session.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    params = {p["parameter_name"]: p for p in info["/edit"]["parameters"]}
+    assert list(params) == ["strengths", "source", "seed", "keep", "score", "paste", "model"]
+    assert params["strengths"]["component"] == "Json" and params["strengths"]["parameter_default"] == {}
+    assert params["model"]["parameter_default"] == MODEL
+    unnamed = {name: [p["parameter_name"] for p in e["parameters"] if p["parameter_name"].startswith("param_")]
+               for name, e in info.items()}
+    assert not any(unnamed.values()), unnamed                                # every public parameter is named
+    morph = {p["parameter_name"]: p for p in info["/morph"]["parameters"]}
+    assert all(morph[f]["parameter_has_default"] and morph[f]["parameter_default"] is None
+               for f in ("file_a", "file_b"))
 
 
-def table(t: dict) -> dict:
-    return {row[0]: row[1:] for row in t["data"]}
-
-
-def shown(x):
-    """The value of an output sent as gr.update(...) (a file path, or None)."""
-    if isinstance(x, dict) and x.get("__type__") == "update":
-        x = x.get("value")
-    return x.get("path") if isinstance(x, dict) else x
-
-
-def pixels(path: str) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
-
-
-def test_smile_slider_moves_the_latent_along_the_direction_and_raises_the_score(session):
-    before, after, pasted, scores, cosines, latent_path, png_path, status = edit(session, smile=3.0)
+def test_smile_strength_moves_the_latent_along_the_direction_and_raises_the_score(session):
+    before, after, pasted, scores, cosines, latent_path, png_path, status = edit(session, {"smile": 3.0})
     assert "smile +3.0" in status and shown(pasted) is None
     assert np.abs(pixels(before) - pixels(after)).mean() > 2                # the face changed
     G = registry.load_generator(MODEL, "cpu")
@@ -67,28 +56,31 @@ def test_smile_slider_moves_the_latent_along_the_direction_and_raises_the_score(
     assert lf.meta["strengths"] == {"smile": 3.0}
     assert Image.open(png_path).size == (64, 64)
     s = table(scores)
-    smile_before, smile_after = float(s["smile"][0]), float(s["smile"][1])
-    happy_before, happy_after = float(s["happy"][0]), float(s["happy"][1])
-    assert smile_after > smile_before and happy_after > happy_before
+    assert float(s["smile"][1]) > float(s["smile"][0]) and float(s["happy"][1]) > float(s["happy"][0])
 
-    zero = edit(session)                                                    # all sliders at 0: no edit
+    zero = edit(session)                                                    # an empty mapping: no edit
     assert np.array_equal(pixels(zero[0]), pixels(zero[1])) and "no edit" in zero[-1]
+    two = edit(session, {"smile": 2, "yaw": -1}, score=False)               # several directions by name
+    assert "smile +2.0, yaw -1.0" in two[-1]
 
 
-def test_out_of_range_strengths_are_refused_with_a_message(session):
-    values = slider_values(session, smile=50.0)
-    with pytest.raises(AppError, match="greater than maximum"):
-        session.predict("seed", 3, [], False, False, *values, api_name="/edit")
+def test_bad_strengths_and_names_are_refused_with_a_message(session):
+    with pytest.raises(AppError, match=r"Strength of 'smile' must be a number from -10 to 10, got 50"):
+        edit(session, {"smile": 50.0})
+    with pytest.raises(AppError, match=r"No direction 'grin' for celeba-dcgan-64; available: eyes_closed"):
+        edit(session, {"grin": 1.0})
+    with pytest.raises(AppError, match=r"Strengths must be a mapping"):
+        edit(session, [1.0, 2.0])
     with pytest.raises(AppError, match="greater than maximum"):
         session.predict("seed", 3, "smile", 99.0, [], api_name="/edit_strip")
     with pytest.raises(AppError, match="less than minimum"):
         session.predict("sefa", 0, 500, "seed", 0, api_name="/discover")
-    out = edit(session, score=False, smile=-5.0)                            # the range's edge is accepted
-    assert "smile -5.0" in out[-1]
+    out = edit(session, {"smile": -10.0}, score=False)                      # the limit itself is accepted
+    assert "smile -10.0" in out[-1]
 
 
 def test_keep_fixed_reports_cosines_and_strip_has_seven_frames(session):
-    out = edit(session, keep=["yaw"], smile=2.0)
+    out = edit(session, {"smile": 2.0}, keep=["yaw"])
     rows = out[4]["data"]
     assert rows and rows[0][:2] == ["smile", "yaw"]
     assert abs(float(rows[0][2])) > 0.01 and abs(float(rows[0][3])) < 1e-4    # orthogonal after projection
@@ -98,17 +90,25 @@ def test_keep_fixed_reports_cosines_and_strip_has_seven_frames(session):
     assert h == 64 * 3 and w > 7 * 64 * 3 - 1 and "+3" in note and "-3" in note
 
 
-def test_session_source_needs_a_latent(session):
-    with pytest.raises(AppError, match="no session latent"):
-        edit(session, source="session", smile=1.0)
+def test_session_source_needs_a_latent_of_the_picked_model(session, tmp_path):
+    with pytest.raises(AppError, match="there is no session latent yet"):
+        edit(session, {"smile": 1.0}, source="session")
+    z = gio.save_latent(str(tmp_path / "z.npz"), torch.zeros(1, 100), model=MODEL, space="Z")
+    session.predict(handle_file(z), MODEL, api_name="/load_latent")         # the session's latent: the DCGAN's
+    refusal = rf"the session latent was made for '{MODEL}', but the model is '{TINY_SG2}'"
+    with pytest.raises(AppError, match=refusal):
+        edit(session, source="session", model=TINY_SG2)
+    with pytest.raises(AppError, match=refusal):                           # no silent DCGAN rendering
+        session.predict(kind_a="session", model=TINY_SG2, api_name="/morph")
+    assert "session latent (Z)" in edit(session, source="session")[-1]
 
 
 def test_paste_back_after_inverting_the_astronaut(session, astronaut_png):
     session.predict(handle_file(astronaut_png), MODEL, "auto", 1, "Z", 2, 1.0, 1, 0, api_name="/invert")
-    out = edit(session, source="session", paste=True, score=False, smile=3.0)
+    out = edit(session, {"smile": 3.0}, source="session", paste=True, score=False)
     pasted, status = shown(out[2]), out[-1]
     assert Image.open(pasted).size == (512, 512)                            # the whole photo
-    assert "identity" in status.lower()
+    assert "Identity distance to the original photo" in status or "Identity: " in status
     photo = np.asarray(Image.open(astronaut_png).convert("RGB"), dtype=np.int16)
     diff = np.abs(pixels(pasted) - photo).sum(-1)
     assert diff[:40].mean() < 1 and diff.mean() > 0.5                      # only the face area changed
@@ -116,15 +116,14 @@ def test_paste_back_after_inverting_the_astronaut(session, astronaut_png):
 
 def test_train_boundary_adds_a_slider(session):
     status, npy = session.predict("smile", 60, 0, api_name="/train_boundary")
-    assert "validation accuracy" in status and npy.endswith(".npy")
+    assert "validation accuracy" in status and npy.endswith("smile-trained-n60.npy")
     keys = session.predict(api_name="/edit_directions")["directions"]
-    added = [k for k in keys if k.endswith("smile-trained-n60.npy")]
-    assert added, keys
-    values = [0.0] * NUM_SLOTS
-    values[keys.index(added[0])] = 2.0
-    out = session.predict("seed", 3, [], False, False, *values, api_name="/edit")
+    assert "smile-trained-n60 (session)" in keys, keys
+    out = edit(session, {"smile-trained-n60 (session)": 2.0}, score=False)
     assert "smile-trained-n60 (session) +2.0" in out[-1]
     assert np.abs(pixels(out[0]) - pixels(out[1])).mean() > 1
+    other = Client(session.src, verbose=False).predict(api_name="/edit_directions")["directions"]
+    assert "smile-trained-n60 (session)" not in other                      # another session does not see it
 
 
 def test_discover_sefa_browse_and_use_as_slider(session):
@@ -134,16 +133,23 @@ def test_discover_sefa_browse_and_use_as_slider(session):
     strip = session.predict(2, 3.0, "seed", 0, api_name="/discover_component")
     arr = pixels(strip)
     assert not np.array_equal(arr[:, :150], arr[:, -150:])                 # -3 and +3 differ
-    with pytest.raises(AppError, match="maximum value 2|between 0 and 2"):
+    with pytest.raises(AppError, match="maximum value 2"):
         session.predict(5, api_name="/use_as_slider")
     note = session.predict(1, api_name="/use_as_slider")
     assert "sefa-01 (session)" in note
-    assert any(k.endswith("sefa-01.npy") for k in session.predict(api_name="/edit_directions")["directions"])
+    assert "sefa-01 (session)" in session.predict(api_name="/edit_directions")["directions"]
 
 
 def test_discover_ganspace_small(session):
     grid, values, index, status = session.predict("ganspace", 2, 100, "seed", 0, api_name="/discover")
     assert len(values["data"]) == 2 and values["data"][0][2] == "explained variance ratio"
+
+
+def test_seed_only_morph_needs_no_file(session):
+    gif, strip, mp4, gif_file, note = session.predict(seed_a=1, seed_b=2, frames=3, api_name="/morph")
+    im = Image.open(gif_file)
+    assert im.n_frames == 4 and im.size == (256, 256)                      # 3 frames + 1 back, upscaled
+    assert "A: seed 1" in note and "B: seed 2" in note
 
 
 def test_morph_gif_mp4_and_latent_upload(session, tmp_path):
@@ -169,8 +175,7 @@ def test_feature_crossover_and_expression_transfer(session):
     assert np.abs(M - A).mean() > 1 and np.abs(M - B).mean() > 1
     assert np.abs(M[:64] - A[:64]).mean() < np.abs(M[:64] - B[:64]).mean()    # top follows A, bottom comes from B
 
-    _, same, note0 = session.predict("seed", 1, None, "seed", 2, None, "seed", 3, None, 30, 0.0, 0.0,
-                                     api_name="/expression_transfer")
+    _, same, note0 = session.predict(strength=0.0, api_name="/expression_transfer")   # seeds 1, 2, 3
     assert np.array_equal(pixels(same), A)                                  # lambda = 0 gives w1 back
     inputs, out, note1 = session.predict("seed", 1, None, "seed", 2, None, "seed", 3, None, 30, 1.0, 0.5,
                                          api_name="/expression_transfer")
@@ -196,26 +201,8 @@ def test_semantic_diffusion_pastes_the_photo_and_blends(session, astronaut_png):
     to_pasted = np.abs(blended[centre, centre] - pasted[centre, centre]).mean()
     to_context = np.abs(blended[centre, centre] - context[centre, centre]).mean()
     assert to_pasted < 0.7 * to_context, (to_pasted, to_context)       # the pasted face is kept
-    with pytest.raises(AppError, match="box|maximum value 0.8"):
+    with pytest.raises(AppError, match="greater than maximum value 0.8"):
         session.predict("seed", 4, None, "seed", 5, None, 0.95, 20, 0.1, api_name="/semantic_diffusion")
-
-
-def test_session_library_limits_and_alignment_preview(astronaut_png):
-    """The pure functions behind the tab (ganinv.edit.session): strength limits and the preview."""
-    from ganinv import api
-    from ganinv.edit import session as es
-    with pytest.raises(ValueError, match="between -10 and 10"):
-        es.check_strength(11)
-    with pytest.raises(ValueError, match="out of range"):
-        es.check_strength(float("nan"))
-    G = registry.load_generator(MODEL, "cpu")
-    with pytest.raises(ValueError, match="out of range"):
-        es.edit_session(G, G.sample_z(1, seed=0), "Z", {"smile": 40.0})
-    prep = api.prepare_image(astronaut_png, G)
-    preview = es.alignment_preview(prep)
-    assert preview.size == prep.original.size
-    assert np.abs(np.asarray(preview, np.int16) - np.asarray(prep.original, np.int16)).max() > 100   # drawn on
-    assert es.alignment_preview(api.prepare_image(astronaut_png, G, align="center")) is None
 
 
 def test_rotated_off_centre_portrait_is_aligned_edited_and_pasted_back(session, astronaut_png, tmp_path):
@@ -225,8 +212,8 @@ def test_rotated_off_centre_portrait_is_aligned_edited_and_pasted_back(session, 
     path = str(tmp_path / "rotated.png")
     canvas.save(path)
     out = session.predict(handle_file(path), MODEL, "auto", 1, "Z", 3, 1.0, 1, 0, api_name="/invert")
-    assert any("aligned" in str(x) for x in out), out                     # the face was found and aligned
-    edited = edit(session, source="session", paste=True, score=False, smile=3.0)
+    assert "aligned" in out[-1]                                            # the face was found and aligned
+    edited = edit(session, {"smile": 3.0}, source="session", paste=True, score=False)
     pasted, status = shown(edited[2]), edited[-1]
     assert Image.open(pasted).size == (900, 700)                           # the whole original frame
     assert "identity" in status.lower()

@@ -1,4 +1,4 @@
-"""Hosting: exposure warnings, login from --auth, the upload limit handed to the server, and session
+"""Hosting: exposure warnings, login from --auth / GANINV_AUTH, the upload limit handed to the server, and session
 temp folders removed by the session's close callback and when the server stops.
 
 Not tested here: removal when a tab closes.  gradio 6.31 calls ``demo.unload`` when the session's
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import re
 import time
 from types import SimpleNamespace
 
@@ -19,6 +20,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 import app  # noqa: E402
+from webapp import Sessions  # noqa: E402
 
 
 class _FakeDemo:
@@ -57,16 +59,19 @@ def test_main_warns_on_exposure_and_passes_limits_to_launch(argv, warned, monkey
         handlers[signal.SIGTERM](signal.SIGTERM, None)
 
 
-def test_public_host_with_auth_flag(start_app, tmp_path):
-    """A real server on every interface with --auth: it warns (with login), and the API needs the login."""
+def test_public_host_with_login_from_the_environment(start_app, tmp_path):
+    """A real server on every interface with GANINV_AUTH (what --auth defaults to; the flag itself is
+    checked above): it warns (with login), and the API and uploads need the login."""
     from gradio_client import Client
-    with start_app("--host", "0.0.0.0", "--auth", "ann:s3cret") as url:
+    with start_app("--host", "0.0.0.0", extra_env={"GANINV_AUTH": "ann:s3cret"}) as url:
         log = (tmp_path / "server.log").read_text()
         assert "WARNING: listening on 0.0.0.0" in log and "no login" not in log
         assert httpx.get(url + "config", timeout=30).status_code == 401
         assert httpx.post(url + "gradio_api/upload", files={"files": ("a.png", b"x", "image/png")},
                           timeout=30).status_code in (401, 403)
-        with pytest.raises(Exception):
+        wrong = httpx.post(url + "login", data={"username": "ann", "password": "wrong"}, timeout=30)
+        assert (wrong.status_code, wrong.json()) == (400, {"detail": "Incorrect credentials."})
+        with pytest.raises(ValueError, match=rf"^Could not login to {re.escape(url)}\.$"):     # refused at login
             Client(url, auth=("ann", "wrong"), verbose=False)
         client = Client(url, auth=("ann", "s3cret"), verbose=False)
         assert "celeba-dcgan-64" in [r[0] for r in client.predict(api_name="/models")["data"]]
@@ -74,7 +79,7 @@ def test_public_host_with_auth_flag(start_app, tmp_path):
 
 # --------------------------------------------------------------------------- session temp folders
 def test_session_close_removes_only_that_sessions_folder():
-    sessions = app._Sessions()
+    sessions = Sessions()
     a, b = SimpleNamespace(session_hash="abc123"), SimpleNamespace(session_hash="../../etc")
     da, db = sessions.dir(a), sessions.dir(b)
     assert os.path.dirname(db) == sessions.root                        # no path tricks in the folder name
@@ -87,7 +92,7 @@ def test_session_close_removes_only_that_sessions_folder():
 
 
 def test_idle_session_folders_are_swept_and_active_ones_kept():
-    sessions = app._Sessions(ttl=3600)
+    sessions = Sessions(ttl=3600)
     idle, active = SimpleNamespace(session_hash="idle1"), SimpleNamespace(session_hash="active1")
     d_idle, d_active = sessions.dir(idle), sessions.dir(active)
     open(os.path.join(d_idle, "restored.png"), "wb").write(b"x")
@@ -102,7 +107,7 @@ def test_idle_session_folders_are_swept_and_active_ones_kept():
 
 
 def test_session_root_removed_at_process_exit(tmp_path):
-    code = "import app; s = app._Sessions(); open(s.dir(None) + '/f', 'w').write('x'); print(s.root)"
+    code = "from webapp import Sessions; s = Sessions(); open(s.dir(None) + '/f', 'w').write('x'); print(s.root)"
     env = {**os.environ, "PYTHONPATH": ROOT, "TMPDIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     root = r.stdout.strip().splitlines()[-1]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser_steps import shown_pixels
+from browser_steps import shown_pixels, wait_for_canvas_colour
 
 pytestmark = pytest.mark.browser
 
@@ -21,9 +21,11 @@ def test_drawn_stroke_becomes_the_inpainting_hole(page, app_url, tmp_path):
     page.get_by_role("tab", name="6 Restore").click()
     editor = page.locator("#restore-input")
     editor.locator("input[type=file]").set_input_files(str(path))
+    canvas = editor.locator(".pixi-target")
+    wait_for_canvas_colour(page, canvas, (GREY, GREY, GREY))
     editor.get_by_role("button", name="Brush", exact=True).click()
 
-    box = editor.locator(".pixi-target").bounding_box()                  # the image is centred in the canvas
+    box = canvas.bounding_box()                                          # the image is centred in the canvas
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(cx - 30, cy - 10)
     page.mouse.down()

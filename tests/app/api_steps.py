@@ -1,0 +1,24 @@
+"""Names and readers shared by the API tests (gradio_client against the real server)."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+MODEL = "celeba-dcgan-64"                     # the bundled model
+TINY_SG2 = "local:tiny-sg2.safetensors"       # a 16 px StyleGAN2 with random weights in the test server's checkpoints
+
+
+def value(x):
+    """The value of an output sent as gr.update(...) (a file output: its path)."""
+    if isinstance(x, dict) and x.get("__type__") == "update":
+        x = x.get("value")
+    return x.get("path") if isinstance(x, dict) and "path" in x else x
+
+
+def table(t: dict) -> dict:
+    """A metric / value Dataframe output as {first column: the rest}."""
+    return {row[0]: (row[1] if len(row) == 2 else row[1:]) for row in t["data"]}
+
+
+def pixels(path: str) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)

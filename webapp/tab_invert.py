@@ -1,0 +1,239 @@
+"""Tab 1 Invert: find the latent of a photo (ganinv.actions.invert), load a latent, sample the model,
+and the other inversion methods with their comparison."""
+from __future__ import annotations
+
+import os
+
+import gradio as gr
+import pandas as pd
+
+from ganinv.actions import invert as inv_actions, models
+from ganinv.settings import ALIGN_MODES, INVERT_STEPS, MAX_CODES, MAX_FACES, MAX_RESTARTS, MAX_STEPS, MULTICODE_N, \
+    PERCEPTUAL_WEIGHT
+
+from .common import (COMPUTE, LATEX, Context, ImageInput, cancellable, loss_figure, metric_table, one_based, record_of,
+                     reporter, show, show_map, shows_errors, upscale)
+
+INVERT_MD = """
+### 1 Invert: optimisation-based GAN inversion
+Image2StyleGAN (Abdal, Qin & Wonka, ICCV 2019, eq. 1 and 3) searches the latent that
+reconstructs the image under a pixel and a perceptual loss:
+
+$$w^* = \\arg\\min_w \\; \\frac{\\lambda_{mse}}{N}\\lVert G(w) - I\\rVert_2^2 + \\lambda_p\\, L_{percept}(G(w), I)$$
+
+optimised with Adam, using the StyleGAN2 projector's learning-rate schedule and latent noise
+(Karras et al., CVPR 2020, App. D). A GAN inverts well only images framed like its training
+data, so the largest face is found (dlib landmarks) and warped into the model's crop with the
+FFHQ recipe (Karras et al., CVPR 2019, App. A); without a face the centre square is used. The
+reconstruction is also pasted back into the whole photo. The perceptual term is LPIPS
+(Zhang et al., CVPR 2018); the metrics table says which variant was used.
+"""
+
+METHODS_MD = """
+Same prepared crop as above. **Encoder**: one forward pass of the domain-guided encoder
+(In-Domain GAN Inversion, Zhu et al., ECCV 2020, eq. 3). **Hybrid**: start at $z_0 = E(x)$ and
+minimise eq. 4,
+$\\lVert x - G(z)\\rVert + \\lambda_{vgg}\\lVert F(x) - F(G(z))\\rVert + \\lambda_{dom}\\lVert z - E(G(z))\\rVert$,
+with L-BFGS (steps = loss evaluations); a larger $\\lambda_{dom}$ keeps the code in-domain (better
+edits) at some cost in fidelity. **Multi-code** (mGANprior, Gu et al., CVPR 2020, eq. 2): *N* codes
+meet at an intermediate layer, weighted per channel. **Layer-wise** (Bau et al., ICCV 2019): fit an
+intermediate feature map; the difference map shows what the generator cannot reproduce.
+Optimisation, encoder and hybrid give one latent, kept for the other tabs; multi-code and
+layer-wise give images only.
+"""
+
+METHOD_CHOICES = [("optimisation", "optimize"), ("encoder (one pass)", "encoder"),
+                  ("hybrid (encoder + domain-regularised optimisation)", "hybrid"),
+                  ("multi-code (N codes, layer)", "multicode"), ("layer-wise", "layerwise")]
+NO_IMAGE = "Upload an image or pick an example first."
+
+
+def _metric_rows(inv) -> list[tuple[str, object]]:
+    m = inv.metrics
+    rows = [("PSNR (dB)", f"{m['psnr']:.2f}"), ("SSIM", f"{m['ssim']:.3f}"),
+            (f"perceptual distance ({m['perceptual_metric']})", f"{m['perceptual']:.4f}")]
+    if m.get("identity_distance") is not None:
+        verdict = "same person" if m.get("same_person") else "different person"
+        rows.append(("identity distance (dlib, < 0.6 same person)", f"{m['identity_distance']:.3f} ({verdict})"))
+    elif m.get("identity_note"):
+        rows.append(("identity distance (dlib)", m["identity_note"]))
+    return rows + [("time (s)", f"{inv.seconds:.1f}"), ("steps", str(inv.settings["steps"])),
+                   ("space", inv.space or "image only")]
+
+
+def make_callbacks(ctx: Context) -> dict:
+    """Callbacks bound to the app's device and session folders."""
+
+    @shows_errors
+    def invert(image, model, align, face, space, steps, perceptual_weight, restarts, seed, state,
+               request: gr.Request, progress=gr.Progress()):
+        """Invert a photo with latent optimisation; the latent becomes the session's (for tabs 2-6)."""
+        if image is None:
+            raise gr.Error(NO_IMAGE, print_exception=False)
+        progress(0.0, desc=f"loading {model} and preparing the image")
+        inv = inv_actions.invert(image, model=model, space=space, steps=steps, perceptual_weight=perceptual_weight,
+                                 restarts=restarts, seed=seed, align=align, face=one_based(face), device=ctx.device,
+                                 progress=reporter(progress))
+        files = inv_actions.save_inversion(inv, ctx.folder(request), f"inversion-{model.replace(':', '_')}")
+        prep = inv.prepared
+        status = (f"Inverted with **{inv.model}** in {inv.seconds:.1f} s ({prep.note}, {inv.space} space): "
+                  f"PSNR {inv.metrics['psnr']:.2f} dB. The latent is kept for the other tabs.")
+        return (upscale(prep.image), show(inv.image), files.get("pasted"),
+                loss_figure(inv.loss_history, title="loss per step"), metric_table(_metric_rows(inv)),
+                files["latent"], files["recon"], inv.record, status)
+
+    @shows_errors
+    def load_latent(latent_file, model, state, request: gr.Request):
+        """Read a .npz latent (from this app or `ganinv invert`) for the model; it becomes the session's."""
+        if not latent_file:
+            raise gr.Error("Choose a .npz latent file first.", print_exception=False)
+        opened = inv_actions.open_latent(latent_file, model=model, device=ctx.device)
+        png = os.path.join(ctx.folder(request), "reconstruction.png")
+        opened.image.save(png)
+        r = opened.record
+        status = (f"Loaded a {r.space} latent for **{r.model}** (shape {list(r.latent.shape)}); "
+                  f"showing its image.")
+        return upscale(opened.image), png, r, status
+
+    @shows_errors
+    def sample(seeds, model):
+        """One image per seed (at most 16), captioned with its seed."""
+        numbers = models.parse_seeds(seeds)
+        images = models.sample(numbers, model=model, device=ctx.device)
+        return [(upscale(im), f"seed {s}") for s, im in zip(numbers, images)]
+
+    def use_sample(gallery, evt: gr.SelectData):
+        item = gallery[evt.index]
+        return item[0] if isinstance(item, (tuple, list)) else item
+
+    @shows_errors
+    def invert_method(image, model, align, face, method, steps, codes, layer, l_dom=None, state=None,
+                      progress=gr.Progress()):
+        """Invert with one method; a method with one latent makes it the session's."""
+        if image is None:
+            raise gr.Error(NO_IMAGE, print_exception=False)
+        progress(0.0, desc=f"loading {model}")
+        inv = inv_actions.invert(image, model=model, method=method, steps=steps, n_codes=codes, layer=layer or None,
+                                 l_dom=l_dom, align=align, face=one_based(face), identity=False,
+                                 device=ctx.device, progress=reporter(progress))
+        m = inv.metrics
+        note = f"{method}: {inv.seconds:.1f} s, PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f}. "
+        if inv.record is not None:
+            state, note = inv.record, note + "The latent is kept for the other tabs."
+        else:
+            note += "This method's result is an image only (no single latent): the other tabs keep the previous one."
+        return show(inv.image), show_map(inv.diff), state, note
+
+    @shows_errors
+    def compare_methods(image, model, align, face, methods, steps, codes, layer, l_dom=None, progress=gr.Progress()):
+        """The same crop inverted by each chosen method: one table row and one image per method."""
+        if image is None:
+            raise gr.Error(NO_IMAGE, print_exception=False)
+        runs = inv_actions.compare(image, methods=list(methods or []), model=model, steps=steps, n_codes=codes,
+                                   layer=layer or None, l_dom=l_dom, align=align, face=one_based(face),
+                                   device=ctx.device, progress=reporter(progress))
+        rows, gallery = [], [(upscale(runs[0].prepared.image), "target")]
+        for r in runs:
+            m = r.metrics
+            rows.append((r.method, round(r.seconds, 2), round(m["psnr"], 2), round(m["ssim"], 3),
+                         round(m["perceptual"], 4)))
+            gallery.append((show(r.image), r.method))
+            if r.diff is not None:
+                gallery.append((show_map(r.diff), f"{r.method}: difference (what G cannot reproduce)"))
+        table = pd.DataFrame(rows, columns=["method", "time (s)", "PSNR (dB)", "SSIM", "perceptual distance"])
+        return table, gallery
+
+    return dict(invert=invert, invert_cancellable=cancellable(invert), load_latent=load_latent, sample=sample,
+                use_sample=use_sample, invert_method=cancellable(invert_method),
+                compare_methods=cancellable(compare_methods))
+
+
+def build(ctx: Context, examples: list[str]) -> dict:
+    """Layout and events of tab 1; returns the components other parts of the page update."""
+    cb = make_callbacks(ctx)
+    model, state = ctx.model, ctx.state
+    info = models.model_info(models.DEFAULT_MODEL)
+    gr.Markdown(INVERT_MD, latex_delimiters=LATEX)
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = ImageInput(label="Image to invert", type="filepath", image_mode=None,
+                               sources=["upload", "webcam", "clipboard"], elem_id="invert-input")
+            gr.Examples(examples=[[p] for p in examples], inputs=[image], label="Examples",
+                        example_labels=[os.path.splitext(os.path.basename(p))[0] for p in examples])
+            with gr.Row():
+                align = gr.Radio(list(ALIGN_MODES), value="auto", label="Face alignment", scale=3,
+                                 info="auto: align the face if one is found, else centre crop")
+                face = gr.Number(1, label="Face # (largest first)", precision=0, minimum=1, maximum=MAX_FACES, scale=1)
+            space = gr.Dropdown(info.spaces, value=info.default_space, label="Latent space", allow_custom_value=True,
+                                info="Z for the DCGAN; W / W+ for StyleGAN2 (W+: one code per layer).")
+            steps = gr.Slider(1, MAX_STEPS, value=INVERT_STEPS, step=1, label="Steps", elem_id="steps")
+            with gr.Row():
+                pweight = gr.Number(PERCEPTUAL_WEIGHT, label="Perceptual weight λp", minimum=0.0)
+                restarts = gr.Number(1, label="Restarts", precision=0, minimum=1, maximum=MAX_RESTARTS)
+                seed = gr.Number(0, label="Seed", precision=0)
+            with gr.Row():
+                run = gr.Button("Run inversion", variant="primary", elem_id="run-invert", scale=3)
+                stop = gr.Button("Stop", variant="stop", elem_id="stop-invert", scale=1)
+            with gr.Accordion("Random samples from the model", open=False):
+                seeds = gr.Textbox("0 1 2 3", label="Seeds")
+                sample_btn = gr.Button("Generate", elem_id="sample-button")
+                gallery = gr.Gallery(label="Click a sample to invert it", columns=4, height="auto",
+                                     format="png", elem_id="samples")
+            with gr.Accordion("Load a latent (.npz)", open=False):
+                latent_in = gr.File(label="Latent file from this app or `python -m ganinv invert`",
+                                    file_types=[".npz"], type="filepath", elem_id="latent-upload")
+        with gr.Column(scale=2):
+            status = gr.Markdown(label="status", elem_id="invert-status")
+            with gr.Row():
+                original = gr.Image(label="Original (model-sized crop)", format="png", interactive=False,
+                                    elem_id="original")
+                recon = gr.Image(label="Reconstruction G(w*)", format="png", interactive=False,
+                                 elem_id="reconstruction")
+                pasted = gr.Image(label="Pasted back into the photo", format="png", interactive=False,
+                                  elem_id="pasted")
+            metrics = gr.Dataframe(headers=["metric", "value"], label="Metrics", interactive=False,
+                                   elem_id="metrics")
+            curve = gr.Plot(label="Loss per step", format="png")
+            with gr.Row():
+                latent_out = gr.File(label="Latent (.npz)", interactive=False)
+                png_out = gr.File(label="Reconstruction (PNG, model resolution)", interactive=False)
+
+    running = run.click(cb["invert_cancellable"], [image, model, align, face, space, steps, pweight, restarts, seed,
+                                                   state],
+                        [original, recon, pasted, curve, metrics, latent_out, png_out, state, status],
+                        api_name="invert", **COMPUTE)
+    stop.click(None, None, None, cancels=[running], api_name=False, queue=False)
+    latent_in.upload(cb["load_latent"], [latent_in, model, state], [recon, png_out, state, status],
+                     api_name="load_latent", **COMPUTE)
+    sample_btn.click(cb["sample"], [seeds, model], [gallery], api_name="sample", **COMPUTE)
+    gallery.select(cb["use_sample"], [gallery], [image], api_name="use_sample", concurrency_limit=None)
+
+    with gr.Accordion("Other inversion methods / compare", open=False):
+        gr.Markdown(METHODS_MD, latex_delimiters=LATEX)
+        with gr.Row():
+            m_method = gr.Dropdown(METHOD_CHOICES, value="encoder", label="Method")
+            m_steps = gr.Number(INVERT_STEPS, label="Steps (optimising methods)", precision=0, minimum=1,
+                                maximum=MAX_STEPS)
+            m_codes = gr.Number(MULTICODE_N, label="Multi-code N", precision=0, minimum=1, maximum=MAX_CODES)
+            m_layer = gr.Textbox("", label="Layer (multi-code / layer-wise; empty: middle)")
+            m_dom = gr.Number(0.001, label="Domain weight λ_dom (hybrid)", minimum=0, maximum=100,
+                              info="higher: codes stay where E(G(z)) = z (in-domain), fit a little less")
+        with gr.Row():
+            m_run = gr.Button("Run method", elem_id="run-method")
+            m_stop = gr.Button("Stop", variant="stop", elem_id="stop-methods")
+        m_note = gr.Markdown(label="status")
+        with gr.Row():
+            m_recon = gr.Image(label="Method reconstruction", format="png", interactive=False)
+            m_diff = gr.Image(label="Layer-wise difference map", format="png", interactive=False)
+        m_list = gr.CheckboxGroup(METHOD_CHOICES, value=["optimize", "encoder", "hybrid"], label="Compare")
+        m_compare = gr.Button("Compare methods", elem_id="compare-methods")
+        m_table = gr.Dataframe(label="Comparison", interactive=False)
+        m_gallery = gr.Gallery(label="Reconstructions", columns=6, height="auto", format="png")
+    m_running = m_run.click(cb["invert_method"], [image, model, align, face, m_method, m_steps, m_codes, m_layer,
+                                                  m_dom, state],
+                            [m_recon, m_diff, state, m_note], api_name="invert_method", **COMPUTE)
+    m_comparing = m_compare.click(cb["compare_methods"], [image, model, align, face, m_list, m_steps, m_codes, m_layer,
+                                                          m_dom], [m_table, m_gallery], api_name="compare_methods",
+                                  **COMPUTE)
+    m_stop.click(None, None, None, cancels=[m_running, m_comparing], api_name=False, queue=False)
+    return {"space": space}
