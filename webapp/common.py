@@ -1,7 +1,7 @@
 """What every tab shares: errors, cancellation, session folders and state, image display, tables.
 
 Tabs import from here and from ``ganinv.actions``; nothing else of the library.  A callback
-converts UI values (``source``, ``one_based``), calls one action inside ``shows_errors`` (user
+converts UI values (``latent_source``, ``one_based``), calls one action inside ``shows_errors`` (user
 errors become a one-line ``gr.Error``) and formats the result (``show``, ``metric_table``).
 """
 from __future__ import annotations
