@@ -12,6 +12,8 @@ import os
 import signal
 import sys
 
+from ganinv.actions import InputError
+from ganinv.actions.models import check_device
 from webapp import MAX_SESSIONS, build_app
 
 __all__ = ["main", "parse_args", "parse_auth", "startup_warnings", "build_app"]
@@ -54,10 +56,10 @@ def startup_warnings(args: argparse.Namespace, auth) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     auth = parse_auth(args.auth)
-    if args.device == "cuda":
-        import torch
-        if not torch.cuda.is_available():
-            raise SystemExit("--device cuda: no CUDA device is available here; use --device cpu")
+    try:
+        check_device(args.device)
+    except InputError as e:
+        raise SystemExit(str(e)) from None
     for warning in startup_warnings(args, auth):
         print(f"WARNING: {warning}", file=sys.stderr)
     demo = build_app(device=args.device, max_concurrency=max(1, args.max_concurrency))

@@ -27,12 +27,11 @@ from .models import dcgan
 from .models.base import Generator
 from .models.dcgan import load_dcgan
 from .models.loaders import load_stylegan2
-from .settings import ProgressFn
+from .settings import DEFAULT_MODEL, ProgressFn
 
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECKPOINT_EXTS = (".pkl", ".pt", ".pth", ".safetensors")
-DEFAULT_MODEL = "celeba-dcgan-64"
 
 
 class ModelUnavailableError(RuntimeError):

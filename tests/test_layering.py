@@ -94,6 +94,17 @@ def test_imports_point_down_the_layers():
     assert not upward, "imports that point up a layer:\n" + "\n".join(sorted(upward))
 
 
+FRONT_END_MAY_USE = ("ganinv.actions", "ganinv.settings", "ganinv.cli", "webapp", "ganinv")
+
+
+def test_front_ends_call_the_actions_and_nothing_below():
+    """The app, the CLI and scripts share one layer of tasks: a front end never reaches past it."""
+    bad = [f"{m} imports {t}" for m, targets in GRAPH.items() if LAYERS[layer_of(m)][0] == "front ends"
+           for t in targets if not any(t == p or t.startswith(p + ".") for p in FRONT_END_MAY_USE[:-1])
+           and t != "ganinv"]
+    assert not bad, "front ends importing below the action layer:\n" + "\n".join(sorted(bad))
+
+
 def test_no_import_cycles():
     index, low, stack, on, cycles, counter = {}, {}, [], set(), [], [0]
 

@@ -1,13 +1,9 @@
 """The page: a header, the model choice every tab uses, and the seven tabs in the order a user works."""
 from __future__ import annotations
 
-import os
-import tempfile
-
 import gradio as gr
-from PIL import Image
 
-from ganinv.actions import USER_ERRORS, models
+from ganinv.actions import models
 
 from . import tab_discover, tab_edit, tab_invert, tab_mix, tab_models, tab_restore, tab_text
 from .common import STATE_TTL_S, Context, Sessions, model_choices
@@ -24,36 +20,10 @@ appear in *7 Models* once their weights are in `checkpoints/`. Everything here i
 `python -m ganinv` command and a Python call (`ganinv.actions`).
 """
 
-SAMPLE_SEEDS = (1, 7, 42)              # example faces drawn from the bundled model
-
-
-def _save_atomic(img: Image.Image, path: str) -> str:
-    """Several app processes may share the examples folder: never expose a half-written file."""
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=os.path.dirname(path))
-    os.close(fd)
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
-    return path
-
 
 def example_images(folder: str | None = None, device: str | None = None) -> list[str]:
-    """The astronaut portrait (scikit-image, public domain) and a few bundled-model samples as PNGs."""
-    from skimage import data                   # optional heavy import, only for the examples
-    folder = folder or os.path.join(tempfile.gettempdir(), "ganinv-app-examples")
-    os.makedirs(folder, exist_ok=True)
-    paths = [os.path.join(folder, "astronaut.png")]
-    if not os.path.isfile(paths[0]):
-        _save_atomic(Image.fromarray(data.astronaut()), paths[0])
-    try:
-        imgs = models.sample(list(SAMPLE_SEEDS), model=models.DEFAULT_MODEL, device=device)
-    except USER_ERRORS:
-        return paths
-    for s, im in zip(SAMPLE_SEEDS, imgs):
-        p = os.path.join(folder, f"{models.DEFAULT_MODEL}-seed{s}.png")
-        if not os.path.isfile(p):
-            _save_atomic(im, p)
-        paths.append(p)
-    return paths
+    """The example inputs shown under the upload (ganinv.actions.models.example_images)."""
+    return models.example_images(folder, device=device)
 
 
 def build_app(*, device: str | None = None, max_concurrency: int = 1) -> gr.Blocks:

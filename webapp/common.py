@@ -24,8 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from ganinv.actions import USER_ERRORS, Record, Source, user_message
 from ganinv.actions.models import DEFAULT_MODEL, list_models
 from ganinv.actions.text import ClipChoice, clip_from_env
-from ganinv.io import tensor_to_pil           # presentation only: result tensors -> images
-from ganinv.plots import loss_figure          # presentation only: loss curves (drawn under matplotlib's lock)
+from ganinv.actions.common import loss_figure, tensor_to_pil   # presentation helpers for results
 
 DISPLAY_SIZE = 256                  # 64-px outputs are upscaled (nearest) so pixels stay visible
 STATE_TTL_S = 4 * 3600              # a session's latent and photo are dropped after this idle time

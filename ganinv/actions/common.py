@@ -19,6 +19,7 @@ from ..io import ImageLoadError, LatentFileError, image_grid, load_latent, tenso
 from ..latent import check_latent, seed_latent
 from ..models.base import Generator
 from ..models.loaders import CheckpointFormatError, UnsafeCheckpointError
+from ..plots import loss_figure
 from ..registry import ChecksumError, ModelUnavailableError, get_spec, load_generator
 from ..settings import SEED_MAX, SOURCE_KINDS, STRENGTH_LIMIT
 
@@ -151,6 +152,8 @@ def session_latent(G: Generator, record: Record | None, label: str = "source") -
     return record.latent[:1].to(G.device), record.space
 
 
-__all__ = ["InputError", "USER_ERRORS", "IMAGE_ERRORS", "user_message", "grid_image", "number", "optional_number",
+# Presentation helpers front ends use on results: tensor_to_pil (images in [-1, 1] -> PIL) and
+# loss_figure (loss curves, drawn under matplotlib's lock).
+__all__ = ["tensor_to_pil", "loss_figure", "InputError", "USER_ERRORS", "IMAGE_ERRORS", "user_message", "grid_image", "number", "optional_number",
            "choice", "strength", "seed", "layer_list", "generator", "Record", "load_record", "Source", "check_source",
            "session_latent", "seed_latent"]

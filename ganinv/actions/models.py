@@ -1,10 +1,13 @@
 """Task: see which generators exist, what each supports, and sample from one."""
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 
 import torch
 from PIL import Image
+from skimage import data as skdata
 
 from ..io import tensor_to_pil
 from ..registry import (CACHE, DEFAULT_MODEL, ChecksumError, ModelUnavailableError, describe_models, get_spec,
@@ -100,5 +103,49 @@ def sample(seeds=SAMPLE_SEEDS, *, model: str = DEFAULT_MODEL, truncation_psi: fl
     return imgs if isinstance(imgs, list) else [imgs]
 
 
+
+
+
+EXAMPLE_SEEDS = (1, 7, 42)                      # example faces drawn from the bundled model
+
+
+def check_device(device: str | None) -> str | None:
+    """``device`` if this machine has it ("cuda" needs a CUDA device), else InputError."""
+    if device not in (None, "cpu", "cuda"):
+        raise InputError(f"Device must be cpu or cuda, got {str(device)[:20]!r}.")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available here; use --device cpu")
+    return device
+
+
+def _save_atomic(img: Image.Image, path: str) -> str:
+    """Several app processes may share the examples folder: never expose a half-written file."""
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=os.path.dirname(path))
+    os.close(fd)
+    img.save(tmp, format="PNG")
+    os.replace(tmp, path)
+    return path
+
+
+def example_images(folder: str | None = None, *, device: str | None = None) -> list[str]:
+    """PNG paths: the astronaut portrait (scikit-image, public domain) and a few bundled-model samples."""
+    folder = folder or os.path.join(tempfile.gettempdir(), "ganinv-app-examples")
+    os.makedirs(folder, exist_ok=True)
+    paths = [os.path.join(folder, "astronaut.png")]
+    if not os.path.isfile(paths[0]):
+        _save_atomic(Image.fromarray(skdata.astronaut()), paths[0])
+    try:
+        imgs = sample(list(EXAMPLE_SEEDS), model=DEFAULT_MODEL, device=device)
+    except USER_ERRORS:
+        return paths
+    for s, im in zip(EXAMPLE_SEEDS, imgs):
+        p = os.path.join(folder, f"{DEFAULT_MODEL}-seed{s}.png")
+        if not os.path.isfile(p):
+            _save_atomic(im, p)
+        paths.append(p)
+    return paths
+
+
 __all__ = ["ModelInfo", "list_models", "loaded_models", "spaces_for", "model_info", "feature_layers", "parse_seeds",
-           "sample", "DEFAULT_MODEL", "MAX_SAMPLES", "SAMPLE_SEEDS"]
+           "sample", "DEFAULT_MODEL", "MAX_SAMPLES", "SAMPLE_SEEDS", "EXAMPLE_SEEDS", "check_device",
+           "example_images"]

@@ -17,7 +17,7 @@ from typing import Callable, Iterator, Sequence
 from tqdm import tqdm
 
 from ..actions import USER_ERRORS, InputError, Source, user_message
-from ..registry import DEFAULT_MODEL
+from ..settings import DEFAULT_MODEL
 
 DEBUG_ENV = "GANINV_DEBUG"                      # set to 1 to see tracebacks instead of one-line errors
 ALL = "all"                                     # --face all

@@ -70,3 +70,14 @@ def test_edit_refuses_bad_strengths_before_rendering(value):
 def test_edit_refuses_unknown_direction_and_paths():
     with pytest.raises(InputError, match="No direction '../../etc/passwd'"):
         edit(Source("seed"), {"../../etc/passwd": 1.0}, device="cpu")
+
+
+def test_edit_with_a_kept_direction_is_the_conditional_edit(dcgan):
+    from ganinv.edit import conditional, load_direction
+    z = resolve_source(dcgan, Source("seed", seed=2))[0]
+    smile, yaw = load_direction("smile", G=dcgan), load_direction("yaw", G=dcgan)
+    out = edit(Source("seed", seed=2), {"smile": 2.0, "yaw": 0.0}, without=["yaw"], device="cpu")
+    expected = z + 2.0 * conditional(smile, [yaw])[0].tensor()
+    assert torch.allclose(out.latent, expected, atol=1e-6) and out.strengths == {"smile": 2.0}
+    assert out.cosines and out.cosines[0]["condition"] == "yaw" and abs(out.cosines[0]["cos_after"]) < 1e-5
+    assert torch.equal(edit(Source("seed", seed=2), {"smile": 0.0}, device="cpu").latent, z)
