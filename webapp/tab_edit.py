@@ -25,7 +25,7 @@ InterFaceGAN (Shen et al., CVPR 2020, eq. 3 and 5) fits a linear boundary with u
 editing removes a second attribute's direction, $n_1 - (n_1^\\top n_2)\\, n_2$.
 """
 
-MAX_SLOTS = 12                     # sliders: the model's shipped directions first, then the session's own
+MAX_SLOTS = 24                     # sliders: the model's shipped directions first, then the session's own
 FAST = dict(concurrency_id="edit", concurrency_limit=2, show_progress="minimal")
 
 
