@@ -22,6 +22,8 @@ MAX_RESTARTS = 8
 PERCEPTUAL_WEIGHT = 1.0                     # lambda_p of Image2StyleGAN's loss (eq. 3)
 ALIGN_MODES = ("auto", "face", "center")    # auto: face if found else centre crop; face: required; center: no detection
 MAX_FACES = 100                             # face index accepted from users (1-based in the UI)
+FACE_THUMB_PX = 96                          # side of a face crop in the app's face picker
+INVERT_BATCH = 16                           # images optimised together by batch inversion (a folder, --face all)
 MULTICODE_N = 8                             # mGANprior codes N for the app's methods panel and the CLI
 MAX_CODES = 64
 

@@ -7,12 +7,12 @@ import os
 import gradio as gr
 import pandas as pd
 
-from ganinv.actions import invert as inv_actions, models
+from ganinv.actions import USER_ERRORS, faces as face_actions, invert as inv_actions, models, user_message
 from ganinv.settings import ALIGN_MODES, INVERT_STEPS, MAX_CODES, MAX_FACES, MAX_RESTARTS, MAX_STEPS, MULTICODE_N, \
     PERCEPTUAL_WEIGHT
 
-from .common import (COMPUTE, LATEX, Context, ImageInput, cancellable, loss_figure, metric_table, one_based, record_of,
-                     reporter, show, show_map, shows_errors, upscale)
+from .common import (COMPUTE, LATEX, UI_ONLY, Context, ImageInput, cancellable, loss_figure, metric_table, one_based,
+                     record_of, reporter, show, show_map, shows_errors, upscale)
 
 INVERT_MD = """
 ### 1 Invert: optimisation-based GAN inversion
@@ -143,9 +143,27 @@ def make_callbacks(ctx: Context) -> dict:
         table = pd.DataFrame(rows, columns=["method", "time (s)", "PSNR (dB)", "SSIM", "perceptual distance"])
         return table, gallery
 
+    def find_faces(image):
+        """The photo's faces as a numbered gallery (largest first, numbered as "Face #" counts) and a note.
+        Never an error popup: it runs on every new image, and a bad file is refused by the inversion."""
+        if image is None:
+            return [], ""
+        try:
+            crops = face_actions.face_crops(image)
+        except USER_ERRORS as e:
+            return [], f"Faces: {user_message(e)}"
+        if not crops:
+            return [], "No face found: the inversion will use the centre square (alignment 'auto')."
+        note = (f"{len(crops)} face{'s' if len(crops) > 1 else ''} found, largest first: click one to pick it "
+                f"(it sets Face #).") if len(crops) > 1 else "1 face found."
+        return [(c.image, f"#{c.index + 1}") for c in crops], note
+
+    def pick_face(evt: gr.SelectData):
+        return evt.index + 1
+
     return dict(invert=invert, invert_cancellable=cancellable(invert), load_latent=load_latent, sample=sample,
                 use_sample=use_sample, invert_method=cancellable(invert_method),
-                compare_methods=cancellable(compare_methods))
+                compare_methods=cancellable(compare_methods), find_faces=find_faces, pick_face=pick_face)
 
 
 def build(ctx: Context, examples: list[str]) -> dict:
@@ -164,6 +182,9 @@ def build(ctx: Context, examples: list[str]) -> dict:
                 align = gr.Radio(list(ALIGN_MODES), value="auto", label="Face alignment", scale=3,
                                  info="auto: align the face if one is found, else centre crop")
                 face = gr.Number(1, label="Face # (largest first)", precision=0, minimum=1, maximum=MAX_FACES, scale=1)
+            face_note = gr.Markdown(elem_id="faces-note")
+            faces = gr.Gallery(label="Faces found (click one to invert it)", columns=8, height="auto", format="png",
+                               allow_preview=False, elem_id="faces")
             space = gr.Dropdown(info.spaces, value=info.default_space, label="Latent space", allow_custom_value=True,
                                 info="Z for the DCGAN; W / W+ for StyleGAN2 (W+: one code per layer).")
             steps = gr.Slider(1, MAX_STEPS, value=INVERT_STEPS, step=1, label="Steps", elem_id="steps")
@@ -207,6 +228,9 @@ def build(ctx: Context, examples: list[str]) -> dict:
                      api_name="load_latent", **COMPUTE)
     sample_btn.click(cb["sample"], [seeds, model], [gallery], api_name="sample", **COMPUTE)
     gallery.select(cb["use_sample"], [gallery], [image], api_name="use_sample", concurrency_limit=None)
+    image.change(cb["find_faces"], [image], [faces, face_note], api_name="find_faces", concurrency_id="faces",
+                 concurrency_limit=1)
+    faces.select(cb["pick_face"], None, [face], **UI_ONLY)
 
     with gr.Accordion("Other inversion methods / compare", open=False):
         gr.Markdown(METHODS_MD, latex_delimiters=LATEX)

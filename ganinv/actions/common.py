@@ -6,6 +6,8 @@ in the action that uses it; the method packages below trust their inputs.
 from __future__ import annotations
 
 import math
+import os
+import re
 from dataclasses import dataclass, field
 
 import torch
@@ -20,7 +22,7 @@ from ..latent import check_latent, seed_latent
 from ..models.base import Generator
 from ..models.loaders import CheckpointFormatError, UnsafeCheckpointError
 from ..plots import loss_figure
-from ..registry import ChecksumError, ModelUnavailableError, get_spec, load_generator
+from ..registry import REPO_ROOT, ChecksumError, ModelUnavailableError, checkpoints_dir, get_spec, load_generator
 from ..settings import SEED_MAX, SOURCE_KINDS, STRENGTH_LIMIT
 
 
@@ -38,9 +40,32 @@ IMAGE_ERRORS = (ImageLoadError, NoFaceError)
 
 
 def user_message(e: BaseException) -> str:
-    """The one-line message of a user error (KeyError's repr quotes are dropped)."""
+    """The one-line message of a user error (KeyError's repr quotes are dropped), with no server path in it."""
     msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-    return (str(msg) or type(e).__name__).splitlines()[0]
+    return public_text((str(msg) or type(e).__name__).splitlines()[0])
+
+
+# An absolute path of two or more parts; not a URL's path, "W/W+" or a fraction.
+_ABSOLUTE = re.compile(r"(?<![\w.~\-/:])/(?:[^\s'\"`:;,()\[\]{}/]+/)+[^\s'\"`:;,()\[\]{}]*")
+
+
+def public_path(path: str) -> str:
+    """A server path as a remote user may see it: ``checkpoints/<name>`` inside the checkpoints folder,
+    relative inside the app's folder, else the file name alone."""
+    p = os.path.normpath(path)
+    for root, shown in ((checkpoints_dir(), "checkpoints"), (REPO_ROOT, "")):
+        rel = os.path.relpath(p, os.path.normpath(root))
+        if not rel.startswith(".."):
+            return os.path.join(shown, rel) if shown else rel
+    return os.path.basename(p) or p
+
+
+def public_text(text: str) -> str:
+    """``text`` with every absolute path replaced by ``public_path`` (a trailing full stop kept)."""
+    def short(m: re.Match) -> str:
+        p = m.group(0).rstrip(".")
+        return public_path(p) + m.group(0)[len(p):]
+    return _ABSOLUTE.sub(short, str(text))
 
 
 # --------------------------------------------------------------------------- checks
@@ -154,6 +179,6 @@ def session_latent(G: Generator, record: Record | None, label: str = "source") -
 
 # Presentation helpers front ends use on results: tensor_to_pil (images in [-1, 1] -> PIL) and
 # loss_figure (loss curves, drawn under matplotlib's lock).
-__all__ = ["tensor_to_pil", "loss_figure", "InputError", "USER_ERRORS", "IMAGE_ERRORS", "user_message", "grid_image", "number", "optional_number",
+__all__ = ["tensor_to_pil", "loss_figure", "InputError", "USER_ERRORS", "IMAGE_ERRORS", "user_message", "public_path", "public_text", "grid_image", "number", "optional_number",
            "choice", "strength", "seed", "layer_list", "generator", "Record", "load_record", "Source", "check_source",
            "session_latent", "seed_latent"]

@@ -17,7 +17,7 @@ from ..identity import identity_metrics
 from ..io import center_crop_resize, load_image, pil_to_tensor, tensor_to_pil
 from ..models.base import Generator
 from ..registry import MODELS, get_spec
-from ..settings import ALIGN_MODES, MAX_FACES
+from ..settings import ALIGN_MODES, FACE_THUMB_PX, MAX_FACES
 from .common import choice, number
 
 
@@ -80,6 +80,32 @@ def find_faces(src) -> dict:
     return {"width": img.width, "height": img.height, "faces": faces}
 
 
+@dataclass
+class FaceCrop:
+    """One detected face as a picture to pick from (the gallery of a group photo)."""
+
+    index: int                                  # 0-based face index (0 = largest), what ``invert(face=...)`` takes
+    box: list[float]                            # [left, top, right, bottom] in photo pixels
+    score: float                                # detector margin
+    image: Image.Image                          # square crop around the box, ``size`` px
+
+
+def face_crops(src, *, size: int = FACE_THUMB_PX, margin: float = 0.3) -> list[FaceCrop]:
+    """Every face in a photo as a square crop (the box widened by ``margin`` of its side on each
+    side, resized to ``size`` px), largest first: the index is the one inversion takes."""
+    size = number(size, "Thumbnail size", 16, 512, whole=True)
+    img = load_image(src)
+    out = []
+    for i, f in enumerate(detect_faces(img)):
+        x0, y0, x1, y1 = (float(v) for v in f.box)
+        half = max(x1 - x0, y1 - y0) * (0.5 + margin)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        square = tuple(int(round(v)) for v in (cx - half, cy - half, cx + half, cy + half))
+        crop = img.crop(square).resize((size, size), Image.BICUBIC)
+        out.append(FaceCrop(i, [round(v, 1) for v in (x0, y0, x1, y1)], round(float(f.score), 3), crop))
+    return out
+
+
 def identity_metric(a: Image.Image, b: Image.Image) -> dict:
     """Is ``b`` the same person as ``a``?  ArcFace cosine similarity first (``arcface_similarity``,
     ``arcface_same_person``; Deng et al., CVPR 2019), then dlib's descriptor distance
@@ -107,5 +133,5 @@ def alignment_preview(prepared: Prepared | None) -> Image.Image | None:
     return out
 
 
-__all__ = ["Prepared", "check_alignment", "prepare_image", "find_faces", "identity_metric", "paste_into_photo",
+__all__ = ["Prepared", "check_alignment", "prepare_image", "find_faces", "FaceCrop", "face_crops", "identity_metric", "paste_into_photo",
            "alignment_preview", "NoFaceError"]
