@@ -133,5 +133,6 @@ def alignment_preview(prepared: Prepared | None) -> Image.Image | None:
     return out
 
 
-__all__ = ["Prepared", "check_alignment", "prepare_image", "find_faces", "FaceCrop", "face_crops", "identity_metric", "paste_into_photo",
+__all__ = ["Prepared", "check_alignment", "prepare_image", "find_faces", "FaceCrop", "face_crops", "identity_metric",
+           "paste_into_photo",
            "alignment_preview", "NoFaceError"]

@@ -28,9 +28,10 @@ from ..losses import image_metrics
 from ..models.base import Generator
 from ..plots import loss_figure, save_figure
 from ..registry import DEFAULT_MODEL
-from ..settings import (DOMAIN_WEIGHT_MAX, INVERT_STEPS, LATENT_SPACES, MAX_CODES, MAX_RESTARTS, MAX_STEPS,
-                        MULTICODE_N, PERCEPTUAL_WEIGHT, SEED_MAX, ProgressFn)
-from .common import InputError, Record, choice, generator, load_record, number, optional_number
+from ..settings import (DOMAIN_WEIGHT_MAX, INVERT_BATCH, INVERT_STEPS, LATENT_SPACES, MAX_CODES, MAX_RESTARTS,
+                        MAX_STEPS, MULTICODE_N, PERCEPTUAL_WEIGHT, SEED_MAX, ProgressFn)
+from .common import IMAGE_ERRORS, InputError, Record, choice, generator, load_record, number, optional_number, \
+    user_message
 from .faces import Prepared, check_alignment, identity_metric, paste_into_photo, prepare_image
 
 METHODS = ("optimize", "encoder", "hybrid", "multicode", "layerwise")
@@ -192,6 +193,98 @@ def compare(image, *, methods: list[str], model: str = DEFAULT_MODEL, steps: int
     return out
 
 
+# --------------------------------------------------------------------------- many images
+BATCHED_METHODS = ("optimize",)                 # methods whose code path takes [N, ...] targets
+MAX_BATCH = 256
+
+
+@dataclass
+class BatchItem:
+    """One image (or one face of a photo) of a batch run: its inversion, or why it was skipped."""
+
+    source: object                              # the image as given (a path, PIL image or array)
+    face: int                                   # 0-based face index used
+    inversion: Inversion | None = None
+    error: str | None = None                    # one-line message when the image was skipped (unreadable, no face)
+
+
+def invert_many(images, *, model: str = DEFAULT_MODEL, method: str = DEFAULT_METHOD, space: str | None = None,
+                steps: int = INVERT_STEPS, perceptual_weight: float = PERCEPTUAL_WEIGHT, restarts: int = 1,
+                seed: int = 0, align: str = "auto", face: int = 0, batch_size: int = INVERT_BATCH,
+                identity: bool = True, encoder: str | None = None, device: str | None = None,
+                progress: ProgressFn | None = None, on_result=None) -> list[BatchItem]:
+    """Invert many images, ``batch_size`` at a time through the batched optimisation, with one result each.
+
+    ``images``: paths, PIL images or arrays, or ``(image, face_index)`` pairs (``face`` for the rest).
+    Each image gets the settings and seed a lone ``invert()`` call would give it (the optimisation
+    keeps every run's loss, gradients and Adam state separate), so results match one-by-one runs;
+    methods without a batched code path (anything but ``BATCHED_METHODS``) run one image at a time.
+    An image that cannot be read or has no face (``IMAGE_ERRORS``) is skipped with its message.
+    Returns one item per input, in input order; ``on_result(item)`` is called as each is ready (e.g. to
+    write its files).  A batched result's ``seconds`` is its share of the batch's time and its loss
+    history the batch's mean per step.
+    """
+    G = generator(model, device)
+    settings = check_settings(G, method=method, space=space, steps=steps, perceptual_weight=perceptual_weight,
+                              restarts=restarts, seed=seed, n_codes=MULTICODE_N, layer=None, l_dom=None)
+    face = check_alignment(align, face)
+    batch_size = number(batch_size, "Batch size", 1, MAX_BATCH, whole=True)
+    todo = [(x[0], check_alignment(align, x[1])) if isinstance(x, tuple) else (x, face) for x in images]
+    if method not in BATCHED_METHODS:
+        batch_size = 1
+    items = [BatchItem(src, idx) for src, idx in todo]
+    finished = 0
+
+    def report(done: float, msg: str) -> None:
+        if progress:
+            progress(min(1.0, done / max(len(todo), 1)), msg)
+
+    def finish(item: BatchItem) -> None:
+        nonlocal finished
+        finished += 1
+        if on_result is not None:
+            on_result(item)
+
+    pending: list[tuple[BatchItem, Prepared]] = []
+    for i, ((src, idx), item) in enumerate(zip(todo, items)):
+        try:
+            pending.append((item, prepare_image(src, G, align=align, face_index=idx)))
+        except IMAGE_ERRORS as e:
+            item.error = user_message(e)
+            finish(item)
+        if len(pending) == batch_size or (i == len(todo) - 1 and pending):
+            a, n = finished, len(pending)
+            _run_batch(G, pending, method, settings, encoder=encoder, identity=identity,
+                       progress=lambda f, msg, a=a, n=n: report(a + f * n, f"images {a + 1}-{a + n}: {msg}"))
+            for item, _ in pending:
+                finish(item)
+            pending = []
+    report(len(todo), f"{sum(x.inversion is not None for x in items)} of {len(todo)} inverted")
+    return items
+
+
+def _run_batch(G: Generator, pending: list, method: str, settings: dict, *, encoder: str | None, identity: bool,
+               progress: ProgressFn | None) -> None:
+    """Invert prepared crops together (optimize) or one by one (other methods); fills each item's inversion."""
+    if method in BATCHED_METHODS and len(pending) > 1:
+        s = settings
+        x = torch.cat([p.tensor.to(G.device, torch.float32) for _, p in pending])         # [B, C, R, R]
+        t0 = time.time()
+        r = invert_optimize(G, x, space=s["space"], num_steps=s["steps"], perceptual_weight=s["perceptual_weight"],
+                            restarts=s["restarts"], seed=s["seed"], progress=progress)
+        share = (time.time() - t0) / len(pending)
+        for b, (item, prep) in enumerate(pending):
+            item.inversion = Inversion(method, G.name, r.image[b:b + 1].detach().cpu(),
+                                       r.latent[b:b + 1].detach().cpu(), r.space, dict(r.metrics[b]), share, prep,
+                                       dict(s, method=method, batch_size=len(pending)), r.loss_history)
+    else:
+        for item, prep in pending:
+            item.inversion = run_method(G, prep, method, settings, encoder=encoder, progress=progress)
+    if identity:
+        for item, prep in pending:
+            item.inversion.metrics.update(identity_metric(prep.image, tensor_to_pil(item.inversion.image[0])))
+
+
 # --------------------------------------------------------------------------- files
 def save_inversion(inv: Inversion, outdir: str, stem: str) -> dict[str, str]:
     """Write <stem>_recon.png, _target.png, _compare.png, _metrics.json, and for methods with a code
@@ -250,5 +343,5 @@ def open_latent(path: str, *, model: str = DEFAULT_MODEL, device: str | None = N
 
 
 __all__ = ["METHODS", "LATENT_METHODS", "DEFAULT_METHOD", "HYBRID_OPTIMIZERS", "Inversion", "check_settings",
-           "run_method", "invert",
+           "run_method", "invert", "BATCHED_METHODS", "BatchItem", "invert_many",
            "compare", "save_inversion", "save_record", "list_images", "render_record", "OpenedLatent", "open_latent"]

@@ -76,7 +76,10 @@ def register(sub) -> None:
                 "multicode (N codes at a layer), layerwise (fit a feature map)")
     _method_options(s, ("space", "steps", "perceptual_weight", "restarts", "seed", "n_codes", "layer", "l_dom",
                         "optimizer", "lr", "latent_steps", "l_reg"))
-    s.set_defaults(func=cmd_invert, actions=(invert.invert,), suffix="", fixed=())
+    option(s, "--batch-size", invert.invert_many,
+           help=f"images optimised together for a folder or --face all (methods {', '.join(invert.BATCHED_METHODS)}; "
+                "others run one at a time)")
+    s.set_defaults(func=cmd_invert, actions=(invert.invert, invert.invert_many), suffix="", fixed=())
 
     for name, (method, suffix, text) in ALIASES.items():
         s = sub.add_parser(name, help=f"{text} (= invert --method {method})")
@@ -137,6 +140,8 @@ def cmd_invert(args) -> int:
     files = invert.list_images(args.input)
     if not files:
         raise InputError(f"no images in {shown_path(args.input)}")
+    if getattr(args, "batch_size", None) is not None and (len(files) > 1 or args.face == ALL):
+        return _invert_batched(args, files)
     settings = kwargs_for(invert.invert, args, exclude=("face",))
     failed = 0
     for path in files:
@@ -153,6 +158,36 @@ def cmd_invert(args) -> int:
             info(f"skipped {path}: {user_message(e)}")
             failed += 1
     return 1 if failed == len(files) else 0
+
+
+def _invert_batched(args, files: list[str]) -> int:
+    """Every file (every face with --face all) through ``invert_many``: files written as each batch ends."""
+    targets, names, done = [], {}, 0
+    for path in files:
+        stem = os.path.splitext(os.path.basename(path))[0] + args.suffix
+        try:
+            found = _targets(path, args.face, stem)
+        except IMAGE_ERRORS as e:
+            info(f"skipped {path}: {user_message(e)}")
+            continue
+        for face, name in found:
+            names[path, face] = name
+            targets.append((path, face))
+
+    def save(item) -> None:
+        nonlocal done
+        if item.inversion is None:
+            info(f"skipped {item.source}: {item.error}")
+            return
+        done += 1
+        _report(item.source, item.inversion,
+                invert.save_inversion(item.inversion, args.out, names[item.source, item.face]))
+
+    settings = kwargs_for(invert.invert_many, args, exclude=("face",))
+    if targets:
+        with progress_bar(args) as progress:
+            invert.invert_many(targets, progress=progress, on_result=save, **settings)
+    return 0 if done else 1
 
 
 def cmd_train_encoder(args) -> int:

@@ -115,3 +115,22 @@ def test_train_encoder_then_resume_then_encode(cli, photos, tmp_path):
     assert r.code == 0 and json.loads((tmp_path / "enc" / "e.json").read_text())["steps_done"] == 3
     r = cli("encode", photos["astronaut"], "--encoder", "enc/e.safetensors", "--no-identity", "--quiet")
     assert r.code == 0 and (tmp_path / "outputs" / "astronaut-encoded.npz").exists()
+
+
+def test_folder_is_inverted_in_batches_with_todays_file_names(cli, photos, tmp_path, dcgan):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("astronaut", "two"):
+        Image.open(photos[name]).save(src / f"{name}.png")
+    r = cli("invert", src, "--out", "out", "--steps", 2, "--no-identity", "--batch-size", 2)
+    assert r.code == 0, r.err
+    assert "%" in r.err                                     # one tqdm bar for the batch, on stderr
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == sorted(f.format(n) for n in ("astronaut", "two") for f in FILES)
+    m = json.loads((out / "two_metrics.json").read_text())
+    assert m["settings"]["batch_size"] == 2 and len(m["loss_history"]) == 2
+    assert r.out.count("PSNR") == 2
+    saved = np.asarray(Image.open(out / "two_recon.png")).astype(int)
+    assert np.abs(rendered(dcgan, out / "two.npz") - saved).max() <= 1
+    r = cli("invert", src, "--out", "out", "--batch-size", 0, "--quiet")
+    assert r.code == 2 and r.err_lines == ["error: Batch size must be a whole number from 1 to 256, got 0."]
