@@ -21,6 +21,7 @@ from ..io import ImageLoadError, LatentFileError, image_grid, load_latent, tenso
 from ..latent import check_latent, seed_latent
 from ..models.base import Generator
 from ..models.loaders import CheckpointFormatError, UnsafeCheckpointError
+from ..models.tuned import DeltaError, delta_digest, tuned_generator
 from ..plots import loss_figure
 from ..registry import REPO_ROOT, ChecksumError, ModelUnavailableError, checkpoints_dir, get_spec, load_generator
 from ..settings import SEED_MAX, SOURCE_KINDS, STRENGTH_LIMIT
@@ -32,7 +33,7 @@ class InputError(ValueError):
 
 # Errors whose message is meant for the user (front ends show it as is; anything else is a bug).
 USER_ERRORS = (InputError, ImageLoadError, LatentFileError, ModelUnavailableError, ChecksumError, NoFaceError,
-               DirectionError, CheckpointFormatError, UnsafeCheckpointError, ClipUnavailableError, ValueError,
+               DirectionError, CheckpointFormatError, UnsafeCheckpointError, ClipUnavailableError, DeltaError, ValueError,
                KeyError, FileNotFoundError)
 
 # Errors that concern one image of a batch (unreadable, no face): front ends skip that image.
@@ -139,13 +140,30 @@ class Record:
     prepared: object | None = None              # ganinv.actions.faces.Prepared when it came from a photo
     note: str = ""
     meta: dict = field(default_factory=dict)
+    delta: dict | None = None                   # pivotal tuning's weight delta: the record renders with G + delta
+
+    @property
+    def key(self) -> str | None:
+        """Identifies the delta (for the tuned-generator cache); None without one."""
+        if not self.delta:
+            return None
+        if "_key" not in self.meta:
+            self.meta["_key"] = delta_digest(self.delta)
+        return self.meta["_key"]
 
 
 def load_record(path: str, *, model: str, device: str | None = None) -> Record:
-    """A latent file checked against ``model``; its first code becomes the record."""
+    """A latent file checked against ``model``; its first code (and weight delta, if any) become the record."""
     G = generator(model, device)
     lf = load_latent(path, G=G)
-    return Record(lf.model, lf.latent[:1].clone(), lf.space, note="latent file", meta=lf.meta)
+    return Record(lf.model, lf.latent[:1].clone(), lf.space, note="latent file", meta=lf.meta, delta=lf.delta)
+
+
+def record_generator(G: Generator, record: Record | None) -> Generator:
+    """G itself, or G with the record's tuned weights (a cached private copy: the shared G never changes)."""
+    if record is None or not record.delta or record.model != G.name:
+        return G
+    return tuned_generator(G, record.delta, key=record.key)
 
 
 # --------------------------------------------------------------------------- latent sources
@@ -158,6 +176,15 @@ class Source:
     seed: int = 0                               # for "seed"
     path: str | None = None                     # for "file"
     label: str = "source"
+
+
+def source_generator(G: Generator, *sources: "Source") -> Generator:
+    """The generator an action renders with: tuned when a session source carries pivotal tuning's delta,
+    so every tab edits the photo's own details (Roich et al., PTI, TOG 2022)."""
+    for src in sources:
+        if src is not None and src.kind == "session" and src.record is not None and src.record.delta:
+            return record_generator(G, src.record)
+    return G
 
 
 def check_source(src: Source) -> Source:
@@ -180,5 +207,5 @@ def session_latent(G: Generator, record: Record | None, label: str = "source") -
 # Presentation helpers front ends use on results: tensor_to_pil (images in [-1, 1] -> PIL) and
 # loss_figure (loss curves, drawn under matplotlib's lock).
 __all__ = ["tensor_to_pil", "loss_figure", "InputError", "USER_ERRORS", "IMAGE_ERRORS", "user_message", "public_path", "public_text", "grid_image", "number", "optional_number",
-           "choice", "strength", "seed", "layer_list", "generator", "Record", "load_record", "Source", "check_source",
+           "choice", "strength", "seed", "layer_list", "generator", "Record", "load_record", "record_generator", "source_generator", "Source", "check_source",
            "session_latent", "seed_latent"]

@@ -17,7 +17,7 @@ from ..edit.sefa import Components, sefa
 from ..io import image_grid, tensor_to_pil
 from ..registry import DEFAULT_MODEL
 from ..settings import MAX_COMPONENTS, STRIP_STRENGTHS, ProgressFn
-from .common import (InputError, Source, choice, generator, layer_list, number, seed as check_seed,
+from .common import (source_generator, InputError, Source, choice, generator, layer_list, number, seed as check_seed,
                      strength as check_strength)
 from .edit import SESSION_SUFFIX, Strip, direction_strip, strip_strengths
 from .sources import resolve_source
@@ -64,6 +64,7 @@ def discover(source: Source, *, model: str = DEFAULT_MODEL, method: str = "sefa"
     comps = find_components(model=model, method=method, num_components=num_components, num_samples=num_samples,
                             layers=layers, layer=layer, seed=seed, device=device, progress=progress)
     G = generator(model, device)
+    G = source_generator(G, source)
     lat, space, note = resolve_source(G, source)
     strips = [direction_strip(G, lat, space, comps.direction(i), strengths, comps.direction(i).name)
               for i in range(len(comps.components))]
@@ -84,6 +85,7 @@ def component_strip(components: Components | None, index: int, source: Source, *
     """The latent moved along component ``index`` by each strength."""
     i = _index(components, index)
     G = generator(model, device)
+    G = source_generator(G, source)
     if components.model != G.name:
         raise InputError(f"These components belong to {components.model!r}; run Discover for {G.name!r}.")
     lat, space, _ = resolve_source(G, source)

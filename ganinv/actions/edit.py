@@ -24,11 +24,14 @@ from ..latent import render, to_ws
 from ..models.base import Generator
 from ..registry import DEFAULT_MODEL
 from ..settings import RENDER_KWARGS, STRENGTH_LIMIT, STRIP_STRENGTHS, ProgressFn
-from .common import InputError, Source, choice, generator, layer_list, number, seed as check_seed, strength
-from .faces import identity_metric, paste_into_photo
+from ..faces import paste_edit
+from .common import (InputError, Source, choice, generator, layer_list, number, seed as check_seed,
+                     source_generator, strength)
+from .faces import crop_similarity, paste_into_photo, prepare_image
 from .sources import resolve_source
 
 SESSION_SUFFIX = " (session)"
+PASTE_MODES = ("edit", "face")                  # add the edit's change to the photo / paste the generator's face
 ATTRIBUTES = ATTRIBUTE_NAMES                    # every attribute a scorer declares (ganinv.attributes)
 TRAIN_SAMPLES = (60, 3000)                      # range of "train a boundary" sample counts
 MAX_STRIP = 25                                  # frames of a strength strip
@@ -111,18 +114,22 @@ def score_pair(before: torch.Tensor, after: torch.Tensor, *, scorer: str = "face
 
 def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MODEL, without: Sequence[str] = (),
          layers: str | Sequence[int] | None = None, score: bool = False, paste: bool = False,
-         extra_root: str | None = None, root: str | None = None, allow_path: bool = False,
-         device: str | None = None) -> EditOutput:
+         paste_mode: str = "edit", photo=None, extra_root: str | None = None, root: str | None = None,
+         allow_path: bool = False, device: str | None = None) -> EditOutput:
     """Move one latent along directions: ``strengths`` maps direction keys to alpha (0 = off).
 
     ``without``: shipped directions every edit is made orthogonal to (conditional editing).
     ``layers``: W+ layers the edit moves (e.g. "0-3"; a W latent becomes W+), StyleGAN2 only.
-    ``score``: also score the attributes before and after.  ``paste``: for a session latent
-    inverted from an aligned face, paste the edited face back into the photo and measure its
-    identity distance to the original photo.  ``root`` replaces the shipped directions folder;
+    ``score``: also score the attributes before and after, and how much the edited face is still
+    the original person (``identity``: ArcFace similarity and dlib distance to the aligned photo,
+    or to the unedited render).  ``paste``: for a session latent inverted from an aligned face,
+    put the edit into the whole photo (``paste_mode`` "edit": add the change only; "face": the
+    generator's face); ``photo`` re-aligns a photo for a record loaded from a file (the CLI's
+    ``--paste``), with the face index the record was made from.  ``root`` replaces the shipped directions folder;
     ``allow_path`` (the CLI) lets a key be a direction .npy file.
     """
     G = generator(model, device)
+    G = source_generator(G, source)
     catalog = directions_for(G.name, extra_root=extra_root, root=root)
     checked = {k: strength(v, f"strength of {k!r}") for k, v in (strengths or {}).items()}
     active = {k: a for k, a in checked.items() if _pick(catalog, k, G, allow_path) is not None and a}
@@ -138,10 +145,26 @@ def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MO
     if score:
         result.scores = score_pair(result.before, result.image)
     prepared = getattr(source.record, "prepared", None) if source.kind == "session" else None
-    if paste and prepared is not None and getattr(prepared, "aligned", None) is not None:
-        result.pasted = paste_into_photo(prepared, result.image)
-        result.identity = identity_metric(prepared.original, result.pasted)
+    if photo is not None:                      # the CLI's --paste PHOTO: align the record's face again
+        meta = getattr(source.record, "meta", {}) or {}
+        prepared = prepare_image(photo, generator(model, device), align="face",
+                                 face_index=int(meta.get("face", 0) or 0))
+    if score:                                  # is the edited face still the person (ArcFace, aligned crops)?
+        reference = prepared.tensor.cpu() if prepared is not None else result.before
+        result.identity = crop_similarity(G, reference, result.image)
+    if (paste or photo is not None) and prepared is not None and getattr(prepared, "aligned", None) is not None:
+        result.pasted = paste_photo(prepared, result.before, result.image, mode=paste_mode)
     return result
+
+
+def paste_photo(prepared, before: torch.Tensor, after: torch.Tensor, *, mode: str = "edit") -> Image.Image:
+    """The whole photo with the edited face.  "edit" adds only the edit's change G'(w + a n) - G'(w),
+    upsampled and warped back through the alignment (the photo keeps its resolution and detail;
+    strength 0 returns the photo); "face" pastes the generator's face itself."""
+    choice(mode, "Paste mode", PASTE_MODES)
+    if mode == "face":
+        return paste_into_photo(prepared, after)
+    return paste_edit(prepared.original, before, after, prepared.aligned)
 
 
 def save_edit(path: str, result: EditOutput) -> str:
@@ -186,6 +209,7 @@ def strip(source: Source, key: str, *, model: str = DEFAULT_MODEL, strengths: Se
     if not key:
         raise InputError("Choose a direction for the strip.")
     G = generator(model, device)
+    G = source_generator(G, source)
     catalog = directions_for(G.name, extra_root=extra_root, root=root)
     d = _conditioned(_pick(catalog, key, G, allow_path), [_pick(catalog, c, G, allow_path) for c in without or ()])
     strengths = [strength(a) for a in strengths]

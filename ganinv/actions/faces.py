@@ -6,6 +6,7 @@ from dlib's 68-point model (iBUG 300-W, non-commercial terms).
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 from PIL import Image
 
 from ..faces import NoFaceError, align_face, detect_faces, draw_landmarks, get_align_spec, paste_back, pick_face
-from ..identity import identity_metrics
+from ..identity import ARCFACE_SAME_PERSON_THRESHOLD, IdentityLoss, identity_metrics
 from ..io import center_crop_resize, load_image, pil_to_tensor, tensor_to_pil
 from ..models.base import Generator
 from ..registry import MODELS, get_spec
@@ -111,6 +112,27 @@ def identity_metric(a: Image.Image, b: Image.Image) -> dict:
     ``arcface_same_person``; Deng et al., CVPR 2019), then dlib's descriptor distance
     (``identity_distance`` < 0.6 and ``same_person``), or ``identity_note`` saying why one is missing."""
     return identity_metrics(a, b)
+
+
+_CROP_ID: dict[tuple[str, int, str], IdentityLoss] = {}
+_CROP_ID_LOCK = threading.Lock()
+
+
+def crop_similarity(G: Generator, a: torch.Tensor, b: torch.Tensor) -> dict:
+    """ArcFace cosine similarity (Deng et al., CVPR 2019) of two model crops [1, 3, R, R] in [-1, 1] that
+    are aligned with the model's face template, so no detection is needed (a 64-px face is too small
+    for the detector to be reliable).  Models without a face template: ``identity_metric``."""
+    template = get_spec(G.name).align if G.name in MODELS else "center"
+    if template == "center":
+        return identity_metric(tensor_to_pil(a[0]), tensor_to_pil(b[0]))
+    key = (template, G.resolution, str(a.device))
+    with _CROP_ID_LOCK:
+        if key not in _CROP_ID:
+            _CROP_ID[key] = IdentityLoss(get_align_spec(template, G.resolution)).to(a.device).eval()
+    net = _CROP_ID[key]
+    with torch.no_grad():
+        sim = float((net.embed(a.float()) * net.embed(b.float().to(a.device))).sum())
+    return {"arcface_similarity": sim, "arcface_same_person": sim >= ARCFACE_SAME_PERSON_THRESHOLD}
 
 
 def paste_into_photo(prep: Prepared, edited: torch.Tensor | Image.Image) -> Image.Image:

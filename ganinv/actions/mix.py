@@ -24,7 +24,7 @@ from ..models.base import Generator
 from ..registry import DEFAULT_MODEL
 from ..settings import (DOMAIN_WEIGHT_MAX, INVERT_STEPS, MAX_FRAMES, MAX_STEPS, MORPH_FPS, MORPH_FRAMES,
                         RENDER_KWARGS, STRENGTH_LIMIT, ProgressFn)
-from .common import InputError, Source, check_source, choice, generator, layer_list, number, seed as check_seed
+from .common import source_generator, InputError, Source, check_source, choice, generator, layer_list, number, seed as check_seed
 from .faces import prepare_image
 from .invert import method_encoder
 from .sources import resolve_source, resolve_sources
@@ -80,6 +80,7 @@ def morph(a: Source, b: Source, *, folder: str, model: str = DEFAULT_MODEL, num_
     if not stem or os.path.basename(stem) != stem or stem.startswith("."):
         raise InputError(f"The file name stem must be a plain name, got {str(stem)[:40]!r}.")
     G = generator(model, device)
+    G = source_generator(G, a, b)
     (la, lb), space, notes = resolve_sources(G, [a, b], invert_steps=_steps(invert_steps), progress=progress)
     r = morph_frames(G, la, lb, space, num_frames=n, **({"method": method} if method else {}))
     frames = r.images.cpu()
@@ -103,6 +104,7 @@ def crossover(a: Source, b: Source, *, model: str = DEFAULT_MODEL, layers: str |
     (the DCGAN) or without ``layers``, b's feature maps mixed into a's at ``layer`` (region or channels;
     default: the middle layer)."""
     G = generator(model, device)
+    G = source_generator(G, a, b)
     wlayers = layer_list(layers, G.num_ws) if layers not in (None, "") and G.num_ws > 1 else None
     seed = check_seed(seed)
     if wlayers is None:
@@ -133,6 +135,7 @@ def expression(w1: Source, w2: Source, w3: Source, *, model: str = DEFAULT_MODEL
     lam = number(strength, "Lambda", -STRENGTH_LIMIT, STRENGTH_LIMIT)
     thr = number(threshold, "Threshold", 0, 100)
     G = generator(model, device)
+    G = source_generator(G, w1, w2, w3)
     (l1, l2, l3), space, notes = resolve_sources(G, [w1, w2, w3], invert_steps=_steps(invert_steps),
                                                  progress=progress)
     r = expression_transfer(l1, l2, l3, strength=lam, threshold=thr)
@@ -193,8 +196,9 @@ def diffusion(context: Source, target: Source, *, model: str = DEFAULT_MODEL, bo
     l_dom = number(l_dom, "Domain weight", 0, DOMAIN_WEIGHT_MAX)
     G = generator(model, device)
     E = method_encoder(G, encoder, True)
-    ctx, n_ctx = source_image(G, context)
-    tgt, n_tgt = source_image(G, target)
+    shown = source_generator(G, context, target)      # a tuned session latent is drawn with its own weights
+    ctx, n_ctx = source_image(shown, context)
+    tgt, n_tgt = source_image(shown, target)
     mask = center_box_mask(G.resolution, box, feather=feather, device=G.device)
     r = semantic_diffusion(G, E, tgt, ctx, mask=mask, num_steps=steps, l_dom=l_dom, progress=progress)
     inside = (r.mask > 0.999).expand_as(tgt)

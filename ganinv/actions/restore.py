@@ -18,7 +18,7 @@ from ..io import center_crop_resize, load_image, pil_to_tensor, tensor_to_pil
 from ..models.base import Generator
 from ..registry import DEFAULT_MODEL
 from ..settings import INVERT_STEPS, MAX_CODES, MAX_STEPS, MULTICODE_N, RESTORE_FACTORS, RESTORE_TASKS, ProgressFn
-from .common import InputError, choice, generator, number
+from .common import Record, record_generator, InputError, choice, generator, number
 from .faces import Prepared, prepare_image
 
 HOLE = 0.35                                     # centre hole side, fraction of the image (inpainting preset)
@@ -108,15 +108,17 @@ def mask_from_strokes(layers: Sequence[Image.Image], size: tuple[int, int], reso
 def restore(image, task: str, *, model: str = DEFAULT_MODEL, mask: torch.Tensor | None = None,
             strokes: Sequence[Image.Image] | None = None, hole: float = HOLE, factor: int = 4,
             codes: int = MULTICODE_N, layer: str | None = None, steps: int = INVERT_STEPS, align: str = "center",
-            device: str | None = None, progress: ProgressFn | None = None) -> Restoration:
-    """Restore ``image`` (path, PIL or array).  Inpainting uses ``mask`` ([1, 1, R, R], 1 = known), else the
+            record: Record | None = None, device: str | None = None,
+            progress: ProgressFn | None = None) -> Restoration:
+    """Restore ``image`` (path, PIL or array).  With a session ``record`` that carries pivotal tuning's
+    weight delta, the tuned generator is the prior (the photo's own details).  Inpainting uses ``mask`` ([1, 1, R, R], 1 = known), else the
     brush ``strokes`` drawn over the photo (``mask_from_strokes``), else a centre hole of side ``hole``;
     masks are drawn on the whole photo, so alignment must stay "center"."""
     choice(task, "Task", RESTORE_TASKS)
     n = number(codes, "Codes N", 1, MAX_CODES, whole=True)
     num_steps = number(steps, "Steps", 1, MAX_STEPS, whole=True)
     f = number(factor, "Factor", 2, 8, whole=True)
-    G = generator(model, device)
+    G = record_generator(generator(model, device), record)
     if mask is not None and not isinstance(mask, torch.Tensor):
         mask = mask_from_image(mask, G.resolution)          # a mask image (or its path) over the whole photo
     layers = [x for x in G.layer_names[:-1] if x != "input"]

@@ -25,7 +25,7 @@ from ..io import save_latent
 from ..latent import render
 from ..registry import DEFAULT_MODEL, checkpoints_dir, get_spec, offline
 from ..settings import MAPPER_STEPS, MAX_MAPPER_STEPS, MAX_STEPS, STRENGTH_LIMIT, TEXT_STEPS, ProgressFn
-from .common import InputError, Source, generator, number, seed as check_seed
+from .common import source_generator, InputError, Source, generator, number, seed as check_seed
 from .sources import resolve_source, resolve_sources
 
 TEXT_METHODS = ("optimize", "mapper", "global")
@@ -163,6 +163,10 @@ class TextOutput:
     extra: dict = field(default_factory=dict)   # method-specific (styles, mapper path, ...)
 
 
+def _source_list(source: Source | Sequence[Source]) -> list[Source]:
+    return [source] if isinstance(source, Source) else list(source or [])
+
+
 def _latents(G, source: Source | Sequence[Source]) -> tuple[torch.Tensor, str, str]:
     """(latents [N, ...] in one space, the space, a note) of one source or several."""
     if isinstance(source, Source):
@@ -195,6 +199,7 @@ def text_edit(source: Source | Sequence[Source], prompt: str, *, model: str = DE
     cm = get_clip(clip, device)
     check_text(prompt, cm)
     G = generator(model, device)
+    G = source_generator(G, *_source_list(source))
     lat, space, note = _latents(G, source)
     r = text_edit_optimize(G, lat, prompt, latent_space=space, clip=cm, num_steps=n, lr=lr, l2_weight=l2,
                            id_weight=idw, on_overlong="error" if strict else "truncate",
@@ -257,6 +262,7 @@ def apply_mapper(source: Source | Sequence[Source], mapper: str, *, model: str =
     images to the mapper's prompt is reported too.  Several sources are edited as one batch."""
     alpha = number(strength, "Mapper strength", -STRENGTH_LIMIT, STRENGTH_LIMIT)
     G = generator(model, device)
+    G = source_generator(G, *_source_list(source))
     if not mapper:
         raise InputError("Choose a mapper (or train one first).")
     names = [n for _, n in mapper_files(G.name)]
@@ -297,6 +303,7 @@ def global_edit(source: Source | Sequence[Source], neutral: str, target: str, *,
     a = number(alpha, "α", -20, 20)
     b = number(beta, "β", 0, 1)
     G = generator(model, device)
+    G = source_generator(G, *_source_list(source))
     sg.require_stylespace(G)                   # before loading CLIP: the DCGAN cannot do this at all
     if progress:
         progress(0.0, "loading CLIP and the channel directions")

@@ -44,7 +44,8 @@ def register(sub) -> None:
 # --------------------------------------------------------------------------- commands
 def cmd_list(args) -> int:
     for key, d in edit.directions_for(args.model, root=args.root).items():
-        acc = f"acc {d.accuracy_val:.3f}/{d.accuracy_rest:.3f}" if d.accuracy_val is not None else ""
+        acc = " / ".join(f"{what} {v:.3f}" for what, v in (("acc", d.accuracy_val), ("rest", d.accuracy_rest))
+                         if v is not None)
         print(f"{key:<24} {d.space:<3} {d.method:<24} {d.attribute or '-':<12} {acc}".rstrip())
     return 0
 
