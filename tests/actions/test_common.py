@@ -81,3 +81,15 @@ def test_edit_with_a_kept_direction_is_the_conditional_edit(dcgan):
     assert torch.allclose(out.latent, expected, atol=1e-6) and out.strengths == {"smile": 2.0}
     assert out.cosines and out.cosines[0]["condition"] == "yaw" and abs(out.cosines[0]["cos_after"]) < 1e-5
     assert torch.equal(edit(Source("seed", seed=2), {"smile": 0.0}, device="cpu").latent, z)
+
+
+def test_user_messages_show_no_server_path(tmp_path, monkeypatch):
+    from ganinv.actions.common import REPO_ROOT, public_text, user_message
+    monkeypatch.setenv("GANINV_CHECKPOINTS", str(tmp_path / "ckpt"))
+    assert public_text(f"{tmp_path}/ckpt/sub/a.pt: cannot read") == "checkpoints/sub/a.pt: cannot read"
+    assert public_text(f"Local checkpoint {REPO_ROOT}/ganinv/io.py does not exist.") == \
+        "Local checkpoint ganinv/io.py does not exist."
+    assert public_text(f"Permission denied: '{tmp_path}/x.tmp'") == "Permission denied: 'x.tmp'"
+    kept = "see https://huggingface.co/timm/x, W/W+ and 1/4 of checkpoints/clip/a.bin"
+    assert public_text(kept) == kept
+    assert user_message(FileNotFoundError(f"{tmp_path}/ckpt/b.pkl\nsecond line")) == "checkpoints/b.pkl"
