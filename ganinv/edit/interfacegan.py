@@ -36,6 +36,7 @@ from .directions import Direction
 from ..settings import ProgressFn
 from .apply import edit
 
+MIN_REST = 10                   # fewer remaining samples (chosen_fraction near 0.5): no accuracy on them
 
 
 # --------------------------------------------------------------------------- step 1
@@ -158,7 +159,7 @@ def train_direction(G: Generator, samples: LabelledSamples, attribute: str, *, n
     d = Direction(name=name or attribute, model=G.name, space=samples.space, vector=r.normal,
                   method="interfacegan", attribute=attribute, scorer=samples.scorer,
                   num_samples=len(samples.latents), accuracy_val=round(r.accuracy_val, 4),
-                  accuracy_rest=round(r.accuracy_rest, 4),
+                  accuracy_rest=round(r.accuracy_rest, 4) if r.num_rest >= MIN_REST else None,
                   extra={"seed": samples.seed, "chosen_fraction": chosen_fraction, "num_train": r.num_train,
                          "num_val": r.num_val, "num_rest": r.num_rest, "num_valid": r.num_valid,
                          "detection_rate": round(samples.detection_rate, 4), "offset": round(r.offset, 5),
@@ -199,14 +200,18 @@ def conditional_direction(primal: torch.Tensor, conditions: Sequence[torch.Tenso
                              [cos(d, C[:, i]) for i in range(C.shape[1])])
 
 
-def conditional(primal: Direction, conditions: Sequence[Direction]) -> tuple[Direction, ConditionalResult]:
-    """``conditional_direction`` on Direction objects; the result records what it was conditioned on."""
+def conditional(primal: Direction, conditions: Sequence[Direction], *, name: str | None = None
+                ) -> tuple[Direction, ConditionalResult]:
+    """``conditional_direction`` on Direction objects; the result records what it was conditioned on.
+
+    ``name`` defaults to "<primal>-without-<condition>..." for every condition.
+    """
     for c in conditions:
         if (c.model, c.space) != (primal.model, primal.space):
             raise ValueError(f"condition {c.name!r} ({c.model}, {c.space}) does not match "
                              f"{primal.name!r} ({primal.model}, {primal.space})")
     r = conditional_direction(primal.tensor(), [c.tensor() for c in conditions])
-    name = primal.name + "".join(f"-without-{c.name}" for c in conditions)
+    name = name or primal.name + "".join(f"-without-{c.name}" for c in conditions)
     d = Direction(name=name, model=primal.model, space=primal.space, vector=r.direction.numpy(),
                   method="interfacegan-conditional", attribute=primal.attribute, layers=primal.layers,
                   scorer=primal.scorer, num_samples=primal.num_samples,
@@ -227,6 +232,8 @@ class EditEffect:
     minus: dict[str, float]
     detection_rate: float                      # over all rendered images (before, plus, minus)
     num_samples: int
+    num_paired: int = 0                        # samples with a face in all three images (the means' support)
+    sem: dict[str, float] = field(default_factory=dict)   # standard error of delta(attribute)
 
     def delta(self, attribute: str) -> float:
         """Mean score change from -strength to +strength (paired over samples with faces)."""
@@ -252,4 +259,7 @@ def measure_effect(G: Generator, direction: Direction, scorer: AttributeScorer, 
     ok = valid_mask(scores[0]) & valid_mask(scores[1]) & valid_mask(scores[2])
     mean = lambda sc: {k: float(np.mean(v[ok])) if ok.any() else float("nan") for k, v in sc.items()}  # noqa: E731
     rate = float(np.mean([valid_mask(sc).mean() for sc in scores]))
-    return EditEffect(strength, mean(scores[0]), mean(scores[1]), mean(scores[2]), rate, num_samples)
+    n = int(ok.sum())
+    sem = {k: float(np.std(scores[1][k][ok] - scores[2][k][ok], ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+           for k in scores[0]}
+    return EditEffect(strength, mean(scores[0]), mean(scores[1]), mean(scores[2]), rate, num_samples, n, sem)

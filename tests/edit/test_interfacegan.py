@@ -73,6 +73,13 @@ def test_pipeline_on_the_real_model_moves_its_attribute(dcgan):
     before = Brightness().score(edit(dcgan, z, "Z", [d], [0.0]).image)["brightness"][1:]
     after = Brightness().score(edit(dcgan, z, "Z", [d], [2.0]).image)["brightness"][1:]
     assert (after > before).mean() >= 0.9
+    eff = measure_effect(dcgan, d, Brightness(), strength=2.0, num_samples=40, seed=HELD_OUT_SEED, batch_size=20)
+    assert eff.num_paired == 38                     # image 0 of each scored batch of 20 has "no face"
+    z = dcgan.sample_z(40, seed=HELD_OUT_SEED)
+    score = lambda zz, a: Brightness().score(edit(dcgan, zz, "Z", [d], [a]).image)["brightness"][1:]  # noqa: E731
+    diff = np.concatenate([score(z[i:i + 20], 2.0) - score(z[i:i + 20], -2.0) for i in (0, 20)])
+    assert eff.delta("brightness") == pytest.approx(diff.mean(), rel=1e-5)
+    assert eff.sem["brightness"] == pytest.approx(diff.std(ddof=1) / np.sqrt(38), rel=1e-4)
 
 
 def test_shipped_smile_raises_the_smile_score_on_held_out_samples(dcgan, landmarker):
