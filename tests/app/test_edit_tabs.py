@@ -67,7 +67,7 @@ def test_smile_strength_moves_the_latent_along_the_direction_and_raises_the_scor
 def test_bad_strengths_and_names_are_refused_with_a_message(session):
     with pytest.raises(AppError, match=r"Strength of 'smile' must be a number from -10 to 10, got 50"):
         edit(session, {"smile": 50.0})
-    with pytest.raises(AppError, match=r"No direction 'grin' for celeba-dcgan-64; available: eyes_closed"):
+    with pytest.raises(AppError, match=r"No direction 'grin' for celeba-dcgan-64; available: .*\bsmile\b"):
         edit(session, {"grin": 1.0})
     with pytest.raises(AppError, match=r"Strengths must be a mapping"):
         edit(session, [1.0, 2.0])
