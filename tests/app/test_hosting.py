@@ -59,6 +59,16 @@ def test_main_warns_on_exposure_and_passes_limits_to_launch(argv, warned, monkey
         handlers[signal.SIGTERM](signal.SIGTERM, None)
 
 
+def test_hosts_configure_the_app_through_the_environment(monkeypatch):
+    """A Space sets GRADIO_SERVER_NAME / _PORT; its variables give the limits (flags still win)."""
+    for k, v in {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "7861", "GANINV_MAX_UPLOAD_MB": "3.5",
+                 "GANINV_MAX_CONCURRENCY": "2"}.items():
+        monkeypatch.setenv(k, v)
+    a = app.parse_args([])
+    assert (a.host, a.port, a.max_upload_mb, a.max_concurrency) == ("0.0.0.0", 7861, 3.5, 2)
+    assert app.parse_args(["--host", "127.0.0.1", "--max-upload-mb", "1"]).max_upload_mb == 1.0
+
+
 def test_public_host_with_login_from_the_environment(start_app, tmp_path):
     """A real server on every interface with GANINV_AUTH (what --auth defaults to; the flag itself is
     checked above): it warns (with login), and the API and uploads need the login."""

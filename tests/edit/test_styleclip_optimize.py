@@ -80,7 +80,7 @@ def test_lr_schedule_ramps_up_and_down():
 
 
 def test_arcface_identity_term_when_available(dcgan, clip):
-    require("onnx2torch", "the SFace identity loss; requirements-extra.txt")
+    require("onnx2torch", "the SFace identity loss; requirements.txt")
     r = text_edit_optimize(dcgan, dcgan.sample_z(1, seed=3), PROMPT, clip=clip, num_steps=2)
     assert r.identity_used, r.identity_reason
     assert "arcface" in r.identity_reason and r.loss_history[-1]["id"] >= 0
