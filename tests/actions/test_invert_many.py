@@ -28,13 +28,13 @@ def test_batched_results_match_one_by_one(samples, tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not an image")
     seen = []
-    items = inv.invert_many([samples[0], str(broken), samples[1], samples[2]], steps=3, identity=False,
-                            device="cpu", batch_size=8, on_result=seen.append)
+    items = inv.invert_many([samples[0], str(broken), samples[1], samples[2]], method="optimize", steps=3,
+                            identity=False, device="cpu", batch_size=8, on_result=seen.append)
     assert [it.source for it in items] == [samples[0], str(broken), samples[1], samples[2]]   # input order
     assert items[1].inversion is None and "not an image" in items[1].error
     assert {id(x) for x in seen} == {id(x) for x in items}                  # each reported once
     for it, path in zip([items[0], items[2], items[3]], samples):
-        one = inv.invert(path, steps=3, identity=False, device="cpu")
+        one = inv.invert(path, method="optimize", steps=3, identity=False, device="cpu")
         got = it.inversion
         assert got.settings["batch_size"] == 3 and got.latent.shape == one.latent.shape == (1, 100)
         assert torch.allclose(got.latent, one.latent, atol=1e-3), (got.latent - one.latent).abs().max()
@@ -55,5 +55,5 @@ def test_face_pairs_pick_faces(astronaut, tmp_path):
     two.paste(astronaut.resize((300, 300)), (512, 100))
     path = str(tmp_path / "two.png")
     two.save(path)
-    items = inv.invert_many([(path, 0), (path, 1)], steps=2, identity=False, device="cpu")
+    items = inv.invert_many([(path, 0), (path, 1)], method="encoder", identity=False, device="cpu")
     assert [it.inversion.prepared.note[:11] for it in items] == ["face 1 of 2", "face 2 of 2"]

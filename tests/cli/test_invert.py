@@ -122,7 +122,7 @@ def test_folder_is_inverted_in_batches_with_todays_file_names(cli, photos, tmp_p
     src.mkdir()
     for name in ("astronaut", "two"):
         Image.open(photos[name]).save(src / f"{name}.png")
-    r = cli("invert", src, "--out", "out", "--steps", 2, "--no-identity", "--batch-size", 2)
+    r = cli("invert", src, "--out", "out", "--method", "optimize", "--steps", 2, "--no-identity", "--batch-size", 2)
     assert r.code == 0, r.err
     assert "%" in r.err                                     # one tqdm bar for the batch, on stderr
     out = tmp_path / "out"
