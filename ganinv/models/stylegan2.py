@@ -41,9 +41,9 @@ from torch import nn
 
 from .base import Generator
 
-# bench/modconv.py, 2-core CPU, 256 px: forward about equal; forward+backward (inversion)
-# 1.1-1.7x faster with plain conv than with grouped conv.
-DEFAULT_FUSED_MODCONV = False
+# "auto": the fast path below (one autograd node per layer); True / False: the reference paths.
+FUSED_MODCONV = ("auto", True, False)
+DEFAULT_FUSED_MODCONV = "auto"
 NOISE_MODES = ("random", "const", "none")
 ACTIVATIONS = {  # name -> (function, default gain that keeps the signal's second moment)
     "linear": (lambda x: x, 1.0),
@@ -111,6 +111,12 @@ class StyleGAN2Config:
 
 
 # --------------------------------------------------------------------------- ops
+def _check_fused(value: bool | str) -> bool | str:
+    if not any(value is v or (isinstance(v, str) and value == v) for v in FUSED_MODCONV):
+        raise ValueError(f"fused_modconv must be one of {FUSED_MODCONV}, got {value!r}")
+    return value
+
+
 def _check_shape(t: torch.Tensor, shape: tuple, what: str) -> None:
     """Assert t.shape matches shape (None = any size) with a readable message."""
     ok = t.ndim == len(shape) and all(s is None or s == d for s, d in zip(shape, t.shape))
@@ -191,7 +197,7 @@ def _conv(x: torch.Tensor, w: torch.Tensor, *, up: int, padding: int, f: torch.T
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool = True,
                      up: int = 1, padding: int = 0, resample_filter: torch.Tensor | None = None,
-                     fused: bool = DEFAULT_FUSED_MODCONV) -> torch.Tensor:
+                     fused: bool = False) -> torch.Tensor:
     """Eq. 1-3: x [N, I, H, W], weight [O, I, k, k], styles [N, I] -> [N, O, H', W']."""
     n, i = styles.shape
     o = weight.shape[0]
@@ -209,6 +215,295 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     y = _conv(x.reshape(1, n * i, *x.shape[2:]), w.reshape(n * o, i, *weight.shape[2:]),
               up=up, padding=padding, f=resample_filter, groups=n)
     return y.reshape(n, o, *y.shape[2:])
+
+
+# --------------------------------------------------------------------------- fast path ("auto")
+# One autograd node per synthesis layer: conv, noise, bias, activation and clamp run in place on
+# one output tensor, and the backward pass is written out by hand.  Same arithmetic as the
+# reference paths above, reordered; what it saves on CPU is memory traffic: every fresh
+# activation-sized tensor costs page faults (glibc returns blocks above 32 MB to the kernel on
+# free), and autograd's op-by-op graph allocates about ten of them per layer (bench/speed.py).
+AUTO_CHANNELS_LAST_MIN_RES = 32  # channels-last memory format from this resolution up (oneDNN: faster
+                                 # 3x3 convs with few channels)
+
+
+def _up_geometry(padding: int, k: int, fw: int, up: int) -> tuple[int, int, int]:
+    """(transposed-conv padding, FIR pad before, FIR pad after) of ``_conv``'s upsampling composite."""
+    p0 = padding + (fw + up - 1) // 2 - (k - 1)
+    p1 = padding + (fw - up) // 2 - (k - up)
+    pt = max(min(-p0, -p1), 0)
+    return pt, p0 + pt, p1 + pt
+
+
+def _fir_weight(f: torch.Tensor, channels: int, gain: float) -> torch.Tensor:
+    """Depthwise conv2d weight [C, 1, kh, kw] applying f as a true convolution (flipped), times gain."""
+    return (f * gain).flip([0, 1]).reshape(1, 1, *f.shape).repeat(channels, 1, 1, 1)
+
+
+def _fir(x: torch.Tensor, kf: torch.Tensor, pad: tuple[int, int], bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Depthwise FIR (kf from ``_fir_weight``) with padding (pad0, pad1) on both axes, plus a bias."""
+    p0, p1 = pad
+    if p0 != p1 or p0 < 0:
+        x = upfirdn2d(x, kf[0, 0].flip([0, 1]), pad=(p0, p1, p0, p1))
+        return x if bias is None else x.add_(bias.reshape(1, -1, 1, 1))
+    return F.conv2d(x, kf, bias, padding=p0, groups=x.shape[1])
+
+
+def _fir_backward(g: torch.Tensor, kf: torch.Tensor, pad: tuple[int, int]) -> torch.Tensor:
+    """Gradient of ``_fir`` w.r.t. its input: correlation with the flipped filter, full padding."""
+    p0, p1 = pad
+    kh, kw = kf.shape[2:]
+    if p0 != p1 or p0 < 0:
+        return upfirdn2d(g, kf[0, 0], pad=(kw - 1 - p0, kw - 1 - p1, kh - 1 - p0, kh - 1 - p1))
+    return F.conv2d(g, kf.flip([2, 3]), padding=kh - 1 - p0, groups=g.shape[1])
+
+
+def _upsample2d_auto(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
+    """``upsample2d`` as one depthwise transposed conv (zero insertion + FIR in one op), even-size filters."""
+    fw = f.shape[-1]
+    if fw % up or (fw - up) % 2:
+        return upsample2d(x, f, up)
+    # conv_transpose2d inserts the zeros itself; its padding (fw - up) / 2 crops the FIR's tail so that
+    # the output equals upfirdn2d with pad ((fw + up - 1) // 2, (fw - up) // 2): [up H, up W].
+    k = (f * up ** 2).to(x.dtype).reshape(1, 1, *f.shape).expand(x.shape[1], 1, *f.shape)
+    return F.conv_transpose2d(x, k, stride=up, padding=(fw - up) // 2, groups=x.shape[1])
+
+
+_DOT_CHUNK = 1 << 22    # elements per band in _dots_hw: 16 MB temporaries, reused from the heap, few ops
+
+
+def _dots_hw(pairs: list[tuple[torch.Tensor, torch.Tensor | None]], chunk: int | None = None) -> list[torch.Tensor]:
+    """[sum_{h,w} a * b -> [N, C] for (a, b) in pairs] (b broadcast to a; b None: sum of a) in one sweep
+    over row bands: each band's products accumulate in place (addcmul_), so nothing activation-sized is
+    allocated and each band is read once, while it is in cache."""
+    n, c, h, w = pairs[0][0].shape
+    chunk = chunk or _DOT_CHUNK
+    rows = min(h, 1 << max(0, (chunk // (n * c * w)).bit_length() - 1))      # a power of two: divides h
+    accs: list = [None] * len(pairs)
+    for r in range(0, h, rows):
+        for j, (a, b) in enumerate(pairs):
+            aa = a[:, :, r:r + rows]
+            if b is None:
+                accs[j] = aa.clone() if accs[j] is None else accs[j].add_(aa)
+            else:
+                bb = b[..., r:r + rows, :]
+                accs[j] = aa * bb if accs[j] is None else accs[j].addcmul_(aa, bb)
+    return [acc.sum(dim=[2, 3]) for acc in accs]
+
+
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    """x as a 1-D view in memory order (contiguous or channels-last), for order-free reductions."""
+    if x.is_contiguous():
+        return x.view(-1)
+    return x.permute(0, 2, 3, 1).reshape(-1)          # channels-last: a view, no copy
+
+
+_LEAKY_SLOPE = {"linear": 1.0, "relu": 0.0, "lrelu": 0.2}   # activation -> negative slope (1 = identity)
+_TINY_STYLE = 1e-12     # |s_i| below this: dL/ds_i by its own conv instead of dividing by s_i
+
+
+class _SynthesisLayerFn(torch.autograd.Function):
+    """y = clamp(leaky(conv(x * s, w) * d + noise + b)) as one autograd node, computed in place.
+
+    N = 1: s and d are folded into the conv weight (Eq. 1-3 applied to the weights), so the layer is
+    one plain conv, and the backward pass recovers the style and demodulation gradients from tensors it
+    has anyway -- dL/ds_i = <dL/dx_i, x_i> / s_i and dL/dd_o = <dL/dpre_o, pre_o - noise - b_o> / d_o,
+    pre = leaky^-1(y) -- so no weight-gradient conv runs (unless the weight itself requires grad).
+    N > 1: x is scaled by s before and by d after the shared conv.  The activation gain is folded into
+    d, noise and b by the caller (gain * leaky(v) = leaky(gain * v) for gain > 0).  up > 1 is the
+    transposed conv + FIR of ``_conv``: kf is the depthwise FIR weight, fir_pad = (pad0, pad1, padding
+    of the transposed conv).  With rgb_w [N, C_img, O] (the block's modulated toRGB weight) the node
+    also returns the toRGB product rgb_w @ y: its backward then adds the toRGB gradient into the one
+    buffer the activation mask is applied to, instead of autograd allocating and summing a second one.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, s, d, noise, b, rgb_w, up, padding, kf, fir_pad, slope, clamp):
+        ctx.set_materialize_grads(False)
+        fold = x.shape[0] == 1
+        if fold:
+            xs, w = x, _fold_weight(weight, s[0], d[0], transposed=up > 1)
+        else:
+            xs, w = x * s.reshape(*s.shape, 1, 1), (weight.transpose(0, 1) if up > 1 else weight)
+        y = _conv_forward(xs, w, b if fold else None, up, padding, kf, fir_pad)
+        del xs
+        if not fold:
+            torch.addcmul(b.reshape(1, -1, 1, 1), y, d.reshape(*d.shape, 1, 1), out=y)
+        if noise is not None:
+            y.add_(noise)
+        if slope != 1:
+            F.leaky_relu(y, slope, inplace=True)
+        ctx.clamped = False
+        if clamp is not None:
+            lo, hi = torch.aminmax(_flat(y))            # a read pass; clamping (a write pass) is rarely needed
+            if hi > clamp or lo < -clamp:
+                y.clamp_(-clamp, clamp)
+                ctx.clamped = True
+        ctx.fold, ctx.up, ctx.padding, ctx.fir_pad, ctx.slope, ctx.clamp = fold, up, padding, fir_pad, slope, clamp
+        ctx.noise_shape = None if noise is None else noise.shape
+        ctx.save_for_backward(x, weight, s, d, noise, b, y, w if fold else None, kf, rgb_w)
+        if rgb_w is None:
+            return y
+        return y, _rgb_forward(y, rgb_w)
+
+    @staticmethod
+    def backward(ctx, gy, g_rgb=None):
+        x, weight, s, d, noise, b, y, w, kf, rgb_w = ctx.saved_tensors
+        need_x, need_weight, need_s, need_d, need_noise, need_b, need_rgb_w = ctx.needs_input_grad[:7]
+        g_rgb_w = None
+        if rgb_w is not None and g_rgb is not None:
+            g_rgb_w, g_total = _rgb_backward(gy, g_rgb, y, rgb_w)
+            # <rgb_w^T g_rgb, y> per channel = sum_o rgb_w[o, c] * g_rgb_w[o, c]: the dot without a pass.
+            dot_y = (rgb_w * g_rgb_w).sum(dim=1)
+            g = _act_backward(g_total, y, ctx.slope, ctx.clamp if ctx.clamped else None, inplace=True)
+        elif gy is None:
+            return (None,) * 13
+        else:
+            dot_y = None
+            g = _act_backward(gy, y, ctx.slope, ctx.clamp if ctx.clamped else None)   # dL/dpre, fresh
+        g_noise = g.sum_to_size(ctx.noise_shape) if need_noise else None
+        g_b = g_d = None
+        if need_d:
+            g_d = _demod_grad(gy, g, y, noise, b, d, ctx.slope, ctx.clamped, dot_y)
+        if need_b:
+            g_b = g.sum(dim=[0, 2, 3])
+        if ctx.fold:
+            g_x, g_s, g_weight = _folded_backward(ctx, g, x, weight, s, d, w, kf, need_x or need_s, need_s,
+                                                  need_weight)
+        else:
+            g_x, g_s, g_weight = _scaled_backward(ctx, g.mul_(d.reshape(*d.shape, 1, 1)), x, weight, s, kf,
+                                                  need_x or need_s, need_s, need_weight)
+        return (g_x if need_x else None), g_weight, g_s, g_d, g_noise, g_b, g_rgb_w, *([None] * 6)
+
+
+def _fold_weight(weight: torch.Tensor, s: torch.Tensor, d: torch.Tensor, *, transposed: bool) -> torch.Tensor:
+    """weight [O, I, k, k] * s_i * d_o, contiguous; transposed: as [I, O, k, k] for conv_transpose2d."""
+    if not transposed:
+        return weight * (d[:, None] * s[None, :])[..., None, None]
+    out = weight.new_empty(weight.shape[1], weight.shape[0], *weight.shape[2:])
+    return torch.mul(weight.transpose(0, 1), (s[:, None] * d[None, :])[..., None, None], out=out)
+
+
+def _conv_forward(xs: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, up: int, padding: int,
+                  kf: torch.Tensor | None, fir_pad: tuple[int, int, int] | None) -> torch.Tensor:
+    """conv2d (up = 1) or transposed conv + FIR (w given as [I, O, k, k]), plus an optional bias."""
+    if up == 1:
+        return F.conv2d(xs, w, b, padding=padding)
+    t = F.conv_transpose2d(xs, w, stride=up, padding=fir_pad[2])
+    return _fir(t, kf, fir_pad[:2], b)
+
+
+def _conv_backward(ctx, g: torch.Tensor, xs: torch.Tensor, w: torch.Tensor, kf: torch.Tensor | None,
+                   need_in: bool, need_w: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Input and weight gradients of ``_conv_forward`` (xs only sets the shape unless need_w)."""
+    mask = [need_in, need_w, False]
+    if ctx.up == 1:
+        g_xs, g_w, _ = torch.ops.aten.convolution_backward(
+            g, xs, w, None, [1, 1], [ctx.padding] * 2, [1, 1], False, [0, 0], 1, mask)
+        return g_xs, g_w
+    g_t = _fir_backward(g, kf, ctx.fir_pad[:2])
+    g_xs, g_w, _ = torch.ops.aten.convolution_backward(
+        g_t, xs, w, None, [ctx.up] * 2, [ctx.fir_pad[2]] * 2, [1, 1], True, [0, 0], 1, mask)
+    return g_xs, g_w
+
+
+def _folded_backward(ctx, g, x, weight, s, d, w, kf, need_in, need_s, need_weight):
+    """N = 1: gradients through conv(x, weight * s * d) without a weight-gradient conv (unless need_weight)."""
+    g_x, g_w = _conv_backward(ctx, g, x, w, kf, need_in, need_weight)
+    g_s = g_weight = None
+    if need_s:
+        tiny = s[0].abs() < _TINY_STYLE
+        g_s = _dots_hw([(g_x, x)])[0].div_(s.masked_fill(tiny[None], 1.0))
+        if tiny.any():              # dL/dx_i = s_i * (...) lost its factor: run those channels' conv on their own
+            idx = tiny.nonzero()[:, 0]
+            w_i = _fold_weight(weight[:, idx], torch.ones_like(s[0, idx]), d[0], transposed=ctx.up > 1)
+            g_xi, _ = _conv_backward(ctx, g, x[:, idx], w_i, kf, True, False)
+            g_s[:, idx] = _dots_hw([(g_xi, x[:, idx])])[0]
+    if need_weight:
+        g_w = g_w.transpose(0, 1) if ctx.up > 1 else g_w
+        g_weight = g_w * (d[0][:, None] * s[0][None, :])[..., None, None]
+    return g_x, g_s, g_weight
+
+
+def _scaled_backward(ctx, g, x, weight, s, kf, need_in, need_s, need_weight):
+    """N > 1: gradients through conv(x * s, weight); g already carries the factor d."""
+    w = weight.transpose(0, 1) if ctx.up > 1 else weight
+    xs = x * s.reshape(*s.shape, 1, 1) if need_weight else x
+    g_xs, g_w = _conv_backward(ctx, g, xs, w, kf, need_in, need_weight)
+    g_s = _dots_hw([(g_xs, x)])[0] if need_s else None
+    g_x = g_xs.mul_(s.reshape(*s.shape, 1, 1)) if need_in else None
+    if need_weight and ctx.up > 1:
+        g_w = g_w.transpose(0, 1)
+    return g_x, g_s, g_w
+
+
+def _demod_grad(gy, g, y, noise, b, d, slope: float, clamped: bool, dot_y=None) -> torch.Tensor:
+    """dL/dd_o = <g_o, c_o> with c_o * d_o = pre_o - noise - b_o (pre = leaky^-1(y)), [N, O].
+
+    Unclamped, g * leaky^-1(y) = gy * y elementwise (slope and 1 / slope cancel), so no inverse is
+    formed; dot_y: the part of <gy, y> already known (the toRGB gradient's, ``_rgb_backward``)."""
+    pairs = [(g, None)]
+    if noise is not None:
+        pairs.append((g, noise))
+    if clamped:             # clamped pixels have g = 0; elsewhere invert the activation
+        pairs.append((g, F.leaky_relu(y, 1 / slope) if slope not in (0.0, 1.0) else y))
+        dot_y = None
+    elif gy is not None:
+        pairs.append((gy, y))
+    dots = _dots_hw(pairs)
+    out = -dots[0] * b
+    if noise is not None:
+        out -= dots[1]
+    if clamped or gy is not None:
+        out += dots[-1]
+    if dot_y is not None:
+        out += dot_y
+    return out.div_(d)
+
+
+def _rows(t: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] -> [N, HW, C] (a view for channels-last; a copy otherwise)."""
+    n, c, h, w = t.shape
+    return t.permute(0, 2, 3, 1).reshape(n, h * w, c)
+
+
+def _rgb_forward(y: torch.Tensor, rgb_w: torch.Tensor) -> torch.Tensor:
+    """rgb_w [N, K, C] applied at every pixel of y [N, C, H, W] (a modulated 1x1 conv) -> [N, K, H, W]."""
+    n, c, h, w = y.shape
+    if y.is_contiguous():
+        return torch.bmm(rgb_w, y.reshape(n, c, h * w)).reshape(n, -1, h, w)
+    return torch.bmm(_rows(y), rgb_w.transpose(1, 2)).reshape(n, h, w, -1).permute(0, 3, 1, 2)
+
+
+def _rgb_backward(gy: torch.Tensor | None, g_rgb: torch.Tensor, y: torch.Tensor,
+                  rgb_w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dL/drgb_w [N, K, C], gy + rgb_w^T g_rgb in a fresh buffer laid out like y)."""
+    n, c, h, w = y.shape
+    if y.is_contiguous():
+        yf, gr = y.reshape(n, c, h * w), g_rgb.reshape(n, -1, h * w)
+        g_w = torch.bmm(gr, yf.transpose(1, 2))
+        total = (torch.bmm(rgb_w.transpose(1, 2), gr) if gy is None else
+                 torch.baddbmm(gy.reshape(n, c, h * w), rgb_w.transpose(1, 2), gr))
+        return g_w, total.reshape(n, c, h, w)
+    yf, gr = _rows(y), _rows(g_rgb)
+    g_w = torch.bmm(gr.transpose(1, 2), yf)
+    total = torch.bmm(gr, rgb_w) if gy is None else torch.baddbmm(_rows(gy), gr, rgb_w)
+    return g_w, total.reshape(n, h, w, c).permute(0, 3, 1, 2)
+
+
+def _act_backward(gy: torch.Tensor, y: torch.Tensor, slope: float, clamp: float | None, *,
+                  inplace: bool = False) -> torch.Tensor:
+    """Gradient through clamp(leaky(v)) from its output y: zero where clamped, slope where y <= 0.
+    A fresh tensor, or gy itself when ``inplace`` (gy must then be the caller's own buffer)."""
+    if inplace:
+        g = gy if slope == 1 else torch.ops.aten.leaky_relu_backward.grad_input(gy, y, slope, False, grad_input=gy)
+    elif slope != 1:
+        g = torch.ops.aten.leaky_relu_backward(gy, y, slope, False)
+    else:
+        g = gy.clone(memory_format=torch.preserve_format)
+    if clamp is not None:
+        torch.ops.aten.hardtanh_backward.grad_input(g, y, -clamp, clamp, grad_input=g)
+    return g
 
 
 # --------------------------------------------------------------------------- layers
@@ -272,9 +567,12 @@ class SynthesisLayer(nn.Module):
             self.register_buffer("noise_const", torch.randn([resolution, resolution]))
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self._consts: dict[str, tuple] = {}          # _const: tensors derived from weight / filter
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor, *, noise_mode: str, fused: bool) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, style: torch.Tensor, *, noise_mode: str, fused: bool | str) -> torch.Tensor:
         _check_shape(x, (None, self.weight.shape[1], self.resolution // self.up, self.resolution // self.up), "x")
+        if fused == "auto":
+            return self._forward_auto(x, style, noise_mode)
         x = modulated_conv2d(x, self.weight, style, up=self.up, padding=self.padding,
                              resample_filter=self.resample_filter, fused=fused)
         if self.use_noise and noise_mode == "random":
@@ -283,6 +581,43 @@ class SynthesisLayer(nn.Module):
             # noise_const may be swapped for a per-sample [N, 1, H, W] tensor (noise optimisation).
             x = x + self.noise_const * self.noise_strength
         return bias_act(x, self.bias, self.activation, clamp=self.conv_clamp)
+
+    def _const(self, name: str, make) -> torch.Tensor:
+        """make(), a tensor that depends only on the weight and the filter: cached while both are
+        unchanged (version counter, storage, device, dtype) and the weight is not being trained."""
+        w, f = self.weight, self.resample_filter
+        if w.requires_grad and torch.is_grad_enabled():
+            return make()
+        key = (w._version, w.data_ptr(), w.device, w.dtype, f._version, f.data_ptr())
+        hit = self._consts.get(name)
+        if hit is None or hit[0] != key:
+            with torch.no_grad():
+                hit = self._consts[name] = (key, make())
+        return hit[1]
+
+    def _noise(self, x: torch.Tensor, noise_mode: str) -> torch.Tensor | None:
+        if self.use_noise and noise_mode == "random":
+            return torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
+        if self.use_noise and noise_mode == "const":
+            return self.noise_const * self.noise_strength
+        return None
+
+    def _forward_auto(self, x: torch.Tensor, style: torch.Tensor, noise_mode: str,
+                      rgb_w: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The same layer as one autograd node (``_SynthesisLayerFn``); with rgb_w, (x, toRGB product)."""
+        gain = ACTIVATIONS[self.activation][1]
+        wsq = self._const("wsq", lambda: self.weight.square().sum(dim=[2, 3]).t())               # [I, O]
+        dcoefs = (style.square() @ wsq + 1e-8).rsqrt()                                           # [N, O], Eq. 3
+        noise = self._noise(x, noise_mode)
+        noise = None if noise is None else noise * gain
+        kf = fir_pad = None
+        if self.up > 1:
+            pt, p0, p1 = _up_geometry(self.padding, self.weight.shape[-1], self.resample_filter.shape[-1], self.up)
+            fir_pad = (p0, p1, pt)
+            kf = self._const("fir", lambda: _fir_weight(self.resample_filter, self.weight.shape[0], self.up ** 2))
+        return _SynthesisLayerFn.apply(x, self.weight, style, dcoefs * gain, noise, self.bias * gain, rgb_w,
+                                       self.up, self.padding, kf, fir_pad, _LEAKY_SLOPE[self.activation],
+                                       self.conv_clamp)
 
 
 class ToRGBLayer(nn.Module):
@@ -296,10 +631,17 @@ class ToRGBLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.weight_gain = 1 / math.sqrt(in_channels)
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor, *, fused: bool) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, style: torch.Tensor, *, fused: bool | str) -> torch.Tensor:
         # Equalised lr of the conv weight is applied to the style (same product, fewer flops).
-        x = modulated_conv2d(x, self.weight, style * self.weight_gain, demodulate=False, fused=fused)
+        if fused == "auto":
+            x = _rgb_forward(x, self.modulated_weight(style))
+        else:
+            x = modulated_conv2d(x, self.weight, style * self.weight_gain, demodulate=False, fused=fused)
         return bias_act(x, self.bias, "linear", clamp=self.conv_clamp)
+
+    def modulated_weight(self, style: torch.Tensor) -> torch.Tensor:
+        """Per-sample 1x1 weight [N, C_img, C] (Eq. 1 without demodulation; equalised lr on the style)."""
+        return self.weight[None, :, :, 0, 0] * (style * self.weight_gain)[:, None, :]
 
 
 class SynthesisBlock(nn.Module):
@@ -320,26 +662,39 @@ class SynthesisBlock(nn.Module):
         self.num_conv = len(self.layer_names) - 1
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, styles: list[torch.Tensor], *,
-                noise_mode: str, fused: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                noise_mode: str, fused: bool | str) -> tuple[torch.Tensor, torch.Tensor]:
         if self.in_channels == 0:
             x = self.const.unsqueeze(0).repeat([styles[0].shape[0], 1, 1, 1])
+        if fused == "auto":
+            return self._forward_auto(x, img, styles, noise_mode)
+        if self.in_channels == 0:
             x = self.conv1(x, styles[0], noise_mode=noise_mode, fused=fused)
         else:
             x = self.conv0(x, styles[0], noise_mode=noise_mode, fused=fused)
             x = self.conv1(x, styles[1], noise_mode=noise_mode, fused=fused)
         y = self.torgb(x, styles[-1], fused=fused)
-        img = y if img is None else upsample2d(img, self.resample_filter) + y
-        return x, img
+        return x, (y if img is None else upsample2d(img, self.resample_filter).add_(y))
+
+    def _forward_auto(self, x: torch.Tensor, img: torch.Tensor | None, styles: list[torch.Tensor],
+                      noise_mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fast path: channels-last from AUTO_CHANNELS_LAST_MIN_RES up, toRGB inside conv1's node."""
+        if self.resolution >= AUTO_CHANNELS_LAST_MIN_RES:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.in_channels != 0:
+            x = self.conv0(x, styles[0], noise_mode=noise_mode, fused="auto")
+        x, y = self.conv1._forward_auto(x, styles[-2], noise_mode, self.torgb.modulated_weight(styles[-1]))
+        y = bias_act(y, self.torgb.bias, "linear", clamp=self.torgb.conv_clamp)
+        return x, (y if img is None else _upsample2d_auto(img, self.resample_filter).add_(y))
 
 
 class SynthesisNetwork(nn.Module):
     """ws [N, num_ws, w_dim] (or styles) -> img [N, C, R, R]."""
 
-    def __init__(self, cfg: StyleGAN2Config, fused_modconv: bool = DEFAULT_FUSED_MODCONV):
+    def __init__(self, cfg: StyleGAN2Config, fused_modconv: bool | str = DEFAULT_FUSED_MODCONV):
         super().__init__()
         self.w_dim, self.num_ws, self.img_channels = cfg.w_dim, cfg.num_ws, cfg.img_channels
         self.block_resolutions = cfg.block_resolutions
-        self.fused_modconv = fused_modconv
+        self.fused_modconv = _check_fused(fused_modconv)
         for res in self.block_resolutions:
             in_ch = cfg.channels(res // 2) if res > 4 else 0
             setattr(self, f"b{res}", SynthesisBlock(in_ch, cfg.channels(res), res, cfg))
@@ -397,23 +752,23 @@ class SynthesisNetwork(nn.Module):
 
     def _run(self, blocks: list[str], x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor | None,
              styles: dict[str, torch.Tensor] | None, noise_mode: str,
-             fused_modconv: bool | None) -> tuple[torch.Tensor, torch.Tensor]:
+             fused_modconv: bool | str | None) -> tuple[torch.Tensor, torch.Tensor]:
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
-        fused = self.fused_modconv if fused_modconv is None else fused_modconv
+        fused = self.fused_modconv if fused_modconv is None else _check_fused(fused_modconv)
         per_block = self._block_styles(blocks, ws, styles)
         for b in blocks:
             x, img = getattr(self, b)(x, img, per_block[b], noise_mode=noise_mode, fused=fused)
         return x, img
 
     def forward(self, ws: torch.Tensor | None = None, *, styles: dict[str, torch.Tensor] | None = None,
-                noise_mode: str = "random", fused_modconv: bool | None = None) -> torch.Tensor:
+                noise_mode: str = "random", fused_modconv: bool | str | None = None) -> torch.Tensor:
         """ws [N, num_ws, w_dim] -> img [N, C, R, R].  ``styles`` overrides the affine outputs
         of the named layers (StyleSpace editing); with every style given, ws may be None."""
         return self._run(list(self.layer_names), None, None, ws, styles, noise_mode, fused_modconv)[1]
 
     def features(self, ws: torch.Tensor, layer: str, *, styles: dict[str, torch.Tensor] | None = None,
-                 noise_mode: str = "random", fused_modconv: bool | None = None) -> torch.Tensor:
+                 noise_mode: str = "random", fused_modconv: bool | str | None = None) -> torch.Tensor:
         """Output of block ``layer`` as [N, C_layer + img_channels, r, r]: the features and the
         partial skip image concatenated, because the skip architecture carries both."""
         stop = self.layer_names.index(layer) + 1
@@ -422,7 +777,7 @@ class SynthesisNetwork(nn.Module):
 
     def synthesis_from(self, feats: torch.Tensor, layer: str, ws: torch.Tensor | None, *,
                        styles: dict[str, torch.Tensor] | None = None, noise_mode: str = "random",
-                       fused_modconv: bool | None = None) -> torch.Tensor:
+                       fused_modconv: bool | str | None = None) -> torch.Tensor:
         """Continue from ``features(ws, layer)`` output to the image (uses ws of later blocks only)."""
         start = self.layer_names.index(layer)
         block = getattr(self, layer)
@@ -445,7 +800,7 @@ class StyleGAN2Generator(Generator):
     spaces = ("Z", "W", "W+", "S")
 
     def __init__(self, config: StyleGAN2Config = StyleGAN2Config(), name: str = "stylegan2", *,
-                 fused_modconv: bool = DEFAULT_FUSED_MODCONV):
+                 fused_modconv: bool | str = DEFAULT_FUSED_MODCONV):
         super().__init__()
         self.config = config
         self.name = name
@@ -466,12 +821,12 @@ class StyleGAN2Generator(Generator):
         return self.mapping.w_avg
 
     @property
-    def fused_modconv(self) -> bool:
+    def fused_modconv(self) -> bool | str:
         return self.synthesis.fused_modconv
 
     @fused_modconv.setter
-    def fused_modconv(self, value: bool) -> None:
-        self.synthesis.fused_modconv = bool(value)
+    def fused_modconv(self, value: bool | str) -> None:
+        self.synthesis.fused_modconv = _check_fused(value)
 
     @property
     def layer_names(self) -> tuple[str, ...]:

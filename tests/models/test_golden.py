@@ -4,8 +4,8 @@ tests/data/golden/ holds tiny seeded generators written by NVIDIA's stylegan2-ad
 network pickle) and by rosinality's stylegan2-pytorch (its ``.pt``), and what their own code rendered
 from them on CPU with their reference ops: const noise, psi 1 and 0.7, and a truncation cutoff
 (scripts/make_golden.py; docs/golden.md says how to regenerate them).  Here they are read with ganinv's
-loaders and rendered by both modulated-convolution paths; every pixel must match within the manifest's
-tolerance (1e-4).
+loaders and rendered by both reference modulated-convolution paths and by the fast "auto" path (batched,
+and one image at a time with weights modulated); every pixel must match within the manifest's tolerance (1e-4).
 """
 from __future__ import annotations
 
@@ -37,9 +37,11 @@ def loaded():
     return out
 
 
-def _render(G, z, case: dict, *, fused: bool, noise_mode: str = "const"):
+def _render(G, z, case: dict, *, fused: bool | str, noise_mode: str = "const"):
     with torch.no_grad():
         ws = G.mapping_ws(z, truncation_psi=case["truncation_psi"], truncation_cutoff=case["truncation_cutoff"])
+        if fused == "auto-n1":      # one image at a time: the fast path's N = 1 forms (weights modulated)
+            return ws, torch.cat([G.synthesis(w[None], noise_mode=noise_mode, fused_modconv="auto") for w in ws])
         return ws, G.synthesis(ws, noise_mode=noise_mode, fused_modconv=fused)
 
 
@@ -55,9 +57,12 @@ def test_manifest_and_formats():
     assert b"def forward" not in pkl and b"import torch" not in pkl       # data only: no NVIDIA source inside
 
 
-@pytest.mark.parametrize("fused", [False, True], ids=["plain", "fused"])
+@pytest.mark.parametrize("fused", [False, True, "auto", "auto-n1"], ids=["plain", "fused", "auto", "auto-n1"])
 @pytest.mark.parametrize("name,key", CASES)
-def test_matches_reference_implementation(loaded, name, key, fused):
+def test_matches_reference_implementation(loaded, name, key, fused, monkeypatch):
+    import ganinv.models.stylegan2 as sg2
+    if fused == "auto-n1":          # one image at a time (styles folded into the weights), channels-last
+        monkeypatch.setattr(sg2, "AUTO_CHANNELS_LAST_MIN_RES", 4)
     G, gold = loaded[name]
     case = next(c for c in MODELS[name]["cases"] if c["key"] == key)
     ws, img = _render(G, gold["z"], case, fused=fused)

@@ -1,6 +1,7 @@
 """StyleGAN2 architecture behaviour on a tiny seeded model (16 px, 32 channels)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -193,3 +194,118 @@ def test_config_round_trip_and_validation(tiny_config):
         StyleGAN2Config(resolution=24)
     with pytest.raises(ValueError, match="unknown StyleGAN2 config keys"):
         StyleGAN2Config.from_dict({**tiny_config.to_dict(), "depth": 3})
+
+
+# --------------------------------------------------------------------------- the "auto" fast path
+def _grads(G, ws, noise, fused, *, params: bool):
+    """Image and gradients of a fixed random loss w.r.t. ws, the noise maps and (optionally) every weight."""
+    ws = ws.clone().requires_grad_(True)
+    noise = {k: v.clone().requires_grad_(True) for k, v in noise.items()}
+    G.requires_grad_(params)
+    try:
+        img = functional_call(G.synthesis, noise, (ws,), {"noise_mode": "const", "fused_modconv": fused}, strict=False)
+        probe = torch.randn(img.shape, generator=torch.Generator().manual_seed(3))
+        (img * probe).sum().backward()
+        grads = {"ws": ws.grad, **{k: v.grad for k, v in noise.items()}}
+        if params:
+            grads.update({k: p.grad for k, p in G.synthesis.named_parameters()})
+        return img.detach(), grads
+    finally:
+        G.requires_grad_(False).zero_grad(set_to_none=True)
+
+
+@pytest.mark.parametrize("channels_last_res", [4, 1 << 20, 8], ids=["cl", "contiguous", "mixed"])
+@pytest.mark.parametrize("n", [1, 3])
+@pytest.mark.parametrize("params", [False, True], ids=["ws", "ws+params"])
+def test_auto_path_matches_reference_with_gradients(tiny_G, monkeypatch, channels_last_res, n, params):
+    """The fast path (one autograd node per layer; N = 1 folds styles into the weights and recovers their
+    gradients, N > 1 scales activations; channels-last) gives the reference image and the same gradients
+    w.r.t. ws, per-sample noise maps and every parameter."""
+    import ganinv.models.stylegan2 as sg2
+    monkeypatch.setattr(sg2, "AUTO_CHANNELS_LAST_MIN_RES", channels_last_res)
+    _assert_auto_matches(tiny_G, n, params=params)
+
+
+def _assert_auto_matches(G, n, *, params=False, ws=None):
+    if ws is None:
+        ws = G.mapping_ws(torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(5)))
+        ws = ws + 0.5 * torch.randn(ws.shape, generator=torch.Generator().manual_seed(6))  # distinct rows
+    noise = {k: torch.randn(n, 1, *b.shape, generator=torch.Generator().manual_seed(i))
+             for i, (k, b) in enumerate(G.synthesis.named_buffers()) if k.endswith("noise_const")}
+    ref_img, ref = _grads(G, ws, noise, False, params=params)
+    img, got = _grads(G, ws, noise, "auto", params=params)
+    torch.testing.assert_close(img, ref_img, atol=1e-5, rtol=1e-5)
+    assert set(got) == set(ref)
+    for k in ref:
+        # Scalars (noise strengths) are sums over whole maps with cancellation: compare them absolutely.
+        scale = ref[k].abs().max().clamp_min(1e-3 if ref[k].numel() > 1 else 1.0)
+        assert (got[k] - ref[k]).abs().max() <= 1e-5 * scale, k
+
+
+@pytest.mark.parametrize("taps", [(1, 2, 1), (1, 3, 3, 1, 1, 1)], ids=["odd", "six"])
+def test_auto_path_other_filters(tiny_factory, tiny_config, taps):
+    """Filters whose FIR padding is asymmetric (odd length) take upfirdn2d inside the fast path."""
+    G = tiny_factory(dataclasses.replace(tiny_config, resample_filter=taps), seed=4)
+    for n in (1, 2):
+        _assert_auto_matches(G, n, params=True)
+
+
+def test_auto_path_zero_style_channel(tiny_G):
+    """A style channel that is exactly 0 (where dL/ds_i cannot be recovered by dividing by s_i)."""
+    G = tiny_G
+    ws = G.mapping_ws(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(5)))
+    layer = G.synthesis.b8.conv1
+    with torch.no_grad():
+        saved = layer.affine.bias.clone()
+        i = 3
+        s_i = G.synthesis.styles(ws)["b8.conv1"][0, i]
+        layer.affine.bias[i] -= s_i                                # s_i = 0 for this ws
+        assert G.synthesis.styles(ws)["b8.conv1"][0, i].abs() < 1e-6
+    try:
+        _assert_auto_matches(G, 1, ws=ws)
+    finally:
+        with torch.no_grad():
+            layer.affine.bias.copy_(saved)
+
+
+def test_auto_path_clamps_like_reference(tiny_factory, tiny_config):
+    """With conv_clamp small enough to bite, outputs and gradients still match (clamped pixels pass no gradient)."""
+    G = tiny_factory(dataclasses.replace(tiny_config, conv_clamp=0.5), seed=2)
+    ws = G.mapping_ws(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(1)))
+    with torch.no_grad():
+        x = G.synthesis.features(ws, "b8", noise_mode="const", fused_modconv=False)
+    assert (x.abs() == 0.5).float().mean() > 0.05                                           # clamping is active
+    ref_img, ref = _grads(G, ws, {}, False, params=False)
+    img, got = _grads(G, ws, {}, "auto", params=False)
+    torch.testing.assert_close(img, ref_img, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got["ws"], ref["ws"], atol=1e-5, rtol=1e-4)
+
+
+def test_auto_is_default_and_flag_is_checked(tiny_G, z):
+    ws = tiny_G.mapping_ws(z)
+    assert tiny_G.fused_modconv == "auto"
+    torch.testing.assert_close(const(tiny_G, ws), const(tiny_G, ws, fused_modconv="auto"))
+    with pytest.raises(ValueError, match="fused_modconv"):
+        tiny_G.fused_modconv = "fast"
+    with pytest.raises(ValueError, match="fused_modconv"):
+        const(tiny_G, ws, fused_modconv=1)
+
+
+def test_auto_caches_weight_constants_until_weights_change(tiny_G, z):
+    ws = tiny_G.mapping_ws(z[:1])
+    before = const(tiny_G, ws)
+    layer = tiny_G.synthesis.b8.conv1
+    assert "wsq" in layer._consts
+    with torch.no_grad():
+        layer.weight.add_(torch.randn(layer.weight.shape, generator=torch.Generator().manual_seed(0)))  # as a step would
+    after = const(tiny_G, ws)
+    torch.testing.assert_close(after, const(tiny_G, ws, fused_modconv=False), atol=1e-5, rtol=1e-5)
+    assert (after - before).abs().max() > 1e-3
+
+
+def test_upsample2d_auto_equals_upfirdn():
+    from ganinv.models.stylegan2 import _upsample2d_auto, upsample2d
+    x = torch.randn(2, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+    for taps in [(1, 3, 3, 1), (1, 2, 5, 2, 2, 1), (1, 2, 1)]:
+        f = make_filter(taps)
+        torch.testing.assert_close(_upsample2d_auto(x, f), upsample2d(x, f), atol=1e-6, rtol=1e-6)
