@@ -182,8 +182,14 @@ def source_generator(G: Generator, *sources: "Source") -> Generator:
     """The generator an action renders with: tuned when a session source carries pivotal tuning's delta,
     so every tab edits the photo's own details (Roich et al., PTI, TOG 2022)."""
     for src in sources:
-        if src is not None and src.kind == "session" and src.record is not None and src.record.delta:
+        if src is None:
+            continue
+        if src.kind == "session" and src.record is not None and src.record.delta:
             return record_generator(G, src.record)
+        if src.kind == "file" and str(src.path or "").lower().endswith(".npz"):
+            lf = load_latent(src.path, G=G)                 # a record file written with its tuned weights
+            if lf.delta:
+                return tuned_generator(G, lf.delta)
     return G
 
 

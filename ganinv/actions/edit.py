@@ -19,7 +19,7 @@ from ..attributes import ATTRIBUTE_NAMES, LANDMARK_ATTRIBUTES, SCORERS, get_scor
 from ..edit.apply import edit as apply_edit, sweep
 from ..edit.directions import Direction, list_directions, load_direction, save_direction
 from ..edit.interfacegan import conditional, conditional_direction, sample_and_score, train_direction
-from ..io import image_grid, save_latent, tensor_to_pil
+from ..io import image_grid, load_latent, save_latent, tensor_to_pil
 from ..latent import render, to_ws
 from ..models.base import Generator
 from ..registry import DEFAULT_MODEL
@@ -113,7 +113,7 @@ def score_pair(before: torch.Tensor, after: torch.Tensor, *, scorer: str = "face
 
 
 def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MODEL, without: Sequence[str] = (),
-         layers: str | Sequence[int] | None = None, score: bool = False, paste: bool = False,
+         layers: str | Sequence[int] | None = None, score: bool = True, paste: bool = False,
          paste_mode: str = "edit", photo=None, extra_root: str | None = None, root: str | None = None,
          allow_path: bool = False, device: str | None = None) -> EditOutput:
     """Move one latent along directions: ``strengths`` maps direction keys to alpha (0 = off).
@@ -146,7 +146,7 @@ def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MO
         result.scores = score_pair(result.before, result.image)
     prepared = getattr(source.record, "prepared", None) if source.kind == "session" else None
     if photo is not None:                      # the CLI's --paste PHOTO: align the record's face again
-        meta = getattr(source.record, "meta", {}) or {}
+        meta = _record_meta(G, source)
         prepared = prepare_image(photo, generator(model, device), align="face",
                                  face_index=int(meta.get("face", 0) or 0))
     if score:                                  # is the edited face still the person (ArcFace, aligned crops)?
@@ -155,6 +155,15 @@ def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MO
     if (paste or photo is not None) and prepared is not None and getattr(prepared, "aligned", None) is not None:
         result.pasted = paste_photo(prepared, result.before, result.image, mode=paste_mode)
     return result
+
+
+def _record_meta(G: Generator, source: Source) -> dict:
+    """The metadata of the record a source stands for (face index and alignment of its photo)."""
+    if source.kind == "session" and source.record is not None:
+        return source.record.meta or {}
+    if source.kind == "file" and str(source.path or "").lower().endswith(".npz"):
+        return load_latent(source.path, G=G).meta
+    return {}
 
 
 def paste_photo(prepared, before: torch.Tensor, after: torch.Tensor, *, mode: str = "edit") -> Image.Image:

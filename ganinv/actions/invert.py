@@ -22,20 +22,23 @@ from ..invert.hybrid import invert_hybrid
 from ..invert.layerwise import invert_layerwise
 from ..invert.multicode import invert_multicode
 from ..invert.optimize import invert_optimize
+from ..invert.pti import pivotal_tuning
 from ..io import image_grid, list_images, save_latent, tensor_to_pil
 from ..latent import render, to_ws
 from ..losses import image_metrics
 from ..models.base import Generator
 from ..plots import loss_figure, save_figure
 from ..registry import DEFAULT_MODEL
-from ..settings import (DOMAIN_WEIGHT_MAX, INVERT_BATCH, INVERT_STEPS, LATENT_SPACES, MAX_CODES, MAX_RESTARTS,
+from ..settings import (DOMAIN_WEIGHT_MAX, INVERT_BATCH, PTI_STEPS, INVERT_STEPS, LATENT_SPACES, MAX_CODES, MAX_RESTARTS,
                         MAX_STEPS, MULTICODE_N, PERCEPTUAL_WEIGHT, SEED_MAX, ProgressFn)
-from .common import IMAGE_ERRORS, InputError, Record, choice, generator, load_record, number, optional_number, \
-    user_message
+from .common import (IMAGE_ERRORS, InputError, Record, choice, generator, load_record, number, optional_number,
+                     record_generator, user_message)
 from .faces import Prepared, check_alignment, identity_metric, paste_into_photo, prepare_image
 
-METHODS = ("optimize", "encoder", "hybrid", "multicode", "layerwise")
-LATENT_METHODS = ("optimize", "encoder", "hybrid")   # results usable as one code by the other tabs
+METHODS = ("pti", "optimize", "encoder", "hybrid", "multicode", "layerwise")
+LATENT_METHODS = ("pti", "optimize", "encoder", "hybrid")   # results usable as one code by the other tabs
+# The identity-preserving "pti" becomes the default once it meets its time target on 2 cores (issue 12);
+# until then plain optimisation stays the default and "pti" is one choice away everywhere.
 DEFAULT_METHOD = "optimize"
 HYBRID_OPTIMIZERS = ("lbfgs", "adam")       # per-image L-BFGS (default) or the authors' Adam
 
@@ -55,6 +58,7 @@ class Inversion:
     settings: dict = field(default_factory=dict)
     loss_history: list[dict] = field(default_factory=list)
     diff: torch.Tensor | None = None            # [1, 1, R, R] in [0, 1], layer-wise: what G cannot reproduce
+    delta: dict | None = None                   # pti: {parameter name: tuned - shared weights}, float32 on CPU
 
     @property
     def record(self) -> Record | None:
@@ -62,7 +66,8 @@ class Inversion:
         if self.latent is None:
             return None
         return Record(self.model, self.latent, self.space, prepared=self.prepared,
-                      note=f"{self.method} inversion ({self.prepared.note})")
+                      note=f"{self.method} inversion ({self.prepared.note})", delta=self.delta,
+                      meta={"face": self.settings.get("face", 0), "align": self.settings.get("align", "auto")})
 
 
 def method_encoder(G: Generator, path: str | None, required: bool) -> Encoder | None:
@@ -78,7 +83,7 @@ def method_encoder(G: Generator, path: str | None, required: bool) -> Encoder | 
 
 def check_settings(G: Generator, *, method: str, space: str | None, steps, perceptual_weight, restarts, seed,
                    n_codes, layer: str | None, l_dom, optimizer: str = HYBRID_OPTIMIZERS[0], lr=None,
-                   latent_steps=None, l_reg=None) -> dict:
+                   latent_steps=None, l_reg=None, tune_steps=PTI_STEPS) -> dict:
     """Every inversion setting checked against the model once; returns them normalised."""
     choice(method, "Method", METHODS)
     choice(optimizer, "Optimizer", HYBRID_OPTIMIZERS)
@@ -96,7 +101,8 @@ def check_settings(G: Generator, *, method: str, space: str | None, steps, perce
                 lr=optional_number(lr, "Learning rate", 1e-5, 10),
                 latent_steps=None if latent_steps in (None, "") else number(latent_steps, "Latent steps", 1,
                                                                             MAX_STEPS, whole=True),
-                l_reg=optional_number(l_reg, "Feature regulariser weight", 0, 1e3))
+                l_reg=optional_number(l_reg, "Feature regulariser weight", 0, 1e3),
+                tune_steps=number(tune_steps, "Tuning steps", 1, MAX_STEPS, whole=True))
 
 
 def run_method(G: Generator, prep: Prepared, method: str, settings: dict, *, encoder: str | None = None,
@@ -105,9 +111,11 @@ def run_method(G: Generator, prep: Prepared, method: str, settings: dict, *, enc
     s = settings
     x = prep.tensor.to(G.device, torch.float32)
     t0 = time.time()
-    latent = space = diff = None
+    latent = space = diff = delta = None
     history: list[dict] = []
-    if method == "optimize":
+    if method == "pti":
+        img, latent, space, delta, history = _pivotal(G, x, s, encoder, progress)
+    elif method == "optimize":
         r = invert_optimize(G, x, space=s["space"], num_steps=s["steps"], perceptual_weight=s["perceptual_weight"],
                             restarts=s["restarts"], seed=s["seed"], progress=progress)
         img, latent, space, history = r.image, r.latent, r.space, r.loss_history
@@ -138,7 +146,26 @@ def run_method(G: Generator, prep: Prepared, method: str, settings: dict, *, enc
     metrics = image_metrics(img, x)[0]
     return Inversion(method, G.name, img.cpu(), None if latent is None else latent.detach().cpu(), space, metrics,
                      time.time() - t0, prep, dict(s, method=method), history,
-                     None if diff is None else diff.detach().cpu())
+                     None if diff is None else diff.detach().cpu(), delta)
+
+
+def _pivotal(G: Generator, x: torch.Tensor, s: dict, encoder: str | None, progress: ProgressFn | None):
+    """Pivotal Tuning Inversion (Roich et al., TOG 2022): an in-domain pivot (hybrid inversion from the
+    encoder when the model has one, else optimisation; ``steps``), then ``tune_steps`` of tuning the
+    generator's weights around it (ganinv.invert.pti).  Returns (image, pivot, space, delta, history)."""
+    def part(lo: float, hi: float):
+        return (lambda f, msg: progress(lo + (hi - lo) * f, msg)) if progress else None
+    E = method_encoder(G, encoder, False)
+    if E is not None:
+        p = invert_hybrid(G, E, x, num_steps=s["steps"], optimizer=s.get("optimizer", HYBRID_OPTIMIZERS[0]),
+                          l_vgg=s["perceptual_weight"], progress=part(0.0, 0.25),
+                          **{k: s[k] for k in ("l_dom", "lr") if s.get(k) is not None})
+    else:
+        p = invert_optimize(G, x, space=s["space"], num_steps=s["steps"], perceptual_weight=s["perceptual_weight"],
+                            restarts=s["restarts"], seed=s["seed"], progress=part(0.0, 0.25))
+    r = pivotal_tuning(G, x, p.latent.detach(), space=p.space, num_steps=s["tune_steps"], seed=s["seed"],
+                       progress=part(0.25, 1.0))
+    return r.image, r.latent, r.space, r.delta, r.loss_history
 
 
 def invert(image, *, model: str = DEFAULT_MODEL, method: str = DEFAULT_METHOD, space: str | None = None,
@@ -146,8 +173,8 @@ def invert(image, *, model: str = DEFAULT_MODEL, method: str = DEFAULT_METHOD, s
            seed: int = 0, align: str = "auto", face: int = 0, n_codes: int = MULTICODE_N,
            layer: str | None = None, l_dom: float | None = None, optimizer: str = HYBRID_OPTIMIZERS[0],
            lr: float | None = None, latent_steps: int | None = None, l_reg: float | None = None,
-           encoder: str | None = None, identity: bool = True, device: str | None = None,
-           progress: ProgressFn | None = None) -> Inversion:
+           tune_steps: int = PTI_STEPS, encoder: str | None = None, identity: bool = True,
+           device: str | None = None, progress: ProgressFn | None = None) -> Inversion:
     """Load, align and invert one image (a path, PIL image or array).
 
     ``face`` is 0-based (0 = largest).  With ``identity`` the metrics include the dlib
@@ -159,8 +186,10 @@ def invert(image, *, model: str = DEFAULT_MODEL, method: str = DEFAULT_METHOD, s
     G = generator(model, device)
     settings = check_settings(G, method=method, space=space, steps=steps, perceptual_weight=perceptual_weight,
                               restarts=restarts, seed=seed, n_codes=n_codes, layer=layer, l_dom=l_dom,
-                              optimizer=optimizer, lr=lr, latent_steps=latent_steps, l_reg=l_reg)
+                              optimizer=optimizer, lr=lr, latent_steps=latent_steps, l_reg=l_reg,
+                              tune_steps=tune_steps)
     face = check_alignment(align, face)
+    settings.update(face=face, align=align)
     if progress:
         progress(0.0, "preparing the image")
     prep = prepare_image(image, G, align=align, face_index=face)
@@ -318,14 +347,15 @@ def save_record(path: str, inv: Inversion, *, source: str = "app") -> str:
     """The inversion's latent as a ganinv .npz (metadata: method, metrics, preparation)."""
     if inv.latent is None:
         raise InputError(f"{inv.method} gives an image only: there is no latent to save.")
-    return save_latent(path, inv.latent, model=inv.model, space=inv.space,
+    return save_latent(path, inv.latent, model=inv.model, space=inv.space, delta=inv.delta,
                        extra={"method": inv.method, "metrics": inv.metrics, "source": source,
-                              "preparation": inv.prepared.note})
+                              "preparation": inv.prepared.note, "face": inv.settings.get("face", 0),
+                              "align": inv.settings.get("align", "auto")})
 
 
 def render_record(record: Record, *, device: str | None = None) -> Image.Image:
-    """The image of a record's latent."""
-    G = generator(record.model, device)
+    """The image of a record's latent (with its tuned weights, if any)."""
+    G = record_generator(generator(record.model, device), record)
     with torch.no_grad():
         return tensor_to_pil(render(G, record.latent[:1].to(G.device), record.space)[0])
 

@@ -19,6 +19,11 @@ def register(sub) -> None:
     s.add_argument("--sweep", default=None, metavar="K",
                    help="render a strip of K strengths from -a to +a of the one --direction NAME=a")
     option(s, "--root", edit.edit, help="directions folder (default: the repo's directions/)")
+    option(s, "--score", edit.edit, help="score the attributes before and after, and the identity kept")
+    option(s, "--paste", edit.edit, "photo", help="the photo the record was inverted from: --out is then the "
+                                                  "whole photo with the edit pasted in")
+    option(s, "--paste-mode", edit.edit, choices=edit.PASTE_MODES,
+           help="edit: add only the edit's change (keeps the photo's detail); face: paste the generator's face")
     s.add_argument("--list", action="store_true", help="list the model's directions")
     s.add_argument("--out", default="edited.png", help="image written (default: %(default)s)")
     s.add_argument("--save-latent", default=None, metavar="FILE.npz", help="also save the edited latent")
@@ -71,7 +76,13 @@ def cmd_edit(args) -> int:
     info(f"{r.note}; strengths {r.strengths}")
     for c in r.cosines:
         info(f"{c['direction']} conditioned on {c['condition']}: cos {c['cos_before']} -> {c['cos_after']:.1e}")
-    grid_image(r.image).save(output_path(args.out))
+    for name, (before, after) in (r.scores or {}).items():
+        info(f"{name:<12} {before:9.3f} -> {after:9.3f}")
+    if r.identity and r.identity.get("arcface_similarity") is not None:
+        info(f"identity kept: ArcFace similarity {r.identity['arcface_similarity']:.3f} to the original")
+    if args.photo is not None and r.pasted is None:
+        raise InputError("--paste needs a record inverted from an aligned face of that photo.")
+    (r.pasted if r.pasted is not None else grid_image(r.image)).save(output_path(args.out))
     print(args.out)
     if args.save_latent:
         print(edit.save_edit(output_path(args.save_latent), r))

@@ -1,0 +1,166 @@
+"""Pivotal tuning (Roich et al. 2022) on tiny seeded generators: fit, locality, edit preservation,
+the delta as the only output, and the shared model untouched."""
+import threading
+
+import pytest
+import torch
+
+from factories import tiny_dcgan, tiny_stylegan2
+from ganinv.invert.pti import pivotal_tuning
+from ganinv.io import load_latent, save_latent
+from ganinv.latent import render, to_ws
+from ganinv.losses import psnr
+from ganinv.models.tuned import TunedGenerator
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+FAST = dict(perceptual="stlpips-alex", lpips_weight=0.0)      # pixel loss only: the maths, in milliseconds
+
+
+def _unit(dim: int, seed: int) -> torch.Tensor:
+    v = torch.randn(dim, generator=torch.Generator().manual_seed(seed))
+    return v / v.norm()
+
+
+@pytest.fixture(scope="module")
+def G():
+    return tiny_dcgan()
+
+
+@pytest.fixture(scope="module")
+def case(G):
+    """A target the pivot does not reach: another sample of the same model."""
+    with torch.no_grad():
+        x = G(G.sample_z(1, seed=11))
+    return x, G.sample_z(1, seed=12)
+
+
+def _state(G) -> dict:
+    return {k: v.clone() for k, v in G.state_dict().items()}
+
+
+def _same_state(G, before: dict) -> bool:
+    return all(torch.equal(before[k], v) for k, v in G.state_dict().items())
+
+
+def test_tuning_fits_the_target_and_returns_only_a_delta(G, case):
+    x, pivot = case
+    before, pivot0 = _state(G), pivot.clone()
+    calls = []
+    r = pivotal_tuning(G, x, pivot, space="Z", num_steps=60, lr=3e-3, directions=[], edit_weight=0.0,
+                       progress=lambda f, m: calls.append(f), progress_every=20, **FAST)
+    assert r.metrics[0]["psnr"] > r.pivot_metrics[0]["psnr"] + 6, (r.pivot_metrics, r.metrics)
+    assert set(r.delta) == {n for n, _ in G.named_parameters()}        # a DCGAN has no mapping network
+    assert all(d.dtype == torch.float32 and d.device.type == "cpu" for d in r.delta.values())
+    with torch.no_grad():
+        again = render(TunedGenerator(G, r.delta), pivot, "Z")
+    assert torch.allclose(again, r.image, atol=1e-5)                   # the delta is the whole result
+    assert _same_state(G, before) and torch.equal(pivot, pivot0)
+    assert calls == [pytest.approx(1 / 3), pytest.approx(2 / 3), 1.0]
+    assert len(r.loss_history) == 60 and r.loss_history[-1]["l2"] < r.loss_history[0]["l2"] / 4
+    assert r.seconds > 0 and r.settings["num_steps"] == 60 and r.model == G.name
+
+
+def _far_change(G, delta, pivot, alpha: float) -> float:
+    """Mean squared change of the tuned generator at latents alpha away from the pivot (eq. 4's w_r)."""
+    z = G.sample_z(16, seed=99)
+    d = z - pivot
+    w_r = pivot + alpha * d / d.norm(dim=1, keepdim=True)
+    with torch.no_grad():
+        return float((render(TunedGenerator(G, delta), w_r, "Z") - render(G, w_r, "Z")).square().mean())
+
+
+def test_locality_regulariser_keeps_the_neighbourhood(G, case):
+    x, pivot = case
+    kw = dict(space="Z", num_steps=60, lr=3e-3, directions=[], edit_weight=0.0, locality_samples=4, **FAST)
+    free = pivotal_tuning(G, x, pivot, locality_weight=0.0, **kw)
+    local = pivotal_tuning(G, x, pivot, locality_weight=3.0, locality_alpha=1.0, **kw)
+    spread = float(G.sample_z(4096, seed=5).norm(dim=1).square().mean().sqrt())
+    assert _far_change(G, local.delta, pivot, spread) < 0.5 * _far_change(G, free.delta, pivot, spread)
+    assert local.metrics[0]["psnr"] > local.pivot_metrics[0]["psnr"] + 3          # still fits the target
+
+
+def _edit_error(G, delta, pivot, n, a: float) -> float:
+    """|| (G'(w_p + a n) - G'(w_p)) - (G(w_p + a n) - G(w_p)) ||^2: how far the tuned edit drifted."""
+    T = TunedGenerator(G, delta)
+    with torch.no_grad():
+        zs = torch.cat([pivot, pivot + a * n])
+        t, o = render(T, zs, "Z"), render(G, zs, "Z")
+    return float(((t[1] - t[0]) - (o[1] - o[0])).square().mean())
+
+
+def test_edit_samples_keep_the_originals_edit(G, case):
+    x, pivot = case
+    n = _unit(G.z_dim, 3)
+    kw = dict(space="Z", num_steps=80, lr=3e-3, locality_weight=0.0, **FAST)
+    plain = pivotal_tuning(G, x, pivot, directions=[n], edit_weight=0.0, **kw)
+    kept = pivotal_tuning(G, x, pivot, directions=[n], edit_weight=3.0, edit_samples=4, **kw)
+    assert _edit_error(G, kept.delta, pivot, n, 2.0) < 0.5 * _edit_error(G, plain.delta, pivot, n, 2.0)
+    assert kept.settings["num_directions"] == 1 and "edit" in kept.loss_history[-1]
+
+
+@pytest.mark.parametrize("space", ["Z", "W", "W+"])
+def test_stylegan2_tunes_synthesis_only(space):
+    G = tiny_stylegan2(varied=True)
+    before = _state(G)
+    z = G.sample_z(1, seed=4)
+    with torch.no_grad():
+        x = G(G.sample_z(1, seed=5), noise_mode="const")
+        pivot = {"Z": z, "W": G.mapping(z), "W+": G.broadcast(G.mapping(z))}[space]
+    n = _unit(G.w_dim, 6)
+    r = pivotal_tuning(G, x, pivot, space=space, num_steps=40, lr=3e-3, directions=[n] if space != "Z" else [],
+                       edit_weight=1.0 if space != "Z" else 0.0, **FAST)
+    assert r.delta and not any(k.startswith("mapping.") for k in r.delta)
+    assert r.metrics[0]["psnr"] > r.pivot_metrics[0]["psnr"] + 3
+    with torch.no_grad():
+        again = TunedGenerator(G, r.delta).synthesis(to_ws(G, pivot, space), noise_mode="const")
+    assert torch.allclose(again, r.image, atol=1e-4)
+    assert _same_state(G, before)
+
+
+def test_record_with_fp16_delta_renders_the_tuned_image(G, case, tmp_path):
+    x, pivot = case
+    r = pivotal_tuning(G, x, pivot, space="Z", num_steps=40, lr=3e-3, directions=[], edit_weight=0.0, **FAST)
+    path = save_latent(str(tmp_path / "rec.npz"), r.latent, model=G.name, space="Z", delta=r.delta)
+    rec = load_latent(path, G=G)
+    with torch.no_grad():
+        img = render(TunedGenerator(G, rec.delta), rec.latent, "Z")
+    assert float(psnr(img, r.image)) > 45                                # fp16 costs nothing visible
+
+
+def test_bad_inputs(G, case):
+    x, pivot = case
+    with pytest.raises(ValueError, match="one pivot"):
+        pivotal_tuning(G, x, pivot.repeat(2, 1), space="Z", num_steps=1)
+    with pytest.raises(AssertionError, match="target"):
+        pivotal_tuning(G, x[:, :, :8], pivot, space="Z", num_steps=1)
+    with pytest.raises(ValueError, match="cannot move"):
+        pivotal_tuning(G, x, pivot, space="Z", num_steps=1, directions=[torch.ones(3)], **FAST)
+    with pytest.raises(ValueError, match="shape"):
+        pivotal_tuning(G, x, pivot[:, :3], space="Z", num_steps=1)
+
+
+def test_shared_model_is_bit_identical_after_concurrent_tuning_and_rendering(G, case):
+    x, pivot = case
+    before = _state(G)
+    with torch.no_grad():
+        want = render(G, pivot, "Z")
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        try:
+            for i in range(2):
+                r = pivotal_tuning(G, x, pivot, space="Z", num_steps=15, lr=3e-3, seed=seed * 10 + i,
+                                   directions=[_unit(G.z_dim, seed)], edit_weight=1.0, **FAST)
+                with torch.no_grad():
+                    render(TunedGenerator(G, r.delta), pivot, "Z")
+                    assert torch.equal(render(G, pivot, "Z"), want)
+        except BaseException as e:               # re-raised in the main thread below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert _same_state(G, before)
