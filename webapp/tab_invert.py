@@ -30,7 +30,11 @@ reconstruction is also pasted back into the whole photo. The perceptual term is 
 """
 
 METHODS_MD = """
-Same prepared crop as above. **Encoder**: one forward pass of the domain-guided encoder
+Same prepared crop as above. **PTI** (Pivotal Tuning Inversion, Roich et al., ACM TOG 2022, eq. 2-6): invert
+in-domain first (the pivot $w_p$: hybrid inversion below), then tune the generator's weights $\\theta$ so that
+$G(w_p; \\theta^*)$ draws the photo, with the locality regulariser keeping $G$ unchanged around the pivot and
+along the edit directions; the real face stays the same person and the tuned weights travel with the latent to
+every other tab (the shared model is never changed). **Encoder**: one forward pass of the domain-guided encoder
 (In-Domain GAN Inversion, Zhu et al., ECCV 2020, eq. 3). **Hybrid**: start at $z_0 = E(x)$ and
 minimise eq. 4,
 $\\lVert x - G(z)\\rVert + \\lambda_{vgg}\\lVert F(x) - F(G(z))\\rVert + \\lambda_{dom}\\lVert z - E(G(z))\\rVert$,
@@ -38,11 +42,12 @@ with L-BFGS (steps = loss evaluations); a larger $\\lambda_{dom}$ keeps the code
 edits) at some cost in fidelity. **Multi-code** (mGANprior, Gu et al., CVPR 2020, eq. 2): *N* codes
 meet at an intermediate layer, weighted per channel. **Layer-wise** (Bau et al., ICCV 2019): fit an
 intermediate feature map; the difference map shows what the generator cannot reproduce.
-Optimisation, encoder and hybrid give one latent, kept for the other tabs; multi-code and
-layer-wise give images only.
+PTI, optimisation, encoder and hybrid give one latent (PTI with its tuned weights), kept for the other tabs;
+multi-code and layer-wise give images only.
 """
 
-METHOD_CHOICES = [("optimisation", "optimize"), ("encoder (one pass)", "encoder"),
+METHOD_CHOICES = [("PTI (pivot + tuned generator: keeps identity)", "pti"), ("optimisation", "optimize"),
+                  ("encoder (one pass)", "encoder"),
                   ("hybrid (encoder + domain-regularised optimisation)", "hybrid"),
                   ("multi-code (N codes, layer)", "multicode"), ("layer-wise", "layerwise")]
 NO_IMAGE = "Upload an image or pick an example first."
@@ -183,7 +188,7 @@ def build(ctx: Context, examples: list[str]) -> dict:
                                  info="auto: align the face if one is found, else centre crop")
                 face = gr.Number(1, label="Face # (largest first)", precision=0, minimum=1, maximum=MAX_FACES, scale=1)
             face_note = gr.Markdown(elem_id="faces-note")
-            faces = gr.Gallery(label="Faces found (click one to invert it)", columns=8, height="auto", format="png",
+            faces = gr.Gallery(label="Faces found (click one to invert it)", columns=3, height="auto", format="png",
                                allow_preview=False, elem_id="faces")
             space = gr.Dropdown(info.spaces, value=info.default_space, label="Latent space", allow_custom_value=True,
                                 info="Z for the DCGAN; W / W+ for StyleGAN2 (W+: one code per layer).")

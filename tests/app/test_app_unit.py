@@ -20,8 +20,9 @@ TAB_MODULES = [tab_invert, tab_edit, tab_discover, tab_mix, tab_text, tab_restor
 ENDPOINTS = ["invert", "load_latent", "sample", "use_sample", "invert_method", "compare_methods", "select_model",
              "edit", "edit_strip", "train_boundary", "edit_directions", "discover", "discover_component",
              "use_as_slider", "morph", "crossover", "expression_transfer", "semantic_diffusion", "text_edit",
-             "train_mapper", "apply_mapper", "global_edit", "clip_status", "restore", "models", "loaded_models"]
-NO_MODEL = {"use_sample", "use_as_slider", "models", "loaded_models"}   # endpoints that need no model
+             "train_mapper", "apply_mapper", "global_edit", "clip_status", "restore", "models", "loaded_models",
+             "find_faces"]
+NO_MODEL = {"use_sample", "use_as_slider", "models", "loaded_models", "find_faces"}   # endpoints that need no model
 
 
 @pytest.fixture(scope="module")
