@@ -79,18 +79,19 @@ def make_callbacks(ctx: Context) -> dict:
         pil(r.image).save(png_path)
         applied = ", ".join(f"{k} {v:+.1f}" for k, v in r.strengths.items()) or "no edit"
         status = f"{r.model}, {r.note}: {applied}" + (f"; kept fixed: {', '.join(keep)}" if keep else "")
-        if r.identity is not None:
-            if r.identity.get("identity_distance") is not None:
-                verdict = "same person" if r.identity.get("same_person") else "different person"
-                status += (f". Identity distance to the original photo: {r.identity['identity_distance']:.3f} "
-                           f"({verdict})")
-            else:
-                status += f". Identity: {r.identity.get('identity_note', 'not measured')}"
-        elif paste and not do_paste:
+        scores = dict(r.scores or {})
+        sim = (r.identity or {}).get("arcface_similarity")
+        if sim is not None:                    # next to the scores: is the edited face still the person?
+            scores = {"identity (ArcFace cos to the original)": (1.0, sim), **scores}
+            verdict = "same person" if r.identity.get("arcface_same_person") else "another person"
+            status += f". Identity kept: ArcFace similarity {sim:.3f} to the original ({verdict})"
+        elif r.identity:
+            status += f". Identity: {r.identity.get('identity_note', 'not measured')}"
+        if paste and not do_paste:
             status += ". Paste-back needs the latent from 1 Invert of an aligned face."
         cosines = pd.DataFrame(r.cosines, columns=["direction", "condition", "cos_before", "cos_after"])
         return (show(r.before), show(r.image), gr.update(value=r.pasted, visible=r.pasted is not None),
-                score_table(r.scores), cosines, latent_path, png_path, status)
+                score_table(scores or None), cosines, latent_path, png_path, status)
 
     def edit_sliders(source, seed, keep, score, paste, model, state, request: gr.Request, *values):
         """The sliders' event: their values as the named mapping /edit takes."""
@@ -153,7 +154,8 @@ def build(ctx: Context) -> dict:
             pasted = gr.Image(label="Edited face pasted back into the photo", format="png", interactive=False,
                               visible=False, elem_id="edit-pasted")
             scores = gr.Dataframe(headers=["attribute", "before", "after", "change"], interactive=False,
-                                  label="Attribute scores (MediaPipe blendshapes / pose, PyEmotion)",
+                                  label="Identity kept and attribute scores (ArcFace; MediaPipe blendshapes / "
+                                        "pose, PyEmotion, face-api age / gender, skin tone ITA)",
                                   elem_id="edit-scores")
             cosines = gr.Dataframe(headers=["direction", "condition", "cos_before", "cos_after"], interactive=False,
                                    label="Conditional editing: cosines before / after the projection")
@@ -168,6 +170,19 @@ def build(ctx: Context) -> dict:
                 strip_btn = gr.Button("Show strip", elem_id="edit-strip-button")
                 strip_img = gr.Image(label="-range ... +range", format="png", interactive=False, elem_id="edit-strip")
                 strip_note = gr.Markdown(label="status")
+            with gr.Accordion("Disentanglement: what each direction also changes", open=False):
+                dis = edit_actions.disentanglement(ctx.model.value)
+                gr.Markdown("Change of every score from strength −s to +s on held-out samples of the model "
+                            "(`scripts/disentanglement.py`): the row of a direction shows what else it moves, "
+                            "e.g. how much the plain `age` direction changes `male` and `age-without-gender` does "
+                            "not." + ("" if dis else " No matrix has been measured for this model."))
+                if dis:
+                    gr.Dataframe(pd.DataFrame([{k: (round(v, 2) if isinstance(v, float) else v)
+                                                for k, v in r.items()} for r in dis.rows]),
+                                 label=f"change from -{dis.strength:g} to +{dis.strength:g}, {dis.num_samples} "
+                                       f"samples; units: " + ", ".join(f"{a} {u}" for a, u in dis.units.items()
+                                                                        if a in dis.attributes),
+                                 interactive=False, wrap=True, elem_id="edit-disentanglement")
             alignment = gr.Image(label="Alignment preview (landmarks and the crop quad on the original photo)",
                                  format="png", interactive=False, visible=False, elem_id="edit-alignment")
             with gr.Accordion("Train a new boundary (InterFaceGAN)", open=False):

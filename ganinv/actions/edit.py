@@ -7,6 +7,7 @@ components) as "<name> (session)".  No key is a path, so API callers cannot name
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from PIL import Image
 
 from ..attributes import ATTRIBUTE_NAMES, LANDMARK_ATTRIBUTES, SCORERS, get_scorer
 from ..edit.apply import edit as apply_edit, sweep
-from ..edit.directions import Direction, list_directions, load_direction, save_direction
+from ..edit.directions import Direction, directions_root, list_directions, load_direction, save_direction
 from ..edit.interfacegan import conditional, conditional_direction, sample_and_score, train_direction
 from ..io import image_grid, load_latent, save_latent, tensor_to_pil
 from ..latent import render, to_ws
@@ -182,6 +183,35 @@ def save_edit(path: str, result: EditOutput) -> str:
                        extra={"source": "edit", "strengths": dict(result.strengths)})
 
 
+# --------------------------------------------------------------------------- disentanglement
+DISENTANGLEMENT_FILE = "disentanglement.json"   # written by scripts/disentanglement.py beside the directions
+
+
+@dataclass
+class Disentanglement:
+    """How much each shipped direction moves every score, from -s to +s on held-out samples."""
+
+    strength: float
+    num_samples: int
+    attributes: list[str]
+    units: dict[str, str]
+    rows: list[dict]                            # {"direction", <attribute>: change, ...} per direction
+
+
+def disentanglement(model: str = DEFAULT_MODEL) -> Disentanglement | None:
+    """The model's measured disentanglement matrix, or None when it has none."""
+    path = os.path.join(directions_root(), os.path.basename(str(model)), DISENTANGLEMENT_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        d = json.load(f)
+    if not isinstance(d, dict) or not str(d.get("format", "")).startswith("ganinv-disentanglement/"):
+        raise InputError("the disentanglement file is not a ganinv disentanglement matrix.")
+    attrs = [a for a in d["attributes"] if a not in ("angry", "disgust", "fear", "sad", "surprise", "neutral")]
+    rows = [{"direction": r["name"], **{a: r["span"].get(a) for a in attrs}} for r in d["directions"]]
+    return Disentanglement(float(d["strength"]), int(d["num_samples"]), attrs, dict(d.get("units", {})), rows)
+
+
 # --------------------------------------------------------------------------- strips
 @dataclass
 class Strip:
@@ -297,6 +327,6 @@ def train_boundaries(attributes: Sequence[str], *, root: str | None = None, mode
     return out
 
 
-__all__ = ["SESSION_SUFFIX", "ATTRIBUTES", "TRAIN_SPACES", "MAX_STRIP", "directions_for", "condition_names",
+__all__ = ["Disentanglement", "disentanglement", "SESSION_SUFFIX", "ATTRIBUTES", "TRAIN_SPACES", "MAX_STRIP", "directions_for", "condition_names",
            "EditOutput", "score_pair", "edit", "save_edit", "Strip", "direction_strip", "strip_strengths", "strip",
            "TrainedDirection", "train_boundary", "train_boundaries"]

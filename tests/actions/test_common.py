@@ -93,3 +93,13 @@ def test_user_messages_show_no_server_path(tmp_path, monkeypatch):
     kept = "see https://huggingface.co/timm/x, W/W+ and 1/4 of checkpoints/clip/a.bin"
     assert public_text(kept) == kept
     assert user_message(FileNotFoundError(f"{tmp_path}/ckpt/b.pkl\nsecond line")) == "checkpoints/b.pkl"
+
+
+def test_disentanglement_matrix_is_read_for_the_app():
+    from ganinv.actions.edit import disentanglement
+    d = disentanglement("celeba-dcgan-64")
+    rows = {r["direction"]: r for r in d.rows}
+    assert {"age", "age-without-gender", "smile"} <= set(rows) and "male" in d.attributes
+    # the conditional direction moves the conditioned score less than the plain one (what the table shows)
+    assert abs(rows["age-without-gender"]["male"]) < abs(rows["age"]["male"])
+    assert disentanglement("local:nothing.pt") is None

@@ -5,6 +5,8 @@ inverted elsewhere does not leak in.
 """
 from __future__ import annotations
 
+import re
+
 import shutil
 
 import numpy as np
@@ -105,10 +107,12 @@ def test_session_source_needs_a_latent_of_the_picked_model(session, tmp_path):
 
 def test_paste_back_after_inverting_the_astronaut(session, astronaut_png):
     session.predict(handle_file(astronaut_png), MODEL, "auto", 1, "Z", 2, 1.0, 1, 0, api_name="/invert")
-    out = edit(session, {"smile": 3.0}, source="session", paste=True, score=False)
+    out = edit(session, {"smile": 3.0}, source="session", paste=True, score=True)
     pasted, status = shown(out[2]), out[-1]
     assert Image.open(pasted).size == (512, 512)                            # the whole photo
-    assert "Identity distance to the original photo" in status or "Identity: " in status
+    assert re.search(r"Identity kept: ArcFace similarity -?[01]\.\d{3} to the original", status), status
+    rows = table(out[3])
+    assert "identity (ArcFace cos to the original)" in rows and "ita" in rows and "age" in rows
     photo = np.asarray(Image.open(astronaut_png).convert("RGB"), dtype=np.int16)
     diff = np.abs(pixels(pasted) - photo).sum(-1)
     assert diff[:40].mean() < 1 and diff.mean() > 0.5                      # only the face area changed
@@ -213,10 +217,10 @@ def test_rotated_off_centre_portrait_is_aligned_edited_and_pasted_back(session, 
     canvas.save(path)
     out = session.predict(handle_file(path), MODEL, "auto", 1, "Z", 3, 1.0, 1, 0, api_name="/invert")
     assert "aligned" in out[-1]                                            # the face was found and aligned
-    edited = edit(session, {"smile": 3.0}, source="session", paste=True, score=False)
+    edited = edit(session, {"smile": 3.0}, source="session", paste=True, score=True)
     pasted, status = shown(edited[2]), edited[-1]
     assert Image.open(pasted).size == (900, 700)                           # the whole original frame
-    assert "identity" in status.lower()
+    assert "Identity kept: ArcFace similarity" in status
     diff = np.abs(pixels(pasted) - np.asarray(canvas, dtype=np.int16)).sum(-1)
     assert diff[:, :200].max() == 0 and diff[600:].max() == 0              # far from the face: untouched
     assert diff.mean() > 0.1                                               # the face changed
