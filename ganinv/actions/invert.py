@@ -241,21 +241,23 @@ def invert_many(images, *, model: str = DEFAULT_MODEL, method: str = DEFAULT_MET
                 steps: int = INVERT_STEPS, perceptual_weight: float = PERCEPTUAL_WEIGHT, restarts: int = 1,
                 seed: int = 0, align: str = "auto", face: int = 0, batch_size: int = INVERT_BATCH,
                 identity: bool = True, encoder: str | None = None, device: str | None = None,
-                progress: ProgressFn | None = None, on_result=None) -> list[BatchItem]:
+                progress: ProgressFn | None = None, on_result=None, **method_options) -> list[BatchItem]:
     """Invert many images, ``batch_size`` at a time through the batched optimisation, with one result each.
 
     ``images``: paths, PIL images or arrays, or ``(image, face_index)`` pairs (``face`` for the rest).
     Each image gets the settings and seed a lone ``invert()`` call would give it (the optimisation
     keeps every run's loss, gradients and Adam state separate), so results match one-by-one runs;
-    methods without a batched code path (anything but ``BATCHED_METHODS``) run one image at a time.
+    methods without a batched code path (anything but ``BATCHED_METHODS``) run one image at a time, with
+    their own settings in ``method_options`` (``n_codes``, ``layer``, ``l_dom``, ... as ``invert()`` takes them).
     An image that cannot be read or has no face (``IMAGE_ERRORS``) is skipped with its message.
     Returns one item per input, in input order; ``on_result(item)`` is called as each is ready (e.g. to
     write its files).  A batched result's ``seconds`` is its share of the batch's time and its loss
     history the batch's mean per step.
     """
     G = generator(model, device)
+    options = {"n_codes": MULTICODE_N, "layer": None, "l_dom": None, **method_options}
     settings = check_settings(G, method=method, space=space, steps=steps, perceptual_weight=perceptual_weight,
-                              restarts=restarts, seed=seed, n_codes=MULTICODE_N, layer=None, l_dom=None)
+                              restarts=restarts, seed=seed, **options)
     face = check_alignment(align, face)
     batch_size = number(batch_size, "Batch size", 1, MAX_BATCH, whole=True)
     todo = [(x[0], check_alignment(align, x[1])) if isinstance(x, tuple) else (x, face) for x in images]

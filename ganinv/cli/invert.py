@@ -140,7 +140,8 @@ def cmd_invert(args) -> int:
     files = invert.list_images(args.input)
     if not files:
         raise InputError(f"no images in {shown_path(args.input)}")
-    if getattr(args, "batch_size", None) is not None and (len(files) > 1 or args.face == ALL):
+    if getattr(args, "batch_size", None) is not None and args.method in invert.BATCHED_METHODS \
+            and (len(files) > 1 or args.face == ALL):
         return _invert_batched(args, files)
     settings = kwargs_for(invert.invert, args, exclude=("face",))
     failed = 0
