@@ -1,6 +1,6 @@
 """Speed benchmarks of issue 15, printed in one run.
 
-    .venv/bin/python bench/speed.py [--nvidia PATH] [--resolutions 256 1024] [--repeats 5] [--threads N]
+    .venv/bin/python bench/speed.py [--nvidia PATH] [--resolutions 256 1024] [--repeats 5] [--threads N ...]
                                     [--with-reference-path] [--only stylegan2]
 
 StyleGAN2 on CPU: synthesis forward + backward of one W+ code, the inner step of every projector
@@ -25,6 +25,7 @@ scaled around one shared conv, op by op in autograd; the default before the fast
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import pickle
 import statistics
@@ -56,11 +57,17 @@ def our_config(res: int) -> StyleGAN2Config:
 
 
 # --------------------------------------------------------------------------- generators
+@functools.cache
+def import_nvidia(path: str):
+    """make_golden's CPU set-up of NVIDIA's code (reference ops, no plugins), done once per process."""
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "scripts"))
+    import make_golden
+    return make_golden, *make_golden._import_nvidia(path)
+
+
 def build_nvidia(path: str, res: int):
     """(NVIDIA's generator with its reference ops, ganinv's generator loaded from its pickle)."""
-    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "scripts"))
-    import make_golden                                     # the golden script's CPU set-up, reused as is
-    dnnlib, persistence, networks = make_golden._import_nvidia(path)
+    make_golden, dnnlib, persistence, networks = import_nvidia(path)
     torch.manual_seed(SEED)
     nv = networks.Generator(**nvidia_kwargs(res)).eval().requires_grad_(False)
     make_golden.vary_(nv, SEED, affine="affine")            # non-zero biases and noise strengths
@@ -125,7 +132,7 @@ def alternate(fns: dict, repeats: int) -> dict:
 
 def stylegan2_section(args: argparse.Namespace) -> None:
     print("## StyleGAN2 synthesis on CPU: forward + backward of one W+ code\n")
-    cols = ["px", "ganinv s"] + (["ganinv ref. path s"] if args.with_reference_path else [])
+    cols = ["px", "threads", "ganinv s"] + (["ganinv ref. path s"] if args.with_reference_path else [])
     if args.nvidia:
         cols += ["NVIDIA s", "ganinv / NVIDIA", "max |img diff|", "max |grad diff| / max |grad|"]
     print("| " + " | ".join(cols) + " |")
@@ -136,18 +143,19 @@ def stylegan2_section(args: argparse.Namespace) -> None:
         fns = {"ours": lambda: step_ours(G, ws)}
         if args.with_reference_path:
             fns["ref"] = lambda: step_ours(G, ws, fused_modconv=False)
-        row = [str(res)]
         if nv is not None:
             fns["nv"] = lambda: step_nvidia(nv, ws)
-        t = alternate(fns, args.repeats)
-        row.append(f"{t['ours']:.3f}")
-        if args.with_reference_path:
-            row.append(f"{t['ref']:.3f}")
-        if nv is not None:
-            (a, ga), (b, gb) = step_ours(G, ws), step_nvidia(nv, ws)
-            row += [f"{t['nv']:.3f}", f"{t['ours'] / t['nv']:.2f}x", f"{(a - b).abs().max().item():.1e}",
-                    f"{((ga - gb).abs().max() / gb.abs().max()).item():.1e}"]
-        print("| " + " | ".join(row) + " |", flush=True)
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            t = alternate(fns, args.repeats)
+            row = [str(res), str(threads), f"{t['ours']:.3f}"]
+            if args.with_reference_path:
+                row.append(f"{t['ref']:.3f}")
+            if nv is not None:
+                (a, ga), (b, gb) = step_ours(G, ws), step_nvidia(nv, ws)
+                row += [f"{t['nv']:.3f}", f"{t['ours'] / t['nv']:.2f}x", f"{(a - b).abs().max().item():.1e}",
+                        f"{((ga - gb).abs().max() / gb.abs().max()).item():.1e}"]
+            print("| " + " | ".join(row) + " |", flush=True)
         del nv, G
 
 
@@ -159,12 +167,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--nvidia", metavar="PATH", help="stylegan2-ada-pytorch source checkout (reference timing)")
     ap.add_argument("--resolutions", type=int, nargs="+", default=[256, 1024], choices=sorted(ARCHS))
     ap.add_argument("--repeats", type=int, default=5, help="timed rounds per case (median reported)")
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()],
+                    help="intra-op thread counts to time, each in turn (default: torch's)")
     ap.add_argument("--with-reference-path", action="store_true", help="also time fused_modconv=False")
     ap.add_argument("--only", nargs="+", choices=sorted(SECTIONS), default=list(SECTIONS))
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, "
+    print(f"torch {torch.__version__}, threads {args.threads}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f} at start, median of {args.repeats} alternating rounds\n")
     for name in args.only:
         SECTIONS[name](args)

@@ -24,11 +24,17 @@ architecture (Fig. 7b): every block adds its toRGB output to the upsampled image
 block before.  Resampling uses the [1, 3, 3, 1] FIR filter (upfirdn: upsample by zero
 insertion, pad, filter, downsample).
 
-Modulated convolution has two equivalent implementations (``fused_modconv``):
-True  = one grouped convolution with per-sample weights (groups = batch, the paper's form);
-False = scale the activations by s, run one shared convolution, scale the outputs by the
-        demodulation factor (the same product, reordered: conv is linear in x).  On CPU this
-        is the faster one for forward+backward (bench/modconv.py), so it is the default.
+Modulated convolution has three equivalent implementations (``fused_modconv``):
+True   = one grouped convolution with per-sample weights (groups = batch, the paper's form);
+False  = scale the activations by s, run one shared convolution, scale the outputs by the
+         demodulation factor (the same product, reordered: conv is linear in x);
+"auto" = the default, for speed: each synthesis layer is one autograd node with a hand-written
+         backward (``_SynthesisLayerFn``).  With one image, s and the demodulation are folded into
+         the weight (Eq. 1-3 as written) and their gradients are recovered from dL/dx and the
+         layer output, so no weight-gradient convolution runs; with a batch, activations are
+         scaled as in False.  True and False are op-by-op references; all three agree within
+         float rounding, images and gradients (tests/models/test_stylegan2.py, test_golden.py).
+         CPU timings against NVIDIA's implementation: bench/speed.py, docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -220,11 +226,12 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 # --------------------------------------------------------------------------- fast path ("auto")
 # One autograd node per synthesis layer: conv, noise, bias, activation and clamp run in place on
 # one output tensor, and the backward pass is written out by hand.  Same arithmetic as the
-# reference paths above, reordered; what it saves on CPU is memory traffic: every fresh
-# activation-sized tensor costs page faults (glibc returns blocks above 32 MB to the kernel on
-# free), and autograd's op-by-op graph allocates about ten of them per layer (bench/speed.py).
-AUTO_CHANNELS_LAST_MIN_RES = 32  # channels-last memory format from this resolution up (oneDNN: faster
-                                 # 3x3 convs with few channels)
+# reference paths above, reordered.  What it saves on CPU: (1) with one image, the weight-gradient
+# convolution (a third of the conv work; see _SynthesisLayerFn); (2) memory traffic -- autograd's
+# op-by-op graph allocates about ten activation-sized tensors per layer, and each fresh one costs
+# page faults (glibc hands blocks above 32 MB back to the kernel on free: ~0.1 s per 128 MB here).
+AUTO_CHANNELS_LAST_MIN_RES = 32  # channels-last memory format from this resolution up (oneDNN's 3x3
+                                 # convs with few channels and large maps: ~2x faster, bench/speed.py)
 
 
 def _up_geometry(padding: int, k: int, fw: int, up: int) -> tuple[int, int, int]:
@@ -269,26 +276,24 @@ def _upsample2d_auto(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Ten
     return F.conv_transpose2d(x, k, stride=up, padding=(fw - up) // 2, groups=x.shape[1])
 
 
-_DOT_CHUNK = 1 << 22    # elements per band in _dots_hw: 16 MB temporaries, reused from the heap, few ops
-
-
-def _dots_hw(pairs: list[tuple[torch.Tensor, torch.Tensor | None]], chunk: int | None = None) -> list[torch.Tensor]:
-    """[sum_{h,w} a * b -> [N, C] for (a, b) in pairs] (b broadcast to a; b None: sum of a) in one sweep
-    over row bands: each band's products accumulate in place (addcmul_), so nothing activation-sized is
-    allocated and each band is read once, while it is in cache."""
-    n, c, h, w = pairs[0][0].shape
-    chunk = chunk or _DOT_CHUNK
+def _dot_hw(a: torch.Tensor, b: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor:
+    """sum_{h,w} a * b -> [N, C] for a, b [N, C, H, W], in row bands of about ``chunk`` elements whose
+    products accumulate in place (addcmul_): no activation-sized temporary, few ops (bench/speed.py)."""
+    n, c, h, w = a.shape
     rows = min(h, 1 << max(0, (chunk // (n * c * w)).bit_length() - 1))      # a power of two: divides h
-    accs: list = [None] * len(pairs)
-    for r in range(0, h, rows):
-        for j, (a, b) in enumerate(pairs):
-            aa = a[:, :, r:r + rows]
-            if b is None:
-                accs[j] = aa.clone() if accs[j] is None else accs[j].add_(aa)
-            else:
-                bb = b[..., r:r + rows, :]
-                accs[j] = aa * bb if accs[j] is None else accs[j].addcmul_(aa, bb)
-    return [acc.sum(dim=[2, 3]) for acc in accs]
+    acc = a[:, :, :rows] * b[:, :, :rows]
+    for r in range(rows, h, rows):
+        acc.addcmul_(a[:, :, r:r + rows], b[:, :, r:r + rows])
+    return acc.sum(dim=[2, 3])
+
+
+def _noise_dot(g: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """sum_{h,w} g * noise -> [N, C] for noise [H, W] or [N, 1, H, W]: a matrix-vector product per image."""
+    n, c, h, w = g.shape
+    nz = noise.reshape(-1, h * w, 1).expand(n, h * w, 1)
+    if g.is_contiguous():
+        return torch.bmm(g.reshape(n, c, h * w), nz)[:, :, 0]
+    return torch.bmm(nz.transpose(1, 2), _rows(g))[:, 0]
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
@@ -413,12 +418,12 @@ def _folded_backward(ctx, g, x, weight, s, d, w, kf, need_in, need_s, need_weigh
     g_s = g_weight = None
     if need_s:
         tiny = s[0].abs() < _TINY_STYLE
-        g_s = _dots_hw([(g_x, x)])[0].div_(s.masked_fill(tiny[None], 1.0))
+        g_s = _dot_hw(g_x, x).div_(s.masked_fill(tiny[None], 1.0))
         if tiny.any():              # dL/dx_i = s_i * (...) lost its factor: run those channels' conv on their own
             idx = tiny.nonzero()[:, 0]
             w_i = _fold_weight(weight[:, idx], torch.ones_like(s[0, idx]), d[0], transposed=ctx.up > 1)
             g_xi, _ = _conv_backward(ctx, g, x[:, idx], w_i, kf, True, False)
-            g_s[:, idx] = _dots_hw([(g_xi, x[:, idx])])[0]
+            g_s[:, idx] = _dot_hw(g_xi, x[:, idx])
     if need_weight:
         g_w = g_w.transpose(0, 1) if ctx.up > 1 else g_w
         g_weight = g_w * (d[0][:, None] * s[0][None, :])[..., None, None]
@@ -430,7 +435,7 @@ def _scaled_backward(ctx, g, x, weight, s, kf, need_in, need_s, need_weight):
     w = weight.transpose(0, 1) if ctx.up > 1 else weight
     xs = x * s.reshape(*s.shape, 1, 1) if need_weight else x
     g_xs, g_w = _conv_backward(ctx, g, xs, w, kf, need_in, need_weight)
-    g_s = _dots_hw([(g_xs, x)])[0] if need_s else None
+    g_s = _dot_hw(g_xs, x) if need_s else None
     g_x = g_xs.mul_(s.reshape(*s.shape, 1, 1)) if need_in else None
     if need_weight and ctx.up > 1:
         g_w = g_w.transpose(0, 1)
@@ -442,20 +447,13 @@ def _demod_grad(gy, g, y, noise, b, d, slope: float, clamped: bool, dot_y=None) 
 
     Unclamped, g * leaky^-1(y) = gy * y elementwise (slope and 1 / slope cancel), so no inverse is
     formed; dot_y: the part of <gy, y> already known (the toRGB gradient's, ``_rgb_backward``)."""
-    pairs = [(g, None)]
+    out = g.sum(dim=[2, 3]).mul_(-b)
     if noise is not None:
-        pairs.append((g, noise))
+        out -= _noise_dot(g, noise)
     if clamped:             # clamped pixels have g = 0; elsewhere invert the activation
-        pairs.append((g, F.leaky_relu(y, 1 / slope) if slope not in (0.0, 1.0) else y))
-        dot_y = None
-    elif gy is not None:
-        pairs.append((gy, y))
-    dots = _dots_hw(pairs)
-    out = -dots[0] * b
-    if noise is not None:
-        out -= dots[1]
-    if clamped or gy is not None:
-        out += dots[-1]
+        return out.add_(_dot_hw(g, F.leaky_relu(y, 1 / slope) if slope not in (0.0, 1.0) else y)).div_(d)
+    if gy is not None:
+        out += _dot_hw(gy, y)
     if dot_y is not None:
         out += dot_y
     return out.div_(d)

@@ -223,23 +223,24 @@ def test_auto_path_matches_reference_with_gradients(tiny_G, monkeypatch, channel
     w.r.t. ws, per-sample noise maps and every parameter."""
     import ganinv.models.stylegan2 as sg2
     monkeypatch.setattr(sg2, "AUTO_CHANNELS_LAST_MIN_RES", channels_last_res)
-    _assert_auto_matches(tiny_G, n, params=params)
+    _assert_auto_matches(tiny_G, n, params=params)                         # per-sample noise maps
+    _assert_auto_matches(tiny_G, n, params=params, own_noise=False)        # the [H, W] buffers
 
 
-def _assert_auto_matches(G, n, *, params=False, ws=None):
+def _assert_auto_matches(G, n, *, params=False, ws=None, own_noise=True):
     if ws is None:
         ws = G.mapping_ws(torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(5)))
         ws = ws + 0.5 * torch.randn(ws.shape, generator=torch.Generator().manual_seed(6))  # distinct rows
     noise = {k: torch.randn(n, 1, *b.shape, generator=torch.Generator().manual_seed(i))
-             for i, (k, b) in enumerate(G.synthesis.named_buffers()) if k.endswith("noise_const")}
+             for i, (k, b) in enumerate(G.synthesis.named_buffers()) if k.endswith("noise_const") and own_noise}
     ref_img, ref = _grads(G, ws, noise, False, params=params)
     img, got = _grads(G, ws, noise, "auto", params=params)
     torch.testing.assert_close(img, ref_img, atol=1e-5, rtol=1e-5)
     assert set(got) == set(ref)
     for k in ref:
-        # Scalars (noise strengths) are sums over whole maps with cancellation: compare them absolutely.
-        scale = ref[k].abs().max().clamp_min(1e-3 if ref[k].numel() > 1 else 1.0)
-        assert (got[k] - ref[k]).abs().max() <= 1e-5 * scale, k
+        # Scalars (noise strengths) sum ~10^4 products with cancellation: float32 error ~1e-5 of the terms.
+        tol = 1e-5 * ref[k].abs().max().clamp_min(1e-3) if ref[k].numel() > 1 else 1e-4 * max(ref[k].abs(), 1.0)
+        assert (got[k] - ref[k]).abs().max() <= tol, k
 
 
 @pytest.mark.parametrize("taps", [(1, 2, 1), (1, 3, 3, 1, 1, 1)], ids=["odd", "six"])
