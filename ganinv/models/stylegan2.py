@@ -327,7 +327,7 @@ class _SynthesisLayerFn(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         fold = x.shape[0] == 1
         if fold:
-            xs, w = x, _fold_weight(weight, s[0], d[0], transposed=up > 1)
+            xs, w = x, _fold_weight(weight, s[0], d[0], transposed=up > 1, like=x)
         else:
             xs, w = x * s.reshape(*s.shape, 1, 1), (weight.transpose(0, 1) if up > 1 else weight)
         y = _conv_forward(xs, w, b if fold else None, up, padding, kf, fir_pad)
@@ -381,12 +381,16 @@ class _SynthesisLayerFn(torch.autograd.Function):
         return (g_x if need_x else None), g_weight, g_s, g_d, g_noise, g_b, g_rgb_w, *([None] * 6)
 
 
-def _fold_weight(weight: torch.Tensor, s: torch.Tensor, d: torch.Tensor, *, transposed: bool) -> torch.Tensor:
-    """weight [O, I, k, k] * s_i * d_o, contiguous; transposed: as [I, O, k, k] for conv_transpose2d."""
-    if not transposed:
-        return weight * (d[:, None] * s[None, :])[..., None, None]
-    out = weight.new_empty(weight.shape[1], weight.shape[0], *weight.shape[2:])
-    return torch.mul(weight.transpose(0, 1), (s[:, None] * d[None, :])[..., None, None], out=out)
+def _fold_weight(weight: torch.Tensor, s: torch.Tensor, d: torch.Tensor, *, transposed: bool,
+                 like: torch.Tensor) -> torch.Tensor:
+    """weight [O, I, k, k] * s_i * d_o; transposed: as [I, O, k, k] for conv_transpose2d.  Written in the
+    memory format of the activations ``like``, which oneDNN would otherwise copy the weight into per call."""
+    w = weight.transpose(0, 1) if transposed else weight
+    sd = (s[:, None] * d[None, :]) if transposed else (d[:, None] * s[None, :])
+    cl = not like.is_contiguous() and like.is_contiguous(memory_format=torch.channels_last)
+    out = torch.empty(w.shape, dtype=w.dtype, device=w.device,
+                      memory_format=torch.channels_last if cl else torch.contiguous_format)
+    return torch.mul(w, sd[..., None, None], out=out)
 
 
 def _conv_forward(xs: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, up: int, padding: int,
@@ -421,7 +425,8 @@ def _folded_backward(ctx, g, x, weight, s, d, w, kf, need_in, need_s, need_weigh
         g_s = _dot_hw(g_x, x).div_(s.masked_fill(tiny[None], 1.0))
         if tiny.any():              # dL/dx_i = s_i * (...) lost its factor: run those channels' conv on their own
             idx = tiny.nonzero()[:, 0]
-            w_i = _fold_weight(weight[:, idx], torch.ones_like(s[0, idx]), d[0], transposed=ctx.up > 1)
+            w_i = _fold_weight(weight[:, idx], torch.ones_like(s[0, idx]), d[0], transposed=ctx.up > 1,
+                               like=x)
             g_xi, _ = _conv_backward(ctx, g, x[:, idx], w_i, kf, True, False)
             g_s[:, idx] = _dot_hw(g_xi, x[:, idx])
     if need_weight:
