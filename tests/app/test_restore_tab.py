@@ -165,7 +165,7 @@ def test_hybrid_domain_weight_reaches_the_library(client, sample_png):
 def test_methods_bad_input(client, sample_png):
     with pytest.raises(AppError, match="Upload an image"):
         client.predict(None, "celeba-dcgan-64", "center", 1, "encoder", 5, 4, "", api_name="/invert_method")
-    with pytest.raises(AppError, match="Choose methods among optimize, encoder"):
+    with pytest.raises(AppError, match="Choose methods among pti, optimize, encoder"):
         client.predict(handle_file(sample_png), "celeba-dcgan-64", "center", 1, [], 5, 4, "",
                        api_name="/compare_methods")
     assert client.predict(api_name="/models") is not None
