@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from .base import Generator
 
@@ -352,9 +353,10 @@ class _SynthesisLayerFn(torch.autograd.Function):
         return y, _rgb_forward(y, rgb_w)
 
     @staticmethod
+    @once_differentiable                # higher-order gradients (create_graph): use fused_modconv=False
     def backward(ctx, gy, g_rgb=None):
         x, weight, s, d, noise, b, y, w, kf, rgb_w = ctx.saved_tensors
-        need_x, need_weight, need_s, need_d, need_noise, need_b, need_rgb_w = ctx.needs_input_grad[:7]
+        need_x, need_weight, need_s, need_d, need_noise, need_b = ctx.needs_input_grad[:6]
         g_rgb_w = None
         if rgb_w is not None and g_rgb is not None:
             g_rgb_w, g_total = _rgb_backward(gy, g_rgb, y, rgb_w)
@@ -578,11 +580,9 @@ class SynthesisLayer(nn.Module):
             return self._forward_auto(x, style, noise_mode)
         x = modulated_conv2d(x, self.weight, style, up=self.up, padding=self.padding,
                              resample_filter=self.resample_filter, fused=fused)
-        if self.use_noise and noise_mode == "random":
-            x = x + torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
-        elif self.use_noise and noise_mode == "const":
-            # noise_const may be swapped for a per-sample [N, 1, H, W] tensor (noise optimisation).
-            x = x + self.noise_const * self.noise_strength
+        noise = self._noise(x, noise_mode)
+        if noise is not None:
+            x = x + noise
         return bias_act(x, self.bias, self.activation, clamp=self.conv_clamp)
 
     def _const(self, name: str, make) -> torch.Tensor:
@@ -599,6 +599,8 @@ class SynthesisLayer(nn.Module):
         return hit[1]
 
     def _noise(self, x: torch.Tensor, noise_mode: str) -> torch.Tensor | None:
+        """B * strength: [N, 1, H, W] random, or noise_const [H, W] (which noise optimisation may swap for a
+        per-sample [N, 1, H, W] tensor), or None."""
         if self.use_noise and noise_mode == "random":
             return torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
         if self.use_noise and noise_mode == "const":

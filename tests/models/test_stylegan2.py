@@ -298,7 +298,8 @@ def test_auto_caches_weight_constants_until_weights_change(tiny_G, z):
     layer = tiny_G.synthesis.b8.conv1
     assert "wsq" in layer._consts
     with torch.no_grad():
-        layer.weight.add_(torch.randn(layer.weight.shape, generator=torch.Generator().manual_seed(0)))  # as a step would
+        # An in-place update, as an optimiser step or load_state_dict makes.
+        layer.weight.add_(torch.randn(layer.weight.shape, generator=torch.Generator().manual_seed(0)))
     after = const(tiny_G, ws)
     torch.testing.assert_close(after, const(tiny_G, ws, fused_modconv=False), atol=1e-5, rtol=1e-5)
     assert (after - before).abs().max() > 1e-3
@@ -310,3 +311,15 @@ def test_upsample2d_auto_equals_upfirdn():
     for taps in [(1, 3, 3, 1), (1, 2, 5, 2, 2, 1), (1, 2, 1)]:
         f = make_filter(taps)
         torch.testing.assert_close(_upsample2d_auto(x, f), upsample2d(x, f), atol=1e-6, rtol=1e-6)
+
+
+def test_auto_path_refuses_double_backward_and_reference_path_allows_it(tiny_G, z):
+    """The hand-written backward is first order: create_graph through it raises instead of returning
+    wrong second derivatives; the reference paths (used for e.g. path-length penalties) support it."""
+    ws = tiny_G.mapping_ws(z[:1]).requires_grad_(True)
+    (g,) = torch.autograd.grad(const(tiny_G, ws).square().sum(), ws, create_graph=True)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        g.square().sum().backward()
+    (g,) = torch.autograd.grad(const(tiny_G, ws, fused_modconv=False).square().sum(), ws, create_graph=True)
+    g.square().sum().backward()
+    assert ws.grad is not None and ws.grad.abs().sum() > 0
