@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .latent import check_latent
+
 MAX_PIXELS = int(os.environ.get("GANINV_MAX_PIXELS", 50_000_000))   # ~ 7000 x 7000
 MAX_LATENT_BYTES = 64 << 20
 LATENT_FORMAT = "ganinv-latent/1"
@@ -230,7 +232,6 @@ def load_latent(src, *, G=None, model: str | None = None) -> LatentFile:
     (names, shapes and dtype against the metadata and ``G``'s parameters, total size) from
     the array headers before any of its data is read.
     """
-    from .latent import check_latent
     try:
         if isinstance(src, (str, os.PathLike)):
             if os.path.getsize(src) > MAX_LATENT_BYTES + MAX_DELTA_BYTES:

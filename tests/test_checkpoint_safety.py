@@ -203,18 +203,18 @@ def test_the_payloads_really_run_under_plain_unpickling(case, ckpt_dir, tmp_path
     assert canary.exists()
 
 
-def test_app_reports_unsafe_checkpoint_as_user_error(ckpt_dir, tmp_path):
-    """The app's invert callback turns the refusal into a gr.Error with the loader's message."""
-    import sys
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import gradio as gr
-    import app
+def test_front_ends_report_unsafe_checkpoint_as_user_error(ckpt_dir, tmp_path):
+    """The invert action refuses the file with the loader's message, a user error every front end shows as one
+    line (the app as gr.Error, the CLI as `error: ...`); nothing from the pickle runs."""
+    from PIL import Image
+    from ganinv.actions import USER_ERRORS, invert, user_message
     canary = tmp_path / "CANARY"
     _evil_nvidia_pickle(ckpt_dir / "evil.pkl", canary)
-    from PIL import Image
     img = tmp_path / "grey.png"
     Image.new("RGB", (64, 64), (128, 128, 128)).save(img)
-    cb = app.make_callbacks("cpu", app._Sessions())
-    with pytest.raises(gr.Error, match="refusing to load global"):
-        cb["invert"](str(img), "local:evil.pkl", "center", 1, "W", 1, 0.0, 1, 0, app._new_state(), None)
+    with pytest.raises(UnsafeCheckpointError) as e:
+        invert.invert(str(img), model="local:evil.pkl", align="center", method="optimize", steps=1, device="cpu")
+    assert isinstance(e.value, USER_ERRORS)
+    msg = user_message(e.value)
+    assert "refusing to load global" in msg and "\n" not in msg and str(ckpt_dir) not in msg
     assert not canary.exists()

@@ -28,6 +28,7 @@ from ..latent import check_latent, to_ws
 from ..losses import image_metrics, perceptual_metric
 from ..models.base import Generator
 from ..settings import ProgressFn
+from .optimize import invert_optimize
 
 
 
@@ -94,7 +95,6 @@ def invert_layerwise(
         with torch.no_grad():
             z0, how = encoder.to(device).eval()(x), "encoder"
     else:
-        from .optimize import invert_optimize
         space = space or ("W+" if G.supports("W+") else "Z")
         res = invert_optimize(G, x, space=space, num_steps=latent_steps, perceptual_weight=perceptual_weight,
                               perceptual=perceptual, n_init=n_init, seed=seed, optimize_noise=False)
