@@ -42,10 +42,14 @@ from typing import Sequence
 
 import torch
 
+from ..edit.directions import Direction, list_directions
+from ..faces.align import CELEBA_DCGAN
+from ..identity import IdentityLoss
 from ..latent import check_latent, latent_shape, to_ws
 from ..losses import image_metrics, mse, perceptual_metric
 from ..models.base import Generator
 from ..models.tuned import Delta, weight_delta
+from ..registry import MODELS
 from ..settings import ProgressFn
 from .optimize import w_stats
 
@@ -67,7 +71,6 @@ class PTIResult:
 
 def _direction_steps(G: Generator, directions, space: str, device) -> list[tuple[str, torch.Tensor]]:
     """Directions as ("latent", step in the pivot's space) or ("ws", [num_ws, w_dim] step)."""
-    from ..edit.directions import Direction, list_directions
     if directions is None:
         directions = [d for d in list_directions(G.name) if d.space == space or (d.space == "W" and space != "Z")]
     out = []
@@ -159,9 +162,6 @@ def pivotal_tuning(
 
     id_loss = id_ref = None
     if identity_weight > 0 and steps:
-        from ..faces.align import CELEBA_DCGAN
-        from ..identity import IdentityLoss
-        from ..registry import MODELS
         spec = MODELS[G.name].align if G.name in MODELS else CELEBA_DCGAN
         id_loss = IdentityLoss(spec).to(device)
         with torch.no_grad():
