@@ -123,10 +123,9 @@ def test_pickled_latent_is_refused_and_never_run(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------- tuned-generator deltas
-def _tiny_dcgan(z_dim: int = 8):
-    from ganinv.models.dcgan import DCGANConfig, DCGANGenerator
-    torch.manual_seed(0)
-    return DCGANGenerator(DCGANConfig(z_dim=z_dim, channels=(32, 16)), name="tiny-dcgan").requires_grad_(False)
+def _tiny_dcgan():
+    from factories import tiny_dcgan
+    return tiny_dcgan()
 
 
 def _delta(G, scale: float = 1e-3) -> dict:
@@ -151,7 +150,8 @@ def test_latent_with_delta_round_trip(tmp_path):
 def test_delta_must_fit_the_model(tmp_path):
     G = _tiny_dcgan()
     p = save_latent(str(tmp_path / "t.npz"), torch.randn(1, 8), model=G.name, space="Z", delta=_delta(G))
-    other = _tiny_dcgan().__class__(G.config.__class__(z_dim=8, channels=(24, 16)), name=G.name)
+    from ganinv.models.dcgan import DCGANConfig, DCGANGenerator
+    other = DCGANGenerator(DCGANConfig(z_dim=8, channels=(24, 16)), name=G.name)
     with pytest.raises(LatentFileError, match="does not fit.*convTr1.weight"):
         load_latent(p, G=other)
     with pytest.raises(ValueError, match="parameter name"):

@@ -49,7 +49,7 @@ def feature_residual(G: Generator, latent: torch.Tensor, space: str, layer: str,
 
 
 def residual_mask(G: Generator, latent: torch.Tensor, edited: torch.Tensor, space: str, layer: str, *,
-                  adapt: float = ADAPT_DEFAULT, sharpness: float = 1.0) -> torch.Tensor:
+                  adapt: float = ADAPT_DEFAULT) -> torch.Tensor:
     """m [N, 1, h, w] in [1 - adapt, 1]: where the residual is kept (see the module docstring)."""
     if not 0.0 <= adapt <= 1.0:
         raise ValueError(f"adapt must be in [0, 1], got {adapt}")
@@ -58,12 +58,11 @@ def residual_mask(G: Generator, latent: torch.Tensor, edited: torch.Tensor, spac
         f1 = G.features(to_ws(G, edited, space), layer, noise_mode="const")
     c = (f1 - f0).abs().mean(1, keepdim=True)                               # [N, 1, h, w]
     peak = c.flatten(1).amax(1).view(-1, 1, 1, 1)
-    return 1 - adapt * (c / peak.clamp_min(1e-8)) ** sharpness
+    return 1 - adapt * c / peak.clamp_min(1e-8)
 
 
 def render_with_residual(G: Generator, edited: torch.Tensor, space: str, layer: str, residual: torch.Tensor, *,
-                         latent: torch.Tensor | None = None, adapt: float = ADAPT_DEFAULT,
-                         sharpness: float = 1.0) -> torch.Tensor:
+                         latent: torch.Tensor | None = None, adapt: float = ADAPT_DEFAULT) -> torch.Tensor:
     """x_edit = G_f(g_n(edited) + m * residual), [N, C, H, W] in [-1, 1].
 
     ``latent`` (the unedited code) is needed only for ``adapt`` > 0.
@@ -78,7 +77,7 @@ def render_with_residual(G: Generator, edited: torch.Tensor, space: str, layer: 
         if adapt > 0:
             if latent is None:
                 raise ValueError("adapt > 0 needs the unedited latent")
-            residual = residual * residual_mask(G, latent, edited, space, layer, adapt=adapt, sharpness=sharpness)
+            residual = residual * residual_mask(G, latent, edited, space, layer, adapt=adapt)
         return G.synthesis_from(feats + residual, layer, ws, noise_mode="const")
 
 

@@ -96,6 +96,14 @@ def test_edit_samples_keep_the_originals_edit(G, case):
     kept = pivotal_tuning(G, x, pivot, directions=[n], edit_weight=3.0, edit_samples=4, **kw)
     assert _edit_error(G, kept.delta, pivot, n, 2.0) < 0.5 * _edit_error(G, plain.delta, pivot, n, 2.0)
     assert kept.settings["num_directions"] == 1 and "edit" in kept.loss_history[-1]
+    assert "edit" not in plain.loss_history[-1]                         # weight 0: the paper's PTI
+    # "image": eq. 5 along the directions, the tuned G keeps the original's image at w_e
+    still = pivotal_tuning(G, x, pivot, directions=[n], edit_weight=3.0, edit_loss="image", edit_samples=4, **kw)
+    with torch.no_grad():
+        w_e = pivot + 2.0 * n
+        far = [float((render(TunedGenerator(G, r.delta), w_e, "Z") - render(G, w_e, "Z")).square().mean())
+               for r in (plain, still)]
+    assert far[1] < 0.5 * far[0]
 
 
 @pytest.mark.parametrize("space", ["Z", "W", "W+"])
@@ -137,6 +145,8 @@ def test_bad_inputs(G, case):
         pivotal_tuning(G, x, pivot, space="Z", num_steps=1, directions=[torch.ones(3)], **FAST)
     with pytest.raises(ValueError, match="shape"):
         pivotal_tuning(G, x, pivot[:, :3], space="Z", num_steps=1)
+    with pytest.raises(ValueError, match="edit_loss"):
+        pivotal_tuning(G, x, pivot, space="Z", num_steps=1, edit_loss="magnitude")
 
 
 def test_shared_model_is_bit_identical_after_concurrent_tuning_and_rendering(G, case):

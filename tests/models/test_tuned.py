@@ -4,15 +4,10 @@ import threading
 import pytest
 import torch
 
+from factories import tiny_dcgan
 from ganinv.latent import render
-from ganinv.models.dcgan import DCGANConfig, DCGANGenerator
 from ganinv.models.tuned import (DeltaError, TunedGenerator, check_delta, clear_tuned_cache, delta_digest,
                                  tuned_generator, weight_delta)
-
-
-def _dcgan() -> DCGANGenerator:
-    torch.manual_seed(0)
-    return DCGANGenerator(DCGANConfig(z_dim=8, channels=(32, 16)), name="tiny-dcgan").requires_grad_(False)
 
 
 def _delta(G, scale=0.05, seed=1) -> dict:
@@ -33,7 +28,7 @@ def _reference(G, delta):
 
 @pytest.mark.parametrize("family", ["dcgan", "stylegan2"])
 def test_renders_base_plus_delta_and_keeps_the_interface(family, tiny_factory):
-    G = _dcgan() if family == "dcgan" else tiny_factory()
+    G = tiny_dcgan() if family == "dcgan" else tiny_factory()
     before = {k: v.clone() for k, v in G.state_dict().items()}
     delta = _delta(G)
     T = TunedGenerator(G, delta)
@@ -61,7 +56,7 @@ def test_renders_base_plus_delta_and_keeps_the_interface(family, tiny_factory):
 
 
 def test_check_delta_refuses_what_does_not_fit():
-    G = _dcgan()
+    G = tiny_dcgan()
     with pytest.raises(DeltaError, match="no parameter"):
         check_delta(G, {"nope.weight": torch.zeros(1)})
     with pytest.raises(DeltaError, match="shape"):
@@ -74,7 +69,7 @@ def test_check_delta_refuses_what_does_not_fit():
 
 def test_cache_is_bounded_and_keyed_by_content():
     clear_tuned_cache()
-    G = _dcgan()
+    G = tiny_dcgan()
     assert tuned_generator(G, None) is G and tuned_generator(G, {}) is G
     d1 = _delta(G, seed=1)
     a = tuned_generator(G, d1)
