@@ -51,7 +51,8 @@ available for generators whose pivots are closer to the photo.
 With these defaults, bench/editability.py (21 faces found at 1x, hybrid pivot + tuning,
 one thread) gives 35.8 dB, LPIPS-VGG 0.021, dlib <= 0.35 on 100%, 11.9 CPU s per face;
 smile +2 rises by >= 0.3 on 90% and keeps the person on 90% of the 20, ITA within 5 degrees
-on 81%.  The float16 delta in a record renders the same images as float32 (> 100 dB).
+on 81%.  The float16 delta in a record renders the same images as float32 (PSNR at the
+metric's 100 dB ceiling).
 
 Defaults: 300 steps at the paper's learning rate 3e-4 (150 steps: 32.6 dB; lr 1e-3 / 3e-3
 converge to lower PSNR); LPIPS-Alex as in the authors' code; one w_r per step at alpha = 1
