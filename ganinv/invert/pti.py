@@ -83,6 +83,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..edit.directions import Direction, list_directions
 from ..latent import check_latent, latent_shape, to_ws
 from ..losses import image_metrics, mse, perceptual_metric
 from ..models.base import Generator
@@ -236,7 +237,6 @@ def _check(G: Generator, target: torch.Tensor, pivot: torch.Tensor, space: str, 
 
 def _direction_steps(G: Generator, directions, space: str, device) -> list[tuple[str, torch.Tensor]]:
     """Directions as ("latent", step in the pivot's space) or ("ws", [num_ws, w_dim] step on chosen ws)."""
-    from ..edit.directions import Direction, list_directions
     if directions is None:
         directions = [d for d in list_directions(G.name) if d.space == space or (d.space == "W" and space != "Z")]
     out = []
