@@ -28,10 +28,8 @@ import argparse
 import functools
 import os
 import pickle
-import statistics
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -40,6 +38,9 @@ import torch  # noqa: E402
 
 from ganinv.models.loaders import load_stylegan2  # noqa: E402
 from ganinv.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator  # noqa: E402
+
+sys.path.insert(0, HERE)
+from modconv import timed_pair as alternate  # noqa: E402  (median of alternating rounds, one home)
 
 # NVIDIA's configs (train.py cfg_specs): paper256 for FFHQ-256, stylegan2 for FFHQ-1024.
 ARCHS = {256: dict(channel_base=16384, channel_max=512), 1024: dict(channel_base=32768, channel_max=512)}
@@ -115,19 +116,6 @@ def step_nvidia(nv, ws: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     img = nv.synthesis(x, noise_mode="const", force_fp32=True)
     img.square().sum().backward()
     return img.detach(), x.grad
-
-
-def alternate(fns: dict, repeats: int) -> dict:
-    """Median seconds per fn over `repeats` rounds; in each round every fn runs once, in turn."""
-    for fn in fns.values():
-        fn()                                                   # warm-up: allocator, oneDNN primitive cache
-    times: dict = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def stylegan2_section(args: argparse.Namespace) -> None:

@@ -110,15 +110,20 @@ def face_descriptor(img: Image.Image | np.ndarray, face: Face | None = None, *,
         return np.array(net.compute_face_descriptor(np.ascontiguousarray(rgb), shape))
 
 
+def _no_face_reason(a, b) -> str:
+    """Which of two images had no face (their descriptors / embeddings are None)."""
+    missing = [name for name, e in (("first", a), ("second", b)) if e is None]
+    return f"no face found in the {' and '.join(missing)} image"
+
+
 def compare_identity(img_a: Image.Image | np.ndarray, img_b: Image.Image | np.ndarray, *,
                      threshold: float = SAME_PERSON_THRESHOLD, face_index_a: int = 0,
                      face_index_b: int = 0) -> IdentityResult:
     """dlib descriptor distance between the chosen faces of two images, with a verdict."""
     da = face_descriptor(img_a, face_index=face_index_a)
     db = face_descriptor(img_b, face_index=face_index_b)
-    missing = [name for name, d in (("first", da), ("second", db)) if d is None]
-    if missing:
-        return IdentityResult(None, None, threshold, f"no face found in the {' and '.join(missing)} image")
+    if da is None or db is None:
+        return IdentityResult(None, None, threshold, _no_face_reason(da, db))
     dist = float(np.linalg.norm(da - db))
     return IdentityResult(dist, dist < threshold, threshold)
 
@@ -371,9 +376,8 @@ def compare_identity_arcface(img_a: Image.Image | np.ndarray, img_b: Image.Image
     """ArcFace cosine similarity between the chosen faces of two images, with a verdict."""
     ea = arcface_embedding(img_a, face_index=face_index_a)
     eb = arcface_embedding(img_b, face_index=face_index_b)
-    missing = [name for name, e in (("first", ea), ("second", eb)) if e is None]
-    if missing:
-        return SimilarityResult(None, None, threshold, f"no face found in the {' and '.join(missing)} image")
+    if ea is None or eb is None:
+        return SimilarityResult(None, None, threshold, _no_face_reason(ea, eb))
     sim = float(ea @ eb)
     return SimilarityResult(sim, sim >= threshold, threshold)
 
@@ -401,9 +405,8 @@ def identity_metrics(img_a: Image.Image | np.ndarray, img_b: Image.Image | np.nd
     picked = [f[i] if 0 <= i < len(f) else None for f, i in zip(faces, (face_index_a, face_index_b), strict=True)]
     out: dict = {"arcface_similarity": None, "arcface_same_person": None, "identity_distance": None,
                  "same_person": None}
-    missing = [name for name, f in zip(("first", "second"), picked, strict=True) if f is None]
-    if missing:
-        return {**out, "identity_note": f"no face found in the {' and '.join(missing)} image"}
+    if None in picked:
+        return {**out, "identity_note": _no_face_reason(*picked)}
     if arcface_available():
         sim = float(arcface_embedding(rgbs[0], picked[0]) @ arcface_embedding(rgbs[1], picked[1]))
         out.update(arcface_similarity=sim, arcface_same_person=sim >= ARCFACE_SAME_PERSON_THRESHOLD)

@@ -6,13 +6,13 @@ from dlib's 68-point model (iBUG 300-W, non-commercial terms).
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ..cache import LoadOnceCache
 from ..faces import NoFaceError, align_face, detect_faces, draw_landmarks, get_align_spec, paste_back, pick_face
 from ..identity import ARCFACE_SAME_PERSON_THRESHOLD, IdentityLoss, identity_metrics
 from ..io import center_crop_resize, load_image, pil_to_tensor, tensor_to_pil
@@ -114,8 +114,7 @@ def identity_metric(a: Image.Image, b: Image.Image) -> dict:
     return identity_metrics(a, b)
 
 
-_CROP_ID: dict[tuple[str, int, str], IdentityLoss] = {}
-_CROP_ID_LOCK = threading.Lock()
+_CROP_ID: LoadOnceCache[IdentityLoss] = LoadOnceCache()     # one identity network per template, size, device
 
 
 def crop_similarity(G: Generator, a: torch.Tensor, b: torch.Tensor) -> dict:
@@ -125,11 +124,8 @@ def crop_similarity(G: Generator, a: torch.Tensor, b: torch.Tensor) -> dict:
     template = get_spec(G.name).align if G.name in MODELS else "center"
     if template == "center":
         return identity_metric(tensor_to_pil(a[0]), tensor_to_pil(b[0]))
-    key = (template, G.resolution, str(a.device))
-    with _CROP_ID_LOCK:
-        if key not in _CROP_ID:
-            _CROP_ID[key] = IdentityLoss(get_align_spec(template, G.resolution)).to(a.device).eval()
-    net = _CROP_ID[key]
+    net = _CROP_ID.get((template, G.resolution, str(a.device)),
+                       lambda: IdentityLoss(get_align_spec(template, G.resolution)).to(a.device).eval())
     with torch.no_grad():
         sim = float((net.embed(a.float()) * net.embed(b.float().to(a.device))).sum())
     return {"arcface_similarity": sim, "arcface_same_person": sim >= ARCFACE_SAME_PERSON_THRESHOLD}
