@@ -206,3 +206,146 @@ def test_delta_headers_checked_before_data(tmp_path, monkeypatch):
     with pytest.raises(LatentFileError, match="larger than"):
         load_latent(good, G=G)
     assert not any(k.startswith("delta/") for k in read)
+
+
+# --------------------------------------------------------------------------- decompression bombs (issue 14, item 9)
+MiB = 1 << 20
+
+
+def _npy_header(shape, dtype) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                             "fortran_order": False, "shape": tuple(shape)})
+    return buf.getvalue()
+
+
+def _member(z, name: str, data: bytes = b"", *, zeros: int = 0, shape=None, dtype=None) -> None:
+    """A deflated .npy member: ``data`` (a whole .npy) or a header for ``shape`` followed by ``zeros`` bytes."""
+    import zipfile
+    with z.open(name, "w", force_zip64=True) as fh:
+        fh.write(data or _npy_header(shape, dtype))
+        chunk = bytes(16 * MiB)
+        while zeros > 0:
+            fh.write(chunk[:min(zeros, len(chunk))])
+            zeros -= len(chunk)
+    assert zipfile.ZIP_DEFLATED == z.compression
+
+
+def _npy(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+def _meta(**kw) -> bytes:
+    import json
+    meta = {"format": "ganinv-latent/1", "model": "tiny-dcgan", "space": "Z", "shape": [1, 8], **kw}
+    return _npy(np.frombuffer(json.dumps(meta).encode(), np.uint8))
+
+
+def _bombs(folder) -> list[str]:
+    """Small .npz files (1 MB or less) that inflate to 128 MB (16 MB: a latent of the wrong shape, a
+    member no latent has), or that list 400,000 members."""
+    import zipfile
+    big = 128 * MiB
+    kinds = {
+        "meta": lambda z: (_member(z, "latent.npy", _npy(np.zeros((1, 8), np.float32))),
+                           _member(z, "meta.npy", shape=(big,), dtype=np.uint8, zeros=big)),
+        "latent": lambda z: (_member(z, "meta.npy", _meta(shape=[big // 32, 8])),
+                             _member(z, "latent.npy", shape=(big // 32, 8), dtype=np.float32, zeros=big)),
+        "wide": lambda z: (_member(z, "meta.npy", _meta()),
+                           _member(z, "latent.npy", shape=(1, 4 * MiB), dtype=np.float32, zeros=16 * MiB)),
+        "delta": lambda z: (_member(z, "meta.npy", _meta(format="ganinv-latent/2", delta={
+                                "dtype": "float16", "params": {"convTr1.weight": [big // 2]}})),
+                            _member(z, "latent.npy", _npy(np.zeros((1, 8), np.float32))),
+                            _member(z, "delta/convTr1.weight.npy", shape=(big // 2,), dtype=np.float16, zeros=big)),
+        "extra": lambda z: (_member(z, "meta.npy", _meta()),
+                            _member(z, "latent.npy", _npy(np.zeros((1, 8), np.float32))),
+                            _member(z, "x.npy", shape=(16 * MiB,), dtype=np.uint8, zeros=16 * MiB)),
+    }
+    paths = []
+    for kind, write in kinds.items():
+        paths.append(str(folder / f"{kind}.npz"))
+        with zipfile.ZipFile(paths[-1], "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+            write(z)
+    paths.append(str(folder / "members.npz"))
+    _directory_bomb(paths[-1], 400_000)
+    return paths
+
+
+def _directory_bomb(path: str, n: int) -> None:
+    """A zip whose central directory lists ``n`` nameless empty members (46 bytes each: 18 MB for 400,000,
+    within an upload).  Written by hand: zipfile's writer takes seconds for this many."""
+    import struct
+    entry = struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    directory = entry * n
+    head = b"PK\x03\x04" + bytes(26)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, len(directory), len(head), 0)
+    with open(path, "wb") as f:
+        f.write(head + directory + end)
+
+
+_MEASURE = """
+import resource, sys, torch
+from factories import tiny_dcgan
+from ganinv.io import LatentFileError, load_latent, save_latent
+torch.set_num_threads(1)
+G = tiny_dcgan()
+load_latent(save_latent(sys.argv[1] + "/ok.npz", torch.zeros(1, 8), model=G.name, space="Z"), G=G)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for path in sys.argv[2:]:
+    try:
+        load_latent(path, G=G)
+        print("accepted", path)
+    except LatentFileError as e:
+        print("refused:", e)
+print("peak_mb", (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+"""
+
+
+def test_latent_bombs_refused_before_inflating(tmp_path):
+    import os
+    import subprocess
+    import sys
+    paths = _bombs(tmp_path)
+    assert max(os.path.getsize(p) for p in paths) < 20 * MiB            # every one fits the app's upload limit
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(here), here]), "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-c", _MEASURE, str(tmp_path), *paths], capture_output=True, text=True,
+                       env=env, timeout=300)
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sum(ln.startswith("refused:") for ln in lines) == len(paths), lines
+    assert float(lines[-1].split()[1]) < 100, lines                      # MB above the process's baseline
+
+
+def test_latent_headers_checked_before_latent_data(tmp_path, monkeypatch):
+    G = _tiny_dcgan()
+    read = []
+    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__",
+                        lambda self, key, _orig=np.lib.npyio.NpzFile.__getitem__: read.append(key) or _orig(self, key))
+    p = save_latent(str(tmp_path / "w.npz"), torch.zeros(3, 9), model=G.name, space="Z")
+    with pytest.raises(LatentFileError, match=r"has shape \[N, 8\], got \[3, 9\]"):
+        load_latent(p, G=G)
+    with pytest.raises(LatentFileError, match="not 'other'"):
+        load_latent(p, model="other")
+    assert "latent" not in read
+    import warnings
+    import zipfile
+    for name, members, phrase in [
+        ("twice", [("meta.npy", _meta()), ("latent.npy", _npy(np.zeros((1, 8), np.float32)))] * 2, "twice"),
+        ("odd", [("meta.npy", _meta()), ("latent.npy", _npy(np.zeros((1, 8), np.float32))), ("x", b"")],
+         "unexpected member 'x'"),
+        ("meta", [("meta.npy", _npy(np.zeros(3, np.float32))), ("latent.npy", _npy(np.zeros((1, 8), np.float32)))],
+         "metadata is missing"),
+        ("deep", [("meta.npy", _npy(np.frombuffer(("[" * 100_000 + "]" * 100_000).encode(), np.uint8))),
+                  ("latent.npy", _npy(np.zeros((1, 8), np.float32)))], "metadata is missing"),
+    ]:
+        with zipfile.ZipFile(tmp_path / f"{name}.npz", "w") as z, warnings.catch_warnings():
+            warnings.simplefilter("ignore")              # zipfile warns about the name written twice on purpose
+            for member, data in members:
+                z.writestr(member, data)
+        with pytest.raises(LatentFileError, match=phrase):
+            load_latent(str(tmp_path / f"{name}.npz"), G=G)
+    lf = load_latent(save_latent(str(tmp_path / "ok.npz"), torch.zeros(2, 8), model=G.name, space="Z"), G=G)
+    assert lf.latent.shape == (2, 8)
