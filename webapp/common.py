@@ -28,6 +28,7 @@ from ganinv.actions.common import loss_figure, tensor_to_pil   # presentation he
 
 DISPLAY_SIZE = 256                  # 64-px outputs are upscaled (nearest) so pixels stay visible
 STATE_TTL_S = 4 * 3600              # a session's latent and photo are dropped after this idle time
+CLOSE_GRACE_S = 600.0               # a closed session's folder outlives its last use by this (class Sessions)
 MAX_SESSIONS = 200                  # sessions whose state is kept (each may hold a large photo)
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 SOURCE_CHOICES = [("latent from 1 Invert", "session"), ("random sample (seed)", "seed")]
@@ -71,22 +72,31 @@ class Sessions:
 
     Removed when the tab closes (Gradio's unload, which a killed browser never sends), when it
     has been idle for ``ttl`` seconds (swept at most once a minute, on any session's request),
-    and at exit.
+    and at exit.  Unload also fires when a heartbeat stream merely drops (its client times out
+    when a loaded server answers late, then reconnects) while a job of that session may be about
+    to write its files: so a folder used in the last ``grace`` seconds is removed only once it
+    has been idle that long.
     """
 
-    def __init__(self, ttl: float = STATE_TTL_S):
+    def __init__(self, ttl: float = STATE_TTL_S, grace: float = CLOSE_GRACE_S):
         self.root = tempfile.mkdtemp(prefix="ganinv-app-")
         self.ttl = ttl
+        self.grace = grace
         self._last_sweep = 0.0
         self._lock = threading.Lock()
+        self._folders = threading.Lock()                # a folder is never removed between its check and its use
         atexit.register(shutil.rmtree, self.root, True)
 
-    def dir(self, request: gr.Request | None, *sub: str) -> str:
+    def _path(self, request: gr.Request | None) -> str:
         name = getattr(request, "session_hash", None) or "shared"
-        path = os.path.join(self.root, "".join(c for c in name if c.isalnum()) or "shared")
+        return os.path.join(self.root, "".join(c for c in name if c.isalnum()) or "shared")
+
+    def dir(self, request: gr.Request | None, *sub: str) -> str:
+        path = self._path(request)
         self.sweep()
-        os.makedirs(path, exist_ok=True)
-        os.utime(path)                                  # mtime = last use of this session
+        with self._folders:
+            os.makedirs(path, exist_ok=True)
+            os.utime(path)                              # mtime = last use of this session
         if sub:
             path = os.path.join(path, *sub)
             os.makedirs(path, exist_ok=True)
@@ -110,7 +120,19 @@ class Sessions:
         return removed
 
     def close(self, request: gr.Request) -> None:
-        shutil.rmtree(self.dir(request), ignore_errors=True)
+        """The session's folder, now if it has been idle ``grace`` seconds, else once it has."""
+        path = self._path(request)
+        with self._folders:
+            try:
+                idle = time.time() - os.stat(path).st_mtime
+            except FileNotFoundError:
+                return
+            if idle >= self.grace:
+                shutil.rmtree(path, ignore_errors=True)
+                return
+        timer = threading.Timer(self.grace - idle, self.close, args=(request,))
+        timer.daemon = True                             # the root goes at exit anyway
+        timer.start()
 
 
 @dataclass

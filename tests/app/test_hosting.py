@@ -89,7 +89,7 @@ def test_public_host_with_login_from_the_environment(start_app, tmp_path):
 
 # --------------------------------------------------------------------------- session temp folders
 def test_session_close_removes_only_that_sessions_folder():
-    sessions = Sessions()
+    sessions = Sessions(grace=0)
     a, b = SimpleNamespace(session_hash="abc123"), SimpleNamespace(session_hash="../../etc")
     da, db = sessions.dir(a), sessions.dir(b)
     assert os.path.dirname(db) == sessions.root                        # no path tricks in the folder name
@@ -99,6 +99,22 @@ def test_session_close_removes_only_that_sessions_folder():
     assert not os.path.exists(da) and os.path.exists(os.path.join(db, "latent.npz"))
     sessions.close(b)
     assert os.listdir(sessions.root) == []
+
+
+def test_session_close_spares_a_folder_a_job_is_writing_to():
+    """Unload also fires when a heartbeat merely drops (a client times out on a loaded server, then
+    reconnects): a job of that session, still running, writes its files after the close."""
+    sessions = Sessions(grace=0.5)
+    a = SimpleNamespace(session_hash="busy1")
+    d = sessions.dir(a)                                                # a job took its folder...
+    sessions.close(a)                                                  # ...the heartbeat dropped...
+    open(os.path.join(d, "inversion_loss.png"), "wb").write(b"x")      # ...and the job saves its files
+    time.sleep(0.3)
+    assert os.path.exists(os.path.join(d, "inversion_loss.png"))
+    deadline = time.time() + 10
+    while os.path.exists(d) and time.time() < deadline:                # idle for the grace period: removed
+        time.sleep(0.1)
+    assert not os.path.exists(d)
 
 
 def test_idle_session_folders_are_swept_and_active_ones_kept():
