@@ -8,7 +8,6 @@ The app itself is the ``webapp`` package (one module per tab over ``ganinv.actio
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import signal
 import sys
@@ -16,14 +15,9 @@ import sys
 from ganinv.actions import InputError
 from ganinv.actions.models import check_device
 from webapp import MAX_SESSIONS, build_app
+from webapp.process import skip_triton, tune_malloc
 
-__all__ = ["main", "parse_args", "parse_auth", "startup_warnings", "build_app", "tune_malloc"]
-# glibc mallopt parameters (malloc.h) and the values bench/memory.py measured: every tab used once
-# takes 1589 MB with glibc's defaults, 1449 MB with 2 arenas, 1377 MB with 2 arenas and a fixed 1 MB mmap
-# threshold.  Gradio runs callbacks in worker threads, each of which gets its own malloc arena, and the
-# default threshold rises to 32 MB after the first large free, so freed tensors stay in those arenas.
-M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8
-MALLOC_SETTINGS = {"MALLOC_ARENA_MAX": (M_ARENA_MAX, 2), "MALLOC_MMAP_THRESHOLD_": (M_MMAP_THRESHOLD, 1 << 20)}
+__all__ = ["main", "parse_args", "parse_auth", "startup_warnings", "build_app"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,28 +61,15 @@ def startup_warnings(args: argparse.Namespace, auth) -> list[str]:
     return out
 
 
-def tune_malloc() -> dict[str, int]:
-    """Apply ``MALLOC_SETTINGS`` to this process with glibc's mallopt, except those the environment sets
-    (glibc reads them itself); returns what was applied ({} where the C library is not glibc)."""
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return {}
-    applied = {}
-    for name, (param, value) in MALLOC_SETTINGS.items():
-        if name not in os.environ and mallopt(param, value) == 1:
-            applied[name] = value
-    return applied
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    tune_malloc()
+    tune_malloc()                    # before the requests' allocations (webapp/process.py: what and why)
     auth = parse_auth(args.auth)
     try:
         check_device(args.device)
     except InputError as e:
         raise SystemExit(str(e)) from None
+    skip_triton(args.device)
     for warning in startup_warnings(args, auth):
         print(f"WARNING: {warning}", file=sys.stderr)
     demo = build_app(device=args.device, max_concurrency=max(1, args.max_concurrency))

@@ -283,8 +283,8 @@ class OnnxFeedForward(nn.Module):
     """A feed-forward ONNX graph of Conv, PRelu, Add, Flatten, Gemm and BatchNormalization (inference
     form) run node by node with the torch functions ``onnx2torch`` maps them to, so outputs match its
     conversion; differentiable.  ArcFace's MobileFaceNet needs no other op, and running it this way
-    keeps ``onnx2torch`` (which imports torchvision and with it torch._dynamo and triton, ~170 MB of
-    server memory) out of the process.  Weights are frozen parameters named ``w<index>``."""
+    keeps ``onnx2torch`` and the torchvision it imports out of the process (with lpips ~30 MB of server
+    memory).  Weights are frozen parameters ``weights.<index>`` in the graph's initializer order."""
 
     OPS = ("Conv", "PRelu", "Add", "Flatten", "Gemm", "BatchNormalization")
 

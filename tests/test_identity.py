@@ -213,13 +213,13 @@ def test_identity_losses_and_metrics_share_one_arcface():
 
 
 def test_arcface_and_its_loss_leave_torchvision_unimported():
-    # torchvision imports torch._dynamo and triton (~170 MB of server memory); onnx2torch and lpips import it
+    # onnx2torch and lpips import torchvision: ~30 MB of server memory the metrics do not need
     import subprocess
     import sys
     _needs_arcface()
     code = ("import sys, torch; from ganinv.identity import IdentityLoss, arcface_embeddings; "
             "IdentityLoss('celeba-dcgan', network='arcface').embed(torch.zeros(1, 3, 64, 64)); "
-            "print(sorted(m for m in ('torchvision', 'onnx2torch', 'torch._dynamo') if m in sys.modules))")
+            "print(sorted(m for m in ('torchvision', 'onnx2torch') if m in sys.modules))")
     root = __file__.rsplit("/tests/", 1)[0]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip() == "[]"

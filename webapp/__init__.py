@@ -3,6 +3,7 @@
     build.py         the page: header, the model choice every tab uses, the tabs
     common.py        what the tabs share: errors, cancellation, session folders and state, tables
     tab_<name>.py    one tab each: its method text, layout and callbacks (convert, call one action, format)
+    process.py       settings of the server process (malloc, no triton on a CPU server), applied by app.py
 """
 import os
 

@@ -10,8 +10,8 @@ from PIL import Image
 from skimage import data as skdata
 
 from ..io import tensor_to_pil
-from ..registry import (CACHE, DEFAULT_MODEL, ChecksumError, ModelUnavailableError, describe_models, get_spec,
-                        is_available, offline, resolve_weights)
+from ..registry import (CACHE, DEFAULT_MODEL, ChecksumError, ModelUnavailableError, default_device, describe_models,
+                        get_spec, is_available, offline, resolve_weights)
 from ..settings import LATENT_SPACES, SEED_MAX
 from .common import USER_ERRORS, InputError, generator, number
 
@@ -118,6 +118,11 @@ def check_device(device: str | None) -> str | None:
     return device
 
 
+def device_in_use(device: str | None) -> str:
+    """The device a ``device`` setting runs on: itself, or cuda when None and a CUDA device is present."""
+    return device or default_device()
+
+
 def _save_atomic(img: Image.Image, path: str) -> str:
     """Several app processes may share the examples folder: never expose a half-written file."""
     fd, tmp = tempfile.mkstemp(suffix=".png", dir=os.path.dirname(path))
@@ -147,5 +152,5 @@ def example_images(folder: str | None = None, *, device: str | None = None) -> l
 
 
 __all__ = ["ModelInfo", "list_models", "loaded_models", "spaces_for", "model_info", "feature_layers", "parse_seeds",
-           "sample", "DEFAULT_MODEL", "MAX_SAMPLES", "SAMPLE_SEEDS", "EXAMPLE_SEEDS", "check_device",
+           "sample", "DEFAULT_MODEL", "MAX_SAMPLES", "SAMPLE_SEEDS", "EXAMPLE_SEEDS", "check_device", "device_in_use",
            "example_images"]
