@@ -73,7 +73,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -299,14 +299,17 @@ def summary(rows: list[dict]) -> dict:
 
 
 def sweep_means(per_face: list[dict], dirs: list[Direction], strengths: list[float]) -> dict:
-    """{direction: {strength: {metric: mean over faces, "n": faces with a score}}}."""
+    """{direction: {strength: {metric: mean over the faces that have it, "n": faces scored, "n_id": faces with
+    ArcFace}}} (faces beyond ``--sweep-faces`` have no identity numbers)."""
     out = {}
     for d in dirs:
         out[d.name] = {}
         for a in strengths:
             cells = [f[d.name][float(a)] for f in per_face]
-            out[d.name][float(a)] = {k: nanmean(c[k] for c in cells) for k in ("d_attr", "arcface", "dlib", "d_ita")}
-            out[d.name][float(a)]["n"] = sum(not math.isnan(c["d_attr"]) for c in cells)
+            c = {k: nanmean(c[k] for c in cells) for k in ("d_attr", "arcface", "dlib", "d_ita")}
+            c["n"] = sum(not math.isnan(x["d_attr"]) for x in cells)
+            c["n_id"] = sum(not math.isnan(x["arcface"]) for x in cells)
+            out[d.name][float(a)] = c
     return out
 
 
@@ -321,7 +324,9 @@ def skin_report(per_face: list[dict], dirs: list[Direction], a: float) -> dict:
 
 
 def print_sweep(method: str, means: dict, dirs: list[Direction], strengths: list[float], n_faces: int) -> None:
-    print(f"\n### {method}: direction sweep, means over {n_faces} faces (edited vs unedited reconstruction)\n")
+    n_id = max(means[d.name][float(a)]["n_id"] for d in dirs for a in strengths)
+    print(f"\n### {method}: direction sweep, means over {n_faces} faces (ArcFace, dlib: the first {n_id}), "
+          f"edited vs unedited reconstruction\n")
     print("| direction (attribute) | metric | " + " | ".join(f"{a:+g}" for a in strengths) + " |")
     print("|---|---|" + "---|" * len(strengths))
     for d in dirs:
@@ -335,7 +340,7 @@ def print_sweep(method: str, means: dict, dirs: list[Direction], strengths: list
 def plot_sweep(method: str, means: dict, dirs: list[Direction], strengths: list[float], path: str) -> str:
     """One panel per direction: attribute change (left axis) and ArcFace similarity (right) against strength."""
     from matplotlib.figure import Figure
-    cols = 5
+    cols = min(5, len(dirs))
     rows = math.ceil(len(dirs) / cols)
     fig = Figure(figsize=(3.2 * cols, 2.6 * rows), dpi=90)
     LockedCanvas(fig)
@@ -409,8 +414,11 @@ def parse_args():
     ap.add_argument("--lec-methods", default=None, help="default: --methods; none: no LEC")
     ap.add_argument("--lec-faces", type=int, default=0, help="LEC on the first N faces (0: all)")
     ap.add_argument("--faces", type=int, default=0, help="use only the first N faces (0: all)")
+    ap.add_argument("--from-face", type=int, default=0, help="start at face index N (split a run; --report merges)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=os.path.join("bench", "out", "editability"))
+    ap.add_argument("--report", default=None, help="no run: merge these editability.json (comma-separated) "
+                    "and print the tables into --out")
     return ap.parse_args()
 
 
@@ -424,6 +432,8 @@ def names(arg: str | None, default: list[str], known) -> list[str]:
 
 def main() -> None:
     args = parse_args()
+    if args.report:
+        return print_report(merge(args.report.split(",")), args.out)
     torch.set_num_threads(args.threads)
     G = load_generator(MODEL, "cpu")
     methods = names(args.methods, list(METHODS), METHODS)
@@ -440,6 +450,7 @@ def main() -> None:
     faces, notes = face_set(G)
     if args.faces:
         faces = dict(list(faces.items())[: args.faces])
+    start = args.from_face
     n_sweep = args.sweep_faces or len(faces)
     n_lec = args.lec_faces or len(faces)
     print(f"{len(faces)} faces: {', '.join(faces)}")
@@ -457,12 +468,13 @@ def main() -> None:
 
     rows: dict[str, list[dict]] = {m: [] for m in methods}
     per_face: dict[str, list[dict]] = {m: [] for m in sweep_methods}
-    per_face_id: dict[str, list[dict]] = {m: [] for m in sweep_methods}
     lec: dict[str, list[dict]] = {m: [] for m in lec_methods}
     grid: list[Image.Image] = []
     report = {"model": MODEL, "faces": list(faces), "notes": notes, "settings": settings, "pti_defaults": pti_defaults,
               "args": vars(args), "threads": args.threads}
     for i, (name, prep) in enumerate(faces.items()):
+        if i < start:
+            continue
         x = prep.tensor.cpu()
         row_imgs = [tensor_to_pil(x[0])]
         for m in methods:
@@ -475,10 +487,7 @@ def main() -> None:
                     f"{fmt(r['score0'])} {fmt(r['rise'], sign=True)}  edit ArcFace {fmt(r['edit_arcface'])} "
                     f"dlib {fmt(r['edit_dlib'])}  ITA {fmt(r['dita'], 1, sign=True)}")
             if m in sweep_methods:
-                sw = sweep_face(G, fit, dirs, strengths, scorer, identity=i < n_sweep)
-                per_face[m].append(sw)
-                if i < n_sweep:
-                    per_face_id[m].append(sw)
+                per_face[m].append(sweep_face(G, fit, dirs, strengths, scorer, identity=i < n_sweep))
             if m in lec_methods and i < n_lec:
                 c = lec_face(G, fit, m, settings[m], lec_dir, args.lec_strength)
                 c["face"] = name
@@ -489,12 +498,28 @@ def main() -> None:
         report.update(rows=rows, lec=lec, sweep_faces=per_face)
         write_outputs(args.out, report, {}, dirs, strengths)           # partial results survive an interruption
 
-    print(f"\n### Reconstruction and {summary_dir.name} {args.strength:+g} (app defaults, {len(faces)} faces, "
-          f"{args.threads} thread)\n")
-    print(f"| method | PSNR | LPIPS-VGG | ArcFace | dlib | dlib <= 0.35 | s/face wall (CPU) | rise >= 0.3 | "
-          f"dlib to unedited <= 0.5 | ArcFace to unedited | abs(ITA change) < 5 | mean ITA change |")
+    report.update(strengths=strengths, directions=[d.name for d in dirs])
+    write_outputs(args.out, report, {}, dirs, strengths)
+    path = os.path.join(args.out, f"{summary_dir.name}{args.strength:+g}.png")
+    image_grid(grid, cols=1 + 2 * len(methods)).save(path)
+    print_report(report, args.out)
+    print(f"\nrows: target, then per method reconstruction and edit -> {path}")
+
+
+def print_report(report: dict, out: str) -> None:
+    """Print every table of a run (or of merged runs), write the plots, the CSV and the JSON."""
+    a = report["args"]
+    rows, per_face, lec, strengths = report["rows"], report["sweep_faces"], report["lec"], report["strengths"]
+    catalog = {d.name: d for d in list_directions(MODEL)}
+    dirs = [catalog[k] for k in report["directions"]]
+    n_faces = max(len(r) for r in rows.values())
+    os.makedirs(out, exist_ok=True)
+    print(f"\n### Reconstruction and {a['direction']} {a['strength']:+g} (app defaults, {n_faces} faces, "
+          f"{a['threads']} thread)\n")
+    print("| method | PSNR | LPIPS-VGG | ArcFace | dlib | dlib <= 0.35 | s/face wall (CPU) | rise >= 0.3 | "
+          "dlib to unedited <= 0.5 | ArcFace to unedited | abs(ITA change) < 5 | mean ITA change |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    summaries = {m: summary(rows[m]) for m in methods}
+    summaries = {m: summary(r) for m, r in rows.items()}
     for m, s in summaries.items():
         print(f"| {m} | {s['psnr']:.2f} dB | {s['lpips']:.3f} | {fmt(s['arcface'])} | {fmt(s['dlib'])} "
               f"| {fmt(s['dlib35'][0], 0)}% | {s['wall']:.1f} ({s['cpu']:.1f}) "
@@ -502,44 +527,79 @@ def main() -> None:
               f"| {fmt(s['edit_arcface'])} | {fmt(s['ita'][0], 0)}% of {s['ita'][1]} | {fmt(s['mean_dita'], 1, True)} |")
 
     sweeps, skins = {}, {}
-    for m in sweep_methods:
-        means = sweep_means(per_face[m], dirs, strengths)
-        id_means = sweep_means(per_face_id[m], dirs, strengths)
-        for d in dirs:                         # identity columns from the faces that had them
-            for a in strengths:
-                means[d.name][float(a)].update(arcface=id_means[d.name][float(a)]["arcface"],
-                                               dlib=id_means[d.name][float(a)]["dlib"])
-        sweeps[m] = means
-        skins[m] = skin_report(per_face[m], dirs, args.skin_strength)
-        print_sweep(m, means, dirs, strengths, len(per_face[m]))
-        if len(per_face_id[m]) < len(per_face[m]):
-            print(f"(ArcFace and dlib over the first {len(per_face_id[m])} faces)")
-        plot = plot_sweep(m, means, dirs, strengths, os.path.join(args.out, f"sweep_{m}.png"))
-        print(f"plot: {plot}")
+    for m, faces in per_face.items():
+        if not faces:
+            continue
+        sweeps[m] = sweep_means(faces, dirs, strengths)
+        skins[m] = skin_report(faces, dirs, a["skin_strength"])
+        print_sweep(m, sweeps[m], dirs, strengths, len(faces))
+        print(f"plot: {plot_sweep(m, sweeps[m], dirs, strengths, os.path.join(out, f'sweep_{m}.png'))}")
     if skins:
-        print(f"\n### Skin tone: ITA change at {args.skin_strength:+g}, mean and share within 5 degrees "
-              f"({len(faces)} faces)\n")
+        print(f"\n### Skin tone: ITA change at {a['skin_strength']:+g}, mean and share within 5 degrees "
+              f"(faces: {', '.join(f'{m} {len(per_face[m])}' for m in skins)})\n")
         print("| direction | " + " | ".join(skins) + " |")
         print("|---|" + "---|" * len(skins))
         for d in dirs:
             print(f"| {d.name} | " + " | ".join(f"{fmt(skins[m][d.name]['mean'], 1, True)} deg, "
                                                f"{fmt(skins[m][d.name]['within5'], 0)}%" for m in skins) + " |")
     if any(lec.values()):
-        print(f"\n### Latent editing consistency (Tov et al. 2021): {lec_dir.name} {args.lec_strength:+g}, "
-              f"invert, {-args.lec_strength:+g}\n")
+        print(f"\n### Latent editing consistency (Tov et al. 2021): {a['lec_direction']} {a['lec_strength']:+g}, "
+              f"invert, {-a['lec_strength']:+g}\n")
         print("| method | faces | LEC: mean L2 in Z | PSNR vs reconstruction | ArcFace vs reconstruction |")
         print("|---|---|---|---|---|")
         for m, cs in lec.items():
             if cs:
                 print(f"| {m} | {len(cs)} | {nanmean(c['l2'] for c in cs):.3f} | {nanmean(c['psnr'] for c in cs):.2f} dB "
                       f"| {fmt(nanmean(c['arcface'] for c in cs))} |")
-    report.update(summary=summaries, sweep=sweeps, skin=skins, sweep_identity_faces=min(n_sweep, len(faces)))
-    write_outputs(args.out, report, sweeps, dirs, strengths)
-    path = os.path.join(args.out, f"{summary_dir.name}{args.strength:+g}.png")
-    image_grid(grid, cols=1 + 2 * len(methods)).save(path)
-    print(f"\nrows: target, then per method reconstruction and edit -> {path}")
-    print(f"numbers: {os.path.join(args.out, 'editability.json')}, {os.path.join(args.out, 'sweep.csv')}")
+    report.update(summary=summaries, sweep=sweeps, skin=skins)
+    write_outputs(out, report, sweeps, dirs, strengths)
+    print(f"numbers: {os.path.join(out, 'editability.json')}, {os.path.join(out, 'sweep.csv')}")
 
+
+def from_json(v):
+    """editability.json back to the run's types: None -> NaN, strength keys -> float."""
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            try:
+                key = float(k)
+            except ValueError:
+                key = k
+            out[key] = from_json(x)
+        return out
+    if isinstance(v, list):
+        return [from_json(x) for x in v]
+    return NAN if v is None else v
+
+
+def merge(paths: list[str]) -> dict:
+    """One report from the editability.json of runs over parts of the face set (a face seen twice: first kept)."""
+    runs = []
+    for p in paths:
+        with open(p) as f:
+            runs.append(from_json(json.load(f)))
+    first = runs[0]
+    a = first["args"]
+    names = list(first.get("directions") or next(iter(next(iter(first["sweep_faces"].values()))), {}))
+    order = [d.name for d in list_directions(MODEL)]
+    merged = dict(first, rows={}, sweep_faces={}, lec={}, sources=paths,
+                  directions=sorted(names, key=order.index),
+                  strengths=first.get("strengths") or sorted({float(x) for x in a["strengths"].split(",")}
+                                                             | {0.0, a["skin_strength"]}))
+    for run in runs:
+        for m, rows in run["rows"].items():
+            seen = {r["face"] for r in merged["rows"].get(m, [])}
+            sweeps = run["sweep_faces"].get(m, [])
+            for k, r in enumerate(rows):
+                if r["face"] in seen:
+                    continue
+                merged["rows"].setdefault(m, []).append(r)
+                if k < len(sweeps):
+                    merged["sweep_faces"].setdefault(m, []).append(sweeps[k])
+        for m, cs in run["lec"].items():
+            seen = {c["face"] for c in merged["lec"].get(m, [])}
+            merged["lec"].setdefault(m, []).extend(c for c in cs if c["face"] not in seen)
+    return merged
 
 if __name__ == "__main__":
     main()
