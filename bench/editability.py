@@ -305,7 +305,7 @@ def sweep_means(per_face: list[dict], dirs: list[Direction], strengths: list[flo
     for d in dirs:
         out[d.name] = {}
         for a in strengths:
-            cells = [f[d.name][float(a)] for f in per_face]
+            cells = [f[d.name][float(a)] for f in per_face if d.name in f]
             c = {k: nanmean(c[k] for c in cells) for k in ("d_attr", "arcface", "dlib", "d_ita")}
             c["n"] = sum(not math.isnan(x["d_attr"]) for x in cells)
             c["n_id"] = sum(not math.isnan(x["arcface"]) for x in cells)
@@ -317,7 +317,7 @@ def skin_report(per_face: list[dict], dirs: list[Direction], a: float) -> dict:
     """{direction: (mean ITA change, % with |change| < 5 degrees, faces)} at strength ``a``."""
     out = {}
     for d in dirs:
-        vals = [f[d.name][float(a)]["d_ita"] for f in per_face]
+        vals = [f[d.name][float(a)]["d_ita"] for f in per_face if d.name in f]
         share, n = pct(vals, lambda v: abs(v) < 5)
         out[d.name] = {"mean": nanmean(vals), "within5": share, "n": n}
     return out
@@ -332,7 +332,8 @@ def print_sweep(method: str, means: dict, dirs: list[Direction], strengths: list
     for d in dirs:
         for key, label, digits in (("d_attr", "attribute change", 2), ("arcface", "ArcFace", 2),
                                    ("dlib", "dlib", 2), ("d_ita", "ITA change", 1)):
-            head = f"{d.name} ({d.attribute or '-'})" if key == "d_attr" else ""
+            n = means[d.name][0.0]["n"]
+            head = f"{d.name} ({d.attribute or '-'}{'' if n == n_faces else f'; {n} faces'})" if key == "d_attr" else ""
             cells = [fmt(means[d.name][float(a)][key], digits, sign=key.startswith("d_")) for a in strengths]
             print(f"| {head} | {label} | " + " | ".join(cells) + " |")
 
@@ -580,26 +581,30 @@ def merge(paths: list[str]) -> dict:
             runs.append(from_json(json.load(f)))
     first = runs[0]
     a = first["args"]
-    names = list(first.get("directions") or next(iter(next(iter(first["sweep_faces"].values()))), {}))
-    order = [d.name for d in list_directions(MODEL)]
-    merged = dict(first, rows={}, sweep_faces={}, lec={}, sources=paths,
-                  directions=sorted(names, key=order.index),
-                  strengths=first.get("strengths") or sorted({float(x) for x in a["strengths"].split(",")}
-                                                             | {0.0, a["skin_strength"]}))
+    for p, run in zip(paths[1:], runs[1:]):
+        for key in ("settings", "pti_defaults"):
+            if run.get(key) != first.get(key):
+                print(f"warning: {p} ran with other {key} than {paths[0]}: {json.dumps(jsonable(run.get(key)))}")
+    rows: dict[str, list[dict]] = {}
+    swept: dict[str, dict[str, dict]] = {}         # method -> face -> {direction: {strength: cell}}
+    lec: dict[str, list[dict]] = {}
     for run in runs:
-        for m, rows in run["rows"].items():
-            seen = {r["face"] for r in merged["rows"].get(m, [])}
-            sweeps = run["sweep_faces"].get(m, [])
-            for k, r in enumerate(rows):
-                if r["face"] in seen:
-                    continue
-                merged["rows"].setdefault(m, []).append(r)
-                if k < len(sweeps):
-                    merged["sweep_faces"].setdefault(m, []).append(sweeps[k])
+        for m, run_rows in run["rows"].items():
+            seen = {r["face"] for r in rows.get(m, [])}
+            rows.setdefault(m, []).extend(r for r in run_rows if r["face"] not in seen)
+            for r, sw in zip(run_rows, run["sweep_faces"].get(m, [])):    # both in the run's face order
+                cell = swept.setdefault(m, {}).setdefault(r["face"], {})
+                for name, v in sw.items():
+                    cell.setdefault(name, v)
         for m, cs in run["lec"].items():
-            seen = {c["face"] for c in merged["lec"].get(m, [])}
-            merged["lec"].setdefault(m, []).extend(c for c in cs if c["face"] not in seen)
-    return merged
+            seen = {c["face"] for c in lec.get(m, [])}
+            lec.setdefault(m, []).extend(c for c in cs if c["face"] not in seen)
+    order = [d.name for d in list_directions(MODEL)]
+    names = {n for faces in swept.values() for f in faces.values() for n in f if n in order}
+    return dict(first, rows=rows, lec=lec, sources=paths, directions=sorted(names, key=order.index),
+                sweep_faces={m: [faces[r["face"]] for r in rows[m] if r["face"] in faces] for m, faces in swept.items()},
+                strengths=first.get("strengths") or sorted({float(x) for x in a["strengths"].split(",")}
+                                                           | {0.0, a["skin_strength"]}))
 
 if __name__ == "__main__":
     main()
