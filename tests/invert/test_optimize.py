@@ -72,3 +72,18 @@ def test_noise_regularizer_prefers_white_noise():
     smooth = (smooth - smooth.mean()) / smooth.std()
     assert float(noise_regularizer([white])) < float(noise_regularizer([smooth])) / 10
     assert np.isfinite(float(noise_regularizer([white])))
+
+
+def test_cached_target_features_equal_the_metric():
+    """The target's half of LPIPS computed once gives the metric's value and gradient (64 px: no resize)."""
+    from ganinv.invert.optimize import perceptual_to
+    from ganinv.losses import perceptual_metric
+    p = perceptual_metric("cpu")
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(2, 3, 64, 64, generator=g) * 2 - 1
+    x = (torch.rand(2, 3, 64, 64, generator=g) * 2 - 1).requires_grad_(True)
+    plain, cached = p(x, y), perceptual_to(p, y)(x)
+    assert torch.allclose(plain, cached, atol=1e-6) and plain.shape == cached.shape == (2,)
+    g_plain, = torch.autograd.grad(plain.sum(), x)
+    g_cached, = torch.autograd.grad(cached.sum(), x)
+    assert torch.allclose(g_plain, g_cached, atol=1e-7)
