@@ -33,6 +33,7 @@ editing real photos when the codes drift out of domain.
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import torch
 
@@ -40,7 +41,7 @@ from ..latent import check_latent, to_ws
 from ..losses import image_metrics, perceptual_metric
 from ..models.base import Generator
 from .encoder import Encoder
-from .optimize import InversionResult
+from .optimize import InversionResult, perceptual_to
 from ..settings import ProgressFn
 
 
@@ -104,22 +105,27 @@ def invert_hybrid(
     if not torch.isfinite(target).all() or not torch.isfinite(start).all():
         raise ValueError("the target image or the start code contains NaN or Inf values")
 
-    def losses(latent: torch.Tensor, x: torch.Tensor, m: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    to_target: dict[tuple, Callable] = {}          # images (start, stop) -> their perceptual_to (target cached)
+
+    def losses(latent: torch.Tensor, rows: slice) -> dict[str, torch.Tensor]:
+        x, m = target[rows], None if mask is None else mask[rows]
         img = _synth(G, latent, space)
         # 2. Eq. 4: pixel + perceptual reconstruction, + domain regulariser through E(G(z)).
         l_pix = _masked_mse(img, x, m)
         if percept is not None:
-            a, b = (img, x) if m is None else (img * m + x * (1 - m), x)
-            l_p = percept(a, b)
+            key = (rows.start, rows.stop)
+            if key not in to_target:
+                to_target[key] = perceptual_to(percept, x)
+            l_p = to_target[key](img if m is None else img * m + x * (1 - m))
         else:
             l_p = torch.zeros_like(l_pix)
         l_d = (latent - E(img)).square().flatten(1).mean(1)
         return {"loss": l_rec * l_pix + l_vgg * l_p + l_dom * l_d, "mse": l_pix, "perceptual": l_p, "domain": l_d}
 
     if optimizer == "adam":
-        out, history = _run_adam(losses, start, target, mask, num_steps, lr, progress, progress_every)
+        out, history = _run_adam(losses, start, num_steps, lr, progress, progress_every)
     else:
-        out, history = _run_lbfgs(losses, start, target, mask, num_steps, progress, progress_every)
+        out, history = _run_lbfgs(losses, start, num_steps, progress, progress_every)
 
     with torch.no_grad():
         img = _synth(G, out, space)
@@ -132,12 +138,12 @@ def _row(step: int, terms: dict[str, torch.Tensor]) -> dict:
     return {"step": step, **{k: float(v.detach().mean()) for k, v in terms.items()}}
 
 
-def _run_adam(losses, start, target, mask, num_steps, lr, progress, progress_every):
+def _run_adam(losses, start, num_steps, lr, progress, progress_every):
     latent = start.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([latent], lr=lr)
     history: list[dict] = []
     for step in range(num_steps + 1):
-        terms = losses(latent, target, mask)
+        terms = losses(latent, slice(0, start.shape[0]))
         history.append(_row(step, terms))
         if step == num_steps:
             break                                  # row ``num_steps`` scores the final code
@@ -153,7 +159,7 @@ class _BudgetSpent(Exception):
     pass
 
 
-def _run_lbfgs(losses, start, target, mask, num_steps, progress, progress_every):
+def _run_lbfgs(losses, start, num_steps, progress, progress_every):
     """Per-image L-BFGS with at most ``num_steps`` evaluations after the start; keeps the best code.
 
     History row s holds, averaged over the images, the terms of each image's best code after s
@@ -163,8 +169,6 @@ def _run_lbfgs(losses, start, target, mask, num_steps, progress, progress_every)
     per_image: list[list[dict]] = []
     best_codes = []
     for i in range(n):
-        x_i = target[i:i + 1]
-        m_i = None if mask is None else mask[i:i + 1]
         latent = start[i:i + 1].detach().clone().requires_grad_(True)
         rows: list[dict] = []
         best = {"loss": float("inf"), "code": latent.detach().clone()}
@@ -178,7 +182,7 @@ def _run_lbfgs(losses, start, target, mask, num_steps, progress, progress_every)
 
         if num_steps == 0:
             with torch.no_grad():
-                record(losses(latent, x_i, m_i), latent)        # row 0 only: the start, E(x)
+                record(losses(latent, slice(i, i + 1)), latent)        # row 0 only: the start, E(x)
         else:
             opt = torch.optim.LBFGS([latent], lr=1.0, max_iter=num_steps, max_eval=num_steps + 1,
                                     history_size=min(100, num_steps), tolerance_grad=1e-12,
@@ -188,7 +192,7 @@ def _run_lbfgs(losses, start, target, mask, num_steps, progress, progress_every)
                 if len(rows) > num_steps:
                     raise _BudgetSpent                # a line search may ask past max_eval; stop here
                 opt.zero_grad(set_to_none=True)
-                terms = losses(latent, x_i, m_i)
+                terms = losses(latent, slice(i, i + 1))
                 record({k: v.detach() for k, v in terms.items()}, latent)   # row 0: the start, E(x)
                 k = len(rows) - 1
                 if progress and k and (k % progress_every == 0 or k == num_steps):
