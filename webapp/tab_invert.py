@@ -9,24 +9,33 @@ import pandas as pd
 
 from ganinv.actions import USER_ERRORS, faces as face_actions, invert as inv_actions, models, user_message
 from ganinv.settings import ALIGN_MODES, INVERT_STEPS, MAX_CODES, MAX_FACES, MAX_RESTARTS, MAX_STEPS, MULTICODE_N, \
-    PERCEPTUAL_WEIGHT
+    PERCEPTUAL_WEIGHT, PTI_STEPS
 
 from .common import (COMPUTE, LATEX, UI_ONLY, Context, ImageInput, cancellable, loss_figure, metric_table, one_based,
                      record_of, reporter, show, show_map, shows_errors, upscale)
 
 INVERT_MD = """
-### 1 Invert: optimisation-based GAN inversion
-Image2StyleGAN (Abdal, Qin & Wonka, ICCV 2019, eq. 1 and 3) searches the latent that
-reconstructs the image under a pixel and a perceptual loss:
+### 1 Invert: find the latent of your photo, and keep the person
+**PTI** (the default; Pivotal Tuning Inversion, Roich et al., ACM TOG 2022, eq. 2-6) first inverts into
+the generator's domain, where edits work: the pivot $w_p$ (hybrid inversion from the domain-guided encoder,
+*Steps* = its loss evaluations; or optimisation for models without an encoder). It then tunes the generator's
+weights $\\theta$ for *Tuning steps* so that the pivot draws the photo, while a locality term keeps $G$
+unchanged around it:
 
-$$w^* = \\arg\\min_w \\; \\frac{\\lambda_{mse}}{N}\\lVert G(w) - I\\rVert_2^2 + \\lambda_p\\, L_{percept}(G(w), I)$$
+$$\\theta^* = \\arg\\min_\\theta \\; L_{LPIPS}(x, G(w_p;\\theta)) + \\lambda_{L2} L_{L2}(x, G(w_p;\\theta))
++ \\lambda_R L_R$$
 
-optimised with Adam, using the StyleGAN2 projector's learning-rate schedule and latent noise
-(Karras et al., CVPR 2020, App. D). A GAN inverts well only images framed like its training
+The tuned weights travel with the latent to every other tab (the shared model never changes), so the face
+you edit is still you. **Optimisation** (Image2StyleGAN, Abdal, Qin & Wonka, ICCV 2019, eq. 1 and 3) searches
+the latent alone under a pixel and a perceptual loss,
+$w^* = \\arg\\min_w \\frac{\\lambda_{mse}}{N}\\lVert G(w) - I\\rVert_2^2 + \\lambda_p L_{percept}(G(w), I)$,
+with Adam, the StyleGAN2 projector's learning-rate schedule and latent noise (Karras et al., CVPR 2020,
+App. D): a code any generator can use, but on a real face often another person. A GAN inverts well only images framed like its training
 data, so the largest face is found (dlib landmarks) and warped into the model's crop with the
 FFHQ recipe (Karras et al., CVPR 2019, App. A); without a face the centre square is used. The
 reconstruction is also pasted back into the whole photo. The perceptual term is LPIPS
-(Zhang et al., CVPR 2018); the metrics table says which variant was used.
+(Zhang et al., CVPR 2018); the metrics table says which variant was used, and whether the reconstruction is
+still the same person (ArcFace, Deng et al., CVPR 2019; dlib's distance beside it).
 """
 
 METHODS_MD = """
@@ -46,6 +55,8 @@ PTI, optimisation, encoder and hybrid give one latent (PTI with its tuned weight
 multi-code and layer-wise give images only.
 """
 
+MAIN_METHODS = [("PTI: pivot + tuned generator (keeps the person)", "pti"), ("optimisation (a latent only)", "optimize"),
+                ("hybrid (encoder + domain-regularised optimisation)", "hybrid"), ("encoder (one pass)", "encoder")]
 METHOD_CHOICES = [("PTI (pivot + tuned generator: keeps identity)", "pti"), ("optimisation", "optimize"),
                   ("encoder (one pass)", "encoder"),
                   ("hybrid (encoder + domain-regularised optimisation)", "hybrid"),
@@ -55,15 +66,21 @@ NO_IMAGE = "Upload an image or pick an example first."
 
 def _metric_rows(inv) -> list[tuple[str, object]]:
     m = inv.metrics
-    rows = [("PSNR (dB)", f"{m['psnr']:.2f}"), ("SSIM", f"{m['ssim']:.3f}"),
-            (f"perceptual distance ({m['perceptual_metric']})", f"{m['perceptual']:.4f}")]
+    rows = []
+    if m.get("arcface_similarity") is not None:
+        verdict = "same person" if m.get("arcface_same_person") else "different person"
+        rows.append(("identity: ArcFace similarity to the photo", f"{m['arcface_similarity']:.3f} ({verdict})"))
+    rows += [("PSNR (dB)", f"{m['psnr']:.2f}"), ("SSIM", f"{m['ssim']:.3f}"),
+             (f"perceptual distance ({m['perceptual_metric']})", f"{m['perceptual']:.4f}")]
     if m.get("identity_distance") is not None:
         verdict = "same person" if m.get("same_person") else "different person"
         rows.append(("identity distance (dlib, < 0.6 same person)", f"{m['identity_distance']:.3f} ({verdict})"))
     elif m.get("identity_note"):
         rows.append(("identity distance (dlib)", m["identity_note"]))
-    return rows + [("time (s)", f"{inv.seconds:.1f}"), ("steps", str(inv.settings["steps"])),
-                   ("space", inv.space or "image only")]
+    rows += [("method", inv.method), ("time (s)", f"{inv.seconds:.1f}"), ("steps", str(inv.settings["steps"]))]
+    if inv.method == "pti":
+        rows.append(("tuning steps", str(inv.settings["tune_steps"])))
+    return rows + [("space", inv.space or "image only")]
 
 
 def make_callbacks(ctx: Context) -> dict:
@@ -71,18 +88,25 @@ def make_callbacks(ctx: Context) -> dict:
 
     @shows_errors
     def invert(image, model, align, face, space, steps, perceptual_weight, restarts, seed, state,
-               request: gr.Request, progress=gr.Progress()):
-        """Invert a photo with latent optimisation; the latent becomes the session's (for tabs 2-6)."""
+               method=inv_actions.DEFAULT_METHOD, tune_steps=PTI_STEPS, request: gr.Request = None,
+               progress=gr.Progress()):
+        """Invert a photo (method: pti, optimize, hybrid or encoder); the latent, with PTI's tuned weights,
+        becomes the session's (for tabs 2-6)."""
         if image is None:
             raise gr.Error(NO_IMAGE, print_exception=False)
         progress(0.0, desc=f"loading {model} and preparing the image")
-        inv = inv_actions.invert(image, model=model, space=space, steps=steps, perceptual_weight=perceptual_weight,
-                                 restarts=restarts, seed=seed, align=align, face=one_based(face), device=ctx.device,
+        inv = inv_actions.invert(image, model=model, method=method, space=space, steps=steps,
+                                 perceptual_weight=perceptual_weight, restarts=restarts, seed=seed, align=align,
+                                 face=one_based(face), tune_steps=tune_steps, device=ctx.device,
                                  progress=reporter(progress))
         files = inv_actions.save_inversion(inv, ctx.folder(request), f"inversion-{model.replace(':', '_')}")
         prep = inv.prepared
-        status = (f"Inverted with **{inv.model}** in {inv.seconds:.1f} s ({prep.note}, {inv.space} space): "
-                  f"PSNR {inv.metrics['psnr']:.2f} dB. The latent is kept for the other tabs.")
+        sim = inv.metrics.get("arcface_similarity")
+        kept = "" if sim is None else (f", ArcFace similarity {sim:.3f} "
+                                       f"({'same person' if inv.metrics.get('arcface_same_person') else 'another person'})")
+        tuned = " with its tuned generator" if inv.delta else ""
+        status = (f"Inverted with **{inv.model}** by {inv.method} in {inv.seconds:.1f} s ({prep.note}, {inv.space} "
+                  f"space): PSNR {inv.metrics['psnr']:.2f} dB{kept}. The latent{tuned} is kept for the other tabs.")
         return (upscale(prep.image), show(inv.image), files.get("pasted"),
                 loss_figure(inv.loss_history, title="loss per step"), metric_table(_metric_rows(inv)),
                 files["latent"], files["recon"], inv.record, status)
@@ -192,7 +216,14 @@ def build(ctx: Context, examples: list[str]) -> dict:
                                allow_preview=False, elem_id="faces")
             space = gr.Dropdown(info.spaces, value=info.default_space, label="Latent space", allow_custom_value=True,
                                 info="Z for the DCGAN; W / W+ for StyleGAN2 (W+: one code per layer).")
-            steps = gr.Slider(1, MAX_STEPS, value=INVERT_STEPS, step=1, label="Steps", elem_id="steps")
+            method = gr.Dropdown(MAIN_METHODS, value=inv_actions.DEFAULT_METHOD, label="Method", elem_id="method",
+                                 info="PTI keeps the person (the latent plus tuned weights); optimisation gives a "
+                                      "latent only.")
+            with gr.Row():
+                steps = gr.Slider(1, MAX_STEPS, value=INVERT_STEPS, step=1, label="Steps", elem_id="steps", scale=3,
+                                  info="optimisation steps; PTI / hybrid: the pivot's loss evaluations")
+                tune_steps = gr.Number(PTI_STEPS, label="Tuning steps (PTI)", precision=0, minimum=1,
+                                       maximum=MAX_STEPS, elem_id="tune-steps", scale=1)
             with gr.Row():
                 pweight = gr.Number(PERCEPTUAL_WEIGHT, label="Perceptual weight λp", minimum=0.0)
                 restarts = gr.Number(1, label="Restarts", precision=0, minimum=1, maximum=MAX_RESTARTS)
@@ -225,7 +256,7 @@ def build(ctx: Context, examples: list[str]) -> dict:
                 png_out = gr.File(label="Reconstruction (PNG, model resolution)", interactive=False)
 
     running = run.click(cb["invert_cancellable"], [image, model, align, face, space, steps, pweight, restarts, seed,
-                                                   state],
+                                                   state, method, tune_steps],
                         [original, recon, pasted, curve, metrics, latent_out, png_out, state, status],
                         api_name="invert", **COMPUTE)
     stop.click(None, None, None, cancels=[running], api_name=False, queue=False)

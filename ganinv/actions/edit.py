@@ -8,6 +8,7 @@ components) as "<name> (session)".  No key is a path, so API callers cannot name
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from PIL import Image
 
 from ..attributes import ATTRIBUTE_NAMES, LANDMARK_ATTRIBUTES, SCORERS, get_scorer
 from ..edit.apply import edit as apply_edit, sweep
-from ..edit.directions import Direction, directions_root, list_directions, load_direction, save_direction
+from ..edit.directions import Direction, DirectionError, directions_root, list_directions, load_direction, save_direction
+from ..edit.hold import hold_score
 from ..edit.interfacegan import conditional, conditional_direction, sample_and_score, train_direction
 from ..io import image_grid, load_latent, save_latent, tensor_to_pil
 from ..latent import render, to_ws
@@ -37,6 +39,8 @@ ATTRIBUTES = ATTRIBUTE_NAMES                    # every attribute a scorer decla
 TRAIN_SAMPLES = (60, 3000)                      # range of "train a boundary" sample counts
 MAX_STRIP = 25                                  # frames of a strength strip
 TRAIN_SPACES = ("Z", "W")                       # boundaries are fitted in Z or W (InterFaceGAN Sec. 2.1, 3.3)
+TONE_DIRECTION = "skin_tone"                    # the shipped ITA boundary edits step along to keep skin tone
+TONE_TOLERANCE = 1.0                            # degrees of ITA the held edit may differ from the original
 
 
 # --------------------------------------------------------------------------- directions
@@ -105,6 +109,7 @@ class EditOutput:
     scores: dict[str, tuple[float, float]] | None = None  # attribute -> (before, after); NaN: no face
     pasted: Image.Image | None = None           # the whole photo with the edited face pasted back
     identity: dict | None = None                # identity_metric(original photo, pasted)
+    tone: dict | None = None                    # skin tone held: ita_before / ita_edited / ita_after, step, held, note
 
 
 def score_pair(before: torch.Tensor, after: torch.Tensor, *, scorer: str = "face") -> dict[str, tuple[float, float]]:
@@ -114,12 +119,14 @@ def score_pair(before: torch.Tensor, after: torch.Tensor, *, scorer: str = "face
 
 
 def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MODEL, without: Sequence[str] = (),
-         layers: str | Sequence[int] | None = None, score: bool = True, paste: bool = False,
+         keep_tone: bool = True, layers: str | Sequence[int] | None = None, score: bool = True, paste: bool = False,
          paste_mode: str = "edit", photo=None, extra_root: str | None = None, root: str | None = None,
          allow_path: bool = False, device: str | None = None) -> EditOutput:
     """Move one latent along directions: ``strengths`` maps direction keys to alpha (0 = off).
 
     ``without``: shipped directions every edit is made orthogonal to (conditional editing).
+    ``keep_tone``: step along the model's skin-tone boundary until the edited face has the original's
+    skin tone again (ITA within TONE_TOLERANCE degrees; ganinv.edit.hold), when the model ships one.
     ``layers``: W+ layers the edit moves (e.g. "0-3"; a W latent becomes W+), StyleGAN2 only.
     ``score``: also score the attributes before and after, and how much the edited face is still
     the original person (``identity``: ArcFace similarity and dlib distance to the aligned photo,
@@ -143,6 +150,12 @@ def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MO
         before = render(G, lat, space, **RENDER_KWARGS)
     result = EditOutput(out.latent.detach().cpu(), out.image.cpu(), before.cpu(), space, G.name, active, note,
                         _cosines(catalog, list(active), conds))
+    if keep_tone and active and TONE_DIRECTION not in active:
+        tone = _hold_tone(G, catalog, out.latent, space, before, idx)
+        held_latent, held_image = tone.pop("latent", None), tone.pop("image", None)
+        if held_latent is not None:
+            result.latent, result.image = held_latent, held_image
+        result.tone = tone
     if score:
         result.scores = score_pair(result.before, result.image)
     prepared = getattr(source.record, "prepared", None) if source.kind == "session" else None
@@ -156,6 +169,33 @@ def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MO
     if (paste or photo is not None) and prepared is not None and getattr(prepared, "aligned", None) is not None:
         result.pasted = paste_photo(prepared, result.before, result.image, mode=paste_mode)
     return result
+
+
+def _hold_tone(G: Generator, catalog: dict[str, Direction], edited: torch.Tensor, space: str,
+               before: torch.Tensor, layers: list[int] | None) -> dict:
+    """Skin tone of the unedited face kept on the edited one (ganinv.edit.hold, eq. 1): the edited latent
+    stepped along the model's skin-tone boundary.  Returns the figures (and the new latent / image)."""
+    tone = catalog.get(TONE_DIRECTION)
+    if tone is None:
+        return {"held": False, "note": f"{G.name} has no skin-tone direction: skin tone not held"}
+    try:
+        unit = apply_edit(G, edited, space, [tone], [1.0], layers=layers, render_image=False).latent - edited
+    except DirectionError:
+        return {"held": False, "note": f"the skin-tone direction cannot move a {space} latent: not held"}
+    effect = (tone.extra or {}).get("effect", {})
+    slope = float(effect.get("delta_ita") or 0) / (2 * float(effect.get("strength") or 1)) or 10.0
+    skin = get_scorer("skin")
+    score = lambda images: skin.score(images.float().cpu())["ita"]              # noqa: E731
+    target = score(before)[0]
+    if not math.isfinite(target):
+        return {"held": False, "note": "no face found in the unedited image: skin tone not held"}
+    r = hold_score(lambda lat: render(G, lat, space, **RENDER_KWARGS), score, edited.detach(), unit, [target],
+                   slope=slope, tolerance=TONE_TOLERANCE)
+    out = {"ita_before": float(target), "ita_edited": r.edited_score[0], "ita_after": r.score[0],
+           "step": r.correction[0], "held": r.held[0], "latent": r.latent.detach().cpu(), "image": r.image.cpu()}
+    if not math.isfinite(r.edited_score[0]):
+        out["note"] = "no face found in the edited image: skin tone not held"
+    return out
 
 
 def _record_meta(G: Generator, source: Source) -> dict:
@@ -180,7 +220,8 @@ def paste_photo(prepared, before: torch.Tensor, after: torch.Tensor, *, mode: st
 def save_edit(path: str, result: EditOutput) -> str:
     """The edited latent as a ganinv .npz, with its strengths in the metadata."""
     return save_latent(path, result.latent, model=result.model, space=result.space,
-                       extra={"source": "edit", "strengths": dict(result.strengths)})
+                       extra={"source": "edit", "strengths": dict(result.strengths),
+                              **({"tone": result.tone} if result.tone else {})})
 
 
 # --------------------------------------------------------------------------- disentanglement

@@ -37,9 +37,9 @@ from .faces import Prepared, check_alignment, identity_metric, paste_into_photo,
 
 METHODS = ("pti", "optimize", "encoder", "hybrid", "multicode", "layerwise")
 LATENT_METHODS = ("pti", "optimize", "encoder", "hybrid")   # results usable as one code by the other tabs
-# The identity-preserving "pti" becomes the default once it meets its time target on 2 cores (issue 12);
-# until then plain optimisation stays the default and "pti" is one choice away everywhere.
-DEFAULT_METHOD = "optimize"
+# The identity-preserving pipeline is the default (a real face stays the same person, edits keep working);
+# plain optimisation (a code only, no tuned weights) is one choice away: method="optimize".
+DEFAULT_METHOD = "pti"
 HYBRID_OPTIMIZERS = ("lbfgs", "adam")       # per-image L-BFGS (default) or the authors' Adam
 
 

@@ -12,7 +12,11 @@ from ..models.base import Generator
 from ..settings import INVERT_STEPS, ProgressFn
 from .common import InputError, Source, check_source, session_latent
 from .faces import prepare_image
-from .invert import DEFAULT_METHOD, check_settings, run_method
+from .invert import check_settings, run_method
+
+# A photo given as a source (morph / mix / text edit) is inverted to a code alone: several sources share one
+# generator, so a per-photo tuned generator (PTI, the Invert tab's default) cannot come along.
+PHOTO_METHOD = "optimize"
 
 
 def resolve_source(G: Generator, src: Source, *, invert_steps: int = INVERT_STEPS,
@@ -31,10 +35,11 @@ def resolve_source(G: Generator, src: Source, *, invert_steps: int = INVERT_STEP
         lf = load_latent(src.path, G=G)
         return lf.latent[:1].to(G.device), lf.space, f"{src.label}: latent file ({lf.space})"
     prep = prepare_image(src.path, G)
-    settings = check_settings(G, method=DEFAULT_METHOD, space=None, steps=invert_steps, perceptual_weight=1.0,
+    settings = check_settings(G, method=PHOTO_METHOD, space=None, steps=invert_steps, perceptual_weight=1.0,
                               restarts=1, seed=0, n_codes=1, layer=None, l_dom=None)
-    inv = run_method(G, prep, DEFAULT_METHOD, settings, progress=progress)
-    return inv.latent.to(G.device), inv.space, f"{src.label}: photo inverted with {settings['steps']} steps ({prep.note})"
+    inv = run_method(G, prep, PHOTO_METHOD, settings, progress=progress)
+    return (inv.latent.to(G.device), inv.space,
+            f"{src.label}: photo inverted by optimisation, {settings['steps']} steps ({prep.note})")
 
 
 def resolve_sources(G: Generator, sources: Sequence[Source], *, invert_steps: int = INVERT_STEPS,

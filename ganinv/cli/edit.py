@@ -15,6 +15,8 @@ def register(sub) -> None:
     s.add_argument("--direction", nargs="*", default=[], metavar="NAME=STRENGTH",
                    help="direction name (or .npy file) and strength, e.g. smile=2 yaw=-1 (NAME alone: 1)")
     option(s, "--without", edit.edit, nargs="*", help="make each direction orthogonal to these (conditional editing)")
+    option(s, "--keep-tone", edit.edit, help="keep the face's skin tone (ITA): step along the model's skin-tone "
+                                             "boundary after the edit (default: on)")
     option(s, "--layers", edit.edit, help="W+ layers the edit moves, e.g. 0-3 or 4,5 (StyleGAN2 only)")
     s.add_argument("--sweep", default=None, metavar="K",
                    help="render a strip of K strengths from -a to +a of the one --direction NAME=a")
@@ -78,6 +80,11 @@ def cmd_edit(args) -> int:
         info(f"{c['direction']} conditioned on {c['condition']}: cos {c['cos_before']} -> {c['cos_after']:.1e}")
     for name, (before, after) in (r.scores or {}).items():
         info(f"{name:<12} {before:9.3f} -> {after:9.3f}")
+    if r.tone and "ita_after" in r.tone:
+        info(f"skin tone {'kept' if r.tone['held'] else 'not fully kept'}: ITA {r.tone['ita_before']:.1f} -> "
+             f"{r.tone['ita_after']:.1f} (the edit alone {r.tone['ita_edited']:.1f}; step {r.tone['step']:+.2f})")
+    elif r.tone:
+        info(r.tone.get("note", "skin tone not held"))
     if r.identity and r.identity.get("arcface_similarity") is not None:
         info(f"identity kept: ArcFace similarity {r.identity['arcface_similarity']:.3f} to the original")
     if args.photo is not None and r.pasted is None:

@@ -48,6 +48,8 @@ def _method_options(s: argparse.ArgumentParser, names) -> None:
         "latent_steps": lambda: option(s, "--latent-steps", fn,
                                        help="layerwise: latent optimisation steps for the start (default: --steps)"),
         "l_reg": lambda: option(s, "--l-reg", fn, help="layerwise: feature regulariser weight (default: the method's)"),
+        "tune_steps": lambda: option(s, "--tune-steps", fn,
+                                     help="pti: Adam steps tuning the generator's weights around the pivot"),
     }
     for n in names:
         table[n]()
@@ -72,10 +74,11 @@ def register(sub) -> None:
     _image_options(s, "inversions", "encoder checkpoint for encoder / hybrid / layerwise "
                                     "(default: checkpoints/encoder-<model>.safetensors)")
     option(s, "--method", invert.invert, choices=invert.METHODS,
-           help="optimize, encoder (one pass), hybrid (encoder + domain-regularised steps), "
+           help="pti (default: in-domain pivot, then the generator tuned to the photo: keeps identity), "
+                "optimize (a latent code only), encoder (one pass), hybrid (encoder + domain-regularised steps), "
                 "multicode (N codes at a layer), layerwise (fit a feature map)")
     _method_options(s, ("space", "steps", "perceptual_weight", "restarts", "seed", "n_codes", "layer", "l_dom",
-                        "optimizer", "lr", "latent_steps", "l_reg"))
+                        "optimizer", "lr", "latent_steps", "l_reg", "tune_steps"))
     option(s, "--batch-size", invert.invert_many,
            help=f"images optimised together for a folder or --face all (methods {', '.join(invert.BATCHED_METHODS)}; "
                 "others run one at a time)")
@@ -130,8 +133,10 @@ def _report(path: str, inv, paths: dict) -> None:
     m = inv.metrics
     line = (f"{path}: PSNR {m['psnr']:.2f} dB  SSIM {m['ssim']:.3f}  {m['perceptual_metric']} "
             f"{m['perceptual']:.4f}")
+    if m.get("arcface_similarity") is not None:
+        line += f"  ArcFace similarity {m['arcface_similarity']:.3f}"
     if m.get("identity_distance") is not None:
-        line += f"  identity distance {m['identity_distance']:.3f}"
+        line += f"  dlib distance {m['identity_distance']:.3f}"
     info(f"{path}: {inv.prepared.note}")
     print(f"{line}  ({inv.seconds:.1f} s) -> {paths.get('latent', paths['recon'])}")
 

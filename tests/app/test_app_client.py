@@ -13,7 +13,7 @@ from ganinv import io as gio
 
 
 def invert(client, path, steps=3, model=MODEL, space="Z", align="auto"):
-    return client.predict(handle_file(path), model, align, 1, space, steps, 1.0, 1, 0, api_name="/invert")
+    return client.predict(handle_file(path), model, align, 1, space, steps, 1.0, 1, 0, "optimize", api_name="/invert")
 
 
 def metrics_dict(table: dict) -> dict:
@@ -77,7 +77,7 @@ def test_sample_returns_one_image_per_seed(client):
 
 def test_progress_reaches_the_client(client, astronaut_png):
     import time
-    job = client.submit(handle_file(astronaut_png), MODEL, "center", 1, "Z", 30, 0.0, 1, 0, api_name="/invert")
+    job = client.submit(handle_file(astronaut_png), MODEL, "center", 1, "Z", 30, 0.0, 1, 0, "optimize", api_name="/invert")
     seen = set()
     while not job.done():
         for p in job.status().progress_data or []:
@@ -103,4 +103,4 @@ def test_out_of_range_settings_are_refused(client, astronaut_png):
     with pytest.raises(AppError, match="greater than maximum value 1000"):
         invert(client, astronaut_png, steps=100_000)
     with pytest.raises(AppError, match="greater than maximum value 8"):
-        client.predict(handle_file(astronaut_png), MODEL, "auto", 1, "Z", 3, 1.0, 50, 0, api_name="/invert")
+        client.predict(handle_file(astronaut_png), MODEL, "auto", 1, "Z", 3, 1.0, 50, 0, "optimize", api_name="/invert")

@@ -6,7 +6,6 @@ inverted elsewhere does not leak in.
 from __future__ import annotations
 
 import re
-
 import shutil
 
 import numpy as np
@@ -35,7 +34,8 @@ def edit(client, strengths=None, *, source="seed", seed=3, keep=(), score=True, 
 def test_edit_parameters_have_readable_names_and_defaults(session):
     info = session.view_api(print_info=False, return_format="dict")["named_endpoints"]
     params = {p["parameter_name"]: p for p in info["/edit"]["parameters"]}
-    assert list(params) == ["strengths", "source", "seed", "keep", "score", "paste", "model"]
+    assert list(params) == ["strengths", "source", "seed", "keep", "score", "paste", "model", "keep_tone"]
+    assert params["keep_tone"]["parameter_default"] is True                   # edits keep skin tone by default
     assert params["strengths"]["component"] == "Json" and params["strengths"]["parameter_default"] == {}
     assert params["model"]["parameter_default"] == MODEL
     unnamed = {name: [p["parameter_name"] for p in e["parameters"] if p["parameter_name"].startswith("param_")]
@@ -54,7 +54,10 @@ def test_smile_strength_moves_the_latent_along_the_direction_and_raises_the_scor
     z = G.sample_z(1, seed=3)
     n = load_direction("smile", G=G).tensor()
     lf = gio.load_latent(latent_path, model=MODEL)
-    assert torch.allclose(lf.latent, z + 3.0 * n, atol=1e-5)                # x' = x + alpha n
+    t = load_direction("skin_tone", G=G).tensor()
+    step = lf.meta["tone"]["step"]                                          # skin tone held (the default)
+    assert torch.allclose(lf.latent, z + 3.0 * n + step * t, atol=1e-5)     # x' = x + alpha n (+ c n_tone)
+    assert re.search(r"Skin tone kept: ITA [\d.]+° → [\d.]+°", status), status
     assert lf.meta["strengths"] == {"smile": 3.0}
     assert Image.open(png_path).size == (64, 64)
     s = table(scores)
@@ -64,6 +67,9 @@ def test_smile_strength_moves_the_latent_along_the_direction_and_raises_the_scor
     assert np.array_equal(pixels(zero[0]), pixels(zero[1])) and "no edit" in zero[-1]
     two = edit(session, {"smile": 2, "yaw": -1}, score=False)               # several directions by name
     assert "smile +2.0, yaw -1.0" in two[-1]
+    plain = edit(session, {"smile": 3.0}, score=False, keep_tone=False)      # the plain InterFaceGAN edit
+    lf = gio.load_latent(plain[5], model=MODEL)
+    assert torch.allclose(lf.latent, z + 3.0 * n, atol=1e-5) and "Skin tone" not in plain[-1]
 
 
 def test_bad_strengths_and_names_are_refused_with_a_message(session):
@@ -106,7 +112,7 @@ def test_session_source_needs_a_latent_of_the_picked_model(session, tmp_path):
 
 
 def test_paste_back_after_inverting_the_astronaut(session, astronaut_png):
-    session.predict(handle_file(astronaut_png), MODEL, "auto", 1, "Z", 2, 1.0, 1, 0, api_name="/invert")
+    session.predict(handle_file(astronaut_png), MODEL, "auto", 1, "Z", 2, 1.0, 1, 0, "optimize", api_name="/invert")
     out = edit(session, {"smile": 3.0}, source="session", paste=True, score=True)
     pasted, status = shown(out[2]), out[-1]
     assert Image.open(pasted).size == (512, 512)                            # the whole photo
@@ -189,7 +195,7 @@ def test_feature_crossover_and_expression_transfer(session):
 def test_uploaded_photo_is_inverted_quickly_for_crossover(session, astronaut_png):
     a, b, mix, note = session.predict("file", 0, handle_file(astronaut_png), "seed", 2, None, 5, "layer3", "channel",
                                       "bottom", 0.5, "", api_name="/crossover")
-    assert "photo inverted with 5 steps" in note and "50% of the channels" in note
+    assert "photo inverted by optimisation, 5 steps" in note and "50% of the channels" in note
     assert Image.open(mix).size == (256, 256) and np.abs(pixels(mix) - pixels(a)).mean() > 1
 
 
@@ -215,7 +221,7 @@ def test_rotated_off_centre_portrait_is_aligned_edited_and_pasted_back(session, 
     canvas.paste(Image.open(astronaut_png).convert("RGB").rotate(20, expand=True, fillcolor=(90, 90, 90)), (250, 50))
     path = str(tmp_path / "rotated.png")
     canvas.save(path)
-    out = session.predict(handle_file(path), MODEL, "auto", 1, "Z", 3, 1.0, 1, 0, api_name="/invert")
+    out = session.predict(handle_file(path), MODEL, "auto", 1, "Z", 3, 1.0, 1, 0, "optimize", api_name="/invert")
     assert "aligned" in out[-1]                                            # the face was found and aligned
     edited = edit(session, {"smile": 3.0}, source="session", paste=True, score=True)
     pasted, status = shown(edited[2]), edited[-1]

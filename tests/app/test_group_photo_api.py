@@ -35,7 +35,7 @@ def test_face_picker_lists_every_player_and_each_inverts_by_number(client, playe
     crops = []
     for number in (1, n // 2, n):                                    # the largest, one in the middle, the smallest
         original, recon, *_, latent, png, status = client.predict(
-            handle_file(players), MODEL, "face", number, "Z", 2, 1.0, 1, 0, api_name="/invert")
+            handle_file(players), MODEL, "face", number, "Z", 2, 1.0, 1, 0, "optimize", api_name="/invert")
         assert re.search(rf"face {number} of {n} aligned", status), status
         assert Image.open(png).size == (64, 64)
         crops.append(pixels(original))

@@ -22,10 +22,10 @@ def test_every_tab_works_on_the_picked_model(app_url, astronaut_png, model):
 
     # 1 Invert: the latent belongs to the picked model and becomes the session's
     *_, latent_path, png_path, status = c.predict(handle_file(astronaut_png), model, "center", 1, case["space"], 2,
-                                                  1.0, 1, 0, api_name="/invert")
+                                                  1.0, 1, 0, "pti", 5, api_name="/invert")
     assert f"Inverted with **{model}**" in status
     lf = gio.load_latent(latent_path)
-    assert (lf.model, lf.space) == (model, case["space"])
+    assert (lf.model, lf.space) == (model, case["space"]) and lf.delta    # PTI: the tuned weights come along
     assert Image.open(png_path).size == (case["size"],) * 2
 
     # 3 Discover from a seed (SeFa), a component promoted to a slider; 2 Edit moves the session latent along it

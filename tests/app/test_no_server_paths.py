@@ -54,7 +54,7 @@ def assert_no_paths(text: str, where: str, roots: list[str]) -> None:
 def invert(client, path, **kw):
     args = dict(model=MODEL, align="auto", face=1, space="Z", steps=1, weight=1.0, restarts=1, seed=0) | kw
     return client.predict(handle_file(path), args["model"], args["align"], args["face"], args["space"], args["steps"],
-                          args["weight"], args["restarts"], args["seed"], api_name="/invert")
+                          args["weight"], args["restarts"], args["seed"], "optimize", api_name="/invert")
 
 
 # --------------------------------------------------------------------------- the oracle itself

@@ -135,13 +135,15 @@ def timed(what: str, fn, *args, **kwargs):
 def test_invert_with_face_alignment(space, astronaut_png):
     from gradio_client import handle_file
     original, recon, pasted, _, metrics, latent, png, status = timed(
-        "\n/invert (face, 20 steps)", space.predict, handle_file(astronaut_png), MODEL, "face", 1, "Z", 20, 1.0, 1, 0,
-        api_name="/invert")
+        "\n/invert (face, PTI: 20 + 30 steps)", space.predict, handle_file(astronaut_png), MODEL, "face", 1, "Z", 20,
+        1.0, 1, 0, "pti", 30, api_name="/invert")
     print(status)
     assert "face 1 of 1 aligned" in status and Image.open(value(pasted)).size == (512, 512)
     m = table(metrics)
     assert "lpips-vgg" in " ".join(m)                                   # the paper-standard metric, offline
     assert any(k.startswith("identity distance") and "person" in v for k, v in m.items()), m
+    assert m["method"] == "pti" and "with its tuned generator" in status      # the identity-preserving default
+    assert any(k.startswith("identity: ArcFace") and "person" in v for k, v in m.items()), m
 
 
 def test_face_picker_on_a_team_photo(space):
@@ -151,7 +153,7 @@ def test_face_picker_on_a_team_photo(space):
     gallery, note = timed("\n/find_faces (players.jpg)", space.predict, handle_file(photo), api_name="/find_faces")
     print(note)
     assert len(gallery) >= 15
-    *_, status = space.predict(handle_file(photo), MODEL, "face", len(gallery), "Z", 2, 1.0, 1, 0, api_name="/invert")
+    *_, status = space.predict(handle_file(photo), MODEL, "face", len(gallery), "Z", 2, 1.0, 1, 0, "optimize", api_name="/invert")
     assert f"face {len(gallery)} of {len(gallery)} aligned" in status
 
 

@@ -61,7 +61,7 @@ def test_offline_server_explains_missing_clip_and_keeps_working(app_url, astrona
     with pytest.raises(AppError, match="prompt is empty"):
         text_edit(client, "   ")
 
-    *_, status = client.predict(handle_file(astronaut_png), MODEL, "center", 1, "Z", 1, 1.0, 1, 0,
+    *_, status = client.predict(handle_file(astronaut_png), MODEL, "center", 1, "Z", 1, 1.0, 1, 0, "optimize",
                                 api_name="/invert")
     assert "PSNR" in status
 
@@ -91,7 +91,7 @@ def test_tiny_random_clip_runs_text_edit_and_mapper(start_app, tmp_path, astrona
         assert pixels(png_path).shape == (64, 64, 3)
 
         # the latent inverted in tab 1 (same session) is edited when asked for
-        client.predict(handle_file(astronaut_png), MODEL, "center", 1, "Z", 1, 1.0, 1, 0, api_name="/invert")
+        client.predict(handle_file(astronaut_png), MODEL, "center", 1, "Z", 1, 1.0, 1, 0, "optimize", api_name="/invert")
         *_, note = text_edit(client, source="session", steps=1)
         assert "session latent (Z)" in note
 

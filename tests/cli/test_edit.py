@@ -32,10 +32,14 @@ def test_edit_is_the_python_edit(cli, tmp_path, dcgan):
     lf = load_latent(str(tmp_path / "e.npz"), G=dcgan)
     d = edit.directions_for("celeba-dcgan-64")
     want = seed_latent(dcgan, 3, "Z") + 2 * d["smile"].tensor() - d["yaw"].tensor()
-    assert lf.space == "Z" and torch.allclose(lf.latent, want, atol=1e-5)
+    # by default the skin tone is held: the latent is the edit plus a step along the skin-tone boundary only
+    assert lf.space == "Z" and lf.meta["tone"]["held"]
+    assert torch.allclose(lf.latent, want + lf.meta["tone"]["step"] * d["skin_tone"].tensor(), atol=1e-5)
     same = edit.edit(Source("seed", seed=3), {"smile": 2.0, "yaw": -1.0}, device="cpu")
     assert torch.equal(lf.latent, same.latent)
     assert lf.meta["strengths"] == {"smile": 2.0, "yaw": -1.0}
+    plain = edit.edit(Source("seed", seed=3), {"smile": 2.0, "yaw": -1.0}, keep_tone=False, device="cpu")
+    assert torch.allclose(plain.latent, want, atol=1e-5)
     shown = np.asarray(Image.open(tmp_path / "e.png")).astype(int)
     assert np.abs(shown - np.asarray(grid_image(same.image)).astype(int)).max() == 0
 

@@ -29,8 +29,8 @@ def test_faces_finds_the_team_and_each_face_inverts_by_index(cli, players, tmp_p
     widths = [f["box"][2] - f["box"][0] for f in faces]
     assert max(widths) < 80                                                      # small faces only
     for index in (0, n // 2, n - 1):
-        r = cli("invert", players, "--face", index, "--steps", 2, "--out", f"face{index}", "--no-identity",
-                "--quiet")
+        r = cli("invert", players, "--face", index, "--method", "optimize", "--steps", 2, "--out", f"face{index}",
+                "--no-identity", "--quiet")
         assert r.code == 0, r.err
         m = json.loads((tmp_path / f"face{index}" / "players_metrics.json").read_text())
         assert m["preparation"].startswith(f"face {index + 1} of {n} aligned"), m["preparation"]

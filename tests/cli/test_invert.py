@@ -29,7 +29,8 @@ def test_invert_folder_writes_every_file_and_skips_broken_images(cli, photos, tm
     Image.open(photos["astronaut"]).save(src / "astronaut.png")
     (src / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     (src / "notes.txt").write_text("ignored: not an image extension")
-    r = cli("invert", src, "--out", "out", "--steps", 3, "--perceptual-weight", 0, "--no-identity")
+    r = cli("invert", src, "--out", "out", "--method", "optimize", "--steps", 3, "--perceptual-weight", 0,
+            "--no-identity")
     assert r.code == 0, r.err
     assert "skipped" in r.err and "broken.jpg" in r.err and "notes.txt" not in r.err
     assert "%" in r.err                                     # the tqdm bar, on stderr
@@ -41,6 +42,20 @@ def test_invert_folder_writes_every_file_and_skips_broken_images(cli, photos, tm
     assert m["preparation"].startswith("face 1 of 1 aligned") and "identity_distance" not in m["metrics"][0]
     saved = np.asarray(Image.open(tmp_path / "out" / "astronaut_recon.png")).astype(int)
     assert np.abs(rendered(dcgan, tmp_path / "out" / "astronaut.npz") - saved).max() <= 1
+
+
+def test_default_method_keeps_the_person_with_a_tuned_generator(cli, photos, tmp_path, dcgan):
+    """Without --method: PTI (pivot + tuned weights in the record); the record renders the saved reconstruction."""
+    r = cli("invert", photos["astronaut"], "--steps", 5, "--tune-steps", 20, "--out", "out", "--quiet")
+    assert r.code == 0, r.err
+    assert "ArcFace similarity" in r.out and "dlib distance" in r.out
+    m = json.loads((tmp_path / "out" / "astronaut_metrics.json").read_text())
+    assert m["method"] == "pti" and m["settings"]["tune_steps"] == 20
+    record = load_latent(str(tmp_path / "out" / "astronaut.npz"), G=dcgan)
+    assert record.delta, "a PTI record carries the tuned weights"
+    saved = np.asarray(Image.open(tmp_path / "out" / "astronaut_recon.png")).astype(int)
+    untuned = rendered(dcgan, tmp_path / "out" / "astronaut.npz")
+    assert np.abs(untuned - saved).mean() > 2           # the shared model alone draws another image
 
 
 def test_all_images_broken_exits_1(cli, tmp_path):
@@ -132,5 +147,5 @@ def test_folder_is_inverted_in_batches_with_todays_file_names(cli, photos, tmp_p
     assert r.out.count("PSNR") == 2
     saved = np.asarray(Image.open(out / "two_recon.png")).astype(int)
     assert np.abs(rendered(dcgan, out / "two.npz") - saved).max() <= 1
-    r = cli("invert", src, "--out", "out", "--batch-size", 0, "--quiet")
+    r = cli("invert", src, "--out", "out", "--method", "optimize", "--batch-size", 0, "--quiet")
     assert r.code == 2 and r.err_lines == ["error: Batch size must be a whole number from 1 to 256, got 0."]

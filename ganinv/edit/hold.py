@@ -1,0 +1,102 @@
+"""Hold an attribute fixed while editing, per latent: a closed-loop step along its boundary.
+
+InterFaceGAN's conditional manipulation (Shen, Gu, Tang & Zhou, "Interpreting the Latent Space
+of GANs for Semantic Face Editing", CVPR 2020, Sec. 2.2, eq. 6) keeps attribute B fixed by
+editing along n_A - (n_A^T n_B) n_B.  That removes B's *average* linear trend, which is all a
+boundary knows.  Where B's response depends on where the face starts, it is not enough.
+Skin tone on the bundled DCGAN shows this. On 256 held-out samples, smile +2 changes the
+individual typology angle (ITA) by +2.6 degrees on average, but by +18 on the darkest quarter
+(it lightens dark faces; 18% stay within 5 degrees). Projecting the tone boundary out of smile
+makes it +21 (bench/skin_tone.py).
+
+So, per latent, solve for the step along B's boundary normal that brings B's score back:
+
+    w'' = w' + c n_B,    find c with  s_B(G(w'')) = s_B(G(w)),    |c| <= max_step        (1)
+
+with w the unedited latent and w' = w + sum_k alpha_k n_k the edit.  The score is not
+differentiable (landmarks, medians), but it is monotone along n_B near w', so (1) is a 1-D
+root search.  We use the secant method, starting from the boundary's measured slope (score
+change per unit step on held-out samples, in the direction's metadata).  It stops at
+``tolerance`` or after ``max_evaluations`` renders + scores, and keeps the best iterate.
+Measured on the same samples (bench/skin_tone.py): 95% of smile +2 edits stay within 5 degrees
+(82% of the darkest quarter), and the smile score rises by 0.49 instead of 0.50.
+
+Legend: ``edited`` -> w', ``step`` -> the change one unit along n_B makes to w' (in w's space,
+so W+ and layer-restricted directions work alike), ``target`` -> s_B(G(w)), ``slope`` ->
+d s_B / d c.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+@dataclass
+class HoldResult:
+    latent: torch.Tensor                       # [N, ...] w'' = w' + c n_B
+    image: torch.Tensor                        # [N, C, H, W] G(w'')
+    correction: list[float]                    # c per latent
+    target: list[float]                        # s_B(G(w)) per latent
+    edited_score: list[float]                  # s_B(G(w')) before the correction (NaN: no face)
+    score: list[float]                         # s_B(G(w'')) after it
+    held: list[bool]                           # |score - target| <= tolerance
+    evaluations: int                           # renders + scores spent
+
+
+def hold_score(render: Callable[[torch.Tensor], torch.Tensor], score: Callable[[torch.Tensor], np.ndarray],
+               edited: torch.Tensor, step: torch.Tensor, target, *, slope: float, tolerance: float = 1.0,
+               max_evaluations: int = 4, max_step: float = 3.0) -> HoldResult:
+    """Solve eq. 1 for each of N latents ``edited`` [N, ...] (``step`` [N, ...] or broadcastable).
+
+    ``render(latents) -> images`` and ``score(images) -> [N]`` (NaN when the attribute cannot be
+    read, e.g. no face: that latent is left as it is).  ``target`` [N] is the score to keep.
+    """
+    if not math.isfinite(slope) or slope == 0:
+        raise ValueError(f"slope must be finite and non-zero, got {slope}")
+    n = len(edited)
+    target = np.broadcast_to(np.asarray(target, np.float64), (n,)).copy()
+    step = step.expand_as(edited)
+    shape = (-1,) + (1,) * (edited.ndim - 1)
+
+    def moved(cs: np.ndarray) -> torch.Tensor:
+        return edited + torch.as_tensor(cs, dtype=edited.dtype, device=edited.device).view(shape) * step
+
+    with torch.no_grad():
+        image = render(edited)
+    first = np.asarray(score(image), np.float64)
+    evaluations = 1
+    c, cur = np.zeros(n), first.copy()                       # the current iterate and its score
+    best_c, best_score, best_img = c.copy(), first.copy(), image.clone()
+    slopes = np.full(n, float(slope))
+    active = np.isfinite(first) & np.isfinite(target)       # no face: nothing to hold, left as edited
+    while evaluations < max_evaluations:
+        active &= np.abs(cur - target) > tolerance
+        if not active.any():
+            break
+        new_c = np.where(active, np.clip(c - (cur - target) / slopes, -max_step, max_step), c)
+        with torch.no_grad():
+            img = render(moved(new_c))
+        new = np.asarray(score(img), np.float64)
+        evaluations += 1
+        ok = active & np.isfinite(new)
+        stepped = ok & (np.abs(new_c - c) > 1e-6)
+        est = np.divide(new - cur, new_c - c, out=np.zeros(n), where=stepped)
+        # the secant slope where it has the boundary's sign and a sane size; else keep the last one
+        good = stepped & (np.sign(est) == np.sign(slope)) & (np.abs(est) > abs(slope) / 10)
+        slopes = np.where(good, est, slopes)
+        better = ok & (np.abs(new - target) < np.abs(best_score - target))
+        best_c, best_score = np.where(better, new_c, best_c), np.where(better, new, best_score)
+        for i in np.flatnonzero(better):
+            best_img[i] = img[i]
+        c, cur = np.where(ok, new_c, c), np.where(ok, new, cur)
+        active &= ok
+    held = np.isfinite(best_score) & (np.abs(best_score - target) <= tolerance)
+    return HoldResult(moved(best_c), best_img, best_c.tolist(), target.tolist(), first.tolist(), best_score.tolist(),
+                      held.tolist(), evaluations)
+
+
+__all__ = ["HoldResult", "hold_score"]
