@@ -7,7 +7,8 @@ shape) stored as bytes; loaded with ``allow_pickle=False`` so no code can ever r
 of a pivotal-tuning inversion also holds the generator's weight delta as float16 arrays
 ``delta/<parameter name>`` (format ``ganinv-latent/2``).  A small .npz can inflate to gigabytes
 (a zip of zeros), so a latent file's directory, metadata and every array header are checked against
-caps and the model before any array data is read.
+caps and the model before any array data is read.  Directions, mappers and encoders use
+``npy_header`` and ``read_json`` to do the same for their files.
 """
 from __future__ import annotations
 
@@ -360,14 +361,10 @@ def _check_latent_header(header: tuple[np.dtype, tuple[int, ...]], meta: dict, *
 def _header(f, key: str) -> tuple[np.dtype, tuple[int, ...]]:
     """dtype and shape of an .npz member from its .npy header, without reading its data."""
     with f.zip.open(key + ".npy") as fp:
-        version = np.lib.format.read_magic(fp)
-        if version not in ((1, 0), (2, 0)):
-            raise LatentFileError(f"not a readable .npz latent file (.npy format {version} in {key[:40]!r})")
-        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read(fp)
+        dtype, shape = npy_header(fp)
     if dtype.hasobject:
         raise LatentFileError("the latent file contains pickled objects; refused (never unpickled)")
-    return dtype, tuple(shape)
+    return dtype, shape
 
 
 def _read_delta(f, meta: dict, G, headers: dict) -> dict[str, torch.Tensor]:
@@ -395,3 +392,28 @@ def _read_delta(f, meta: dict, G, headers: dict) -> dict[str, torch.Tensor]:
     if not all(torch.isfinite(t).all() for t in delta.values()):
         raise LatentFileError("the weight delta contains NaN or Inf values")
     return delta
+
+
+# --------------------------------------------------------------------------- other files users hand us
+def npy_header(fp) -> tuple[np.dtype, tuple[int, ...]]:
+    """dtype and shape from the header of the .npy stream ``fp``, without reading its data
+    (ValueError when it is not a .npy header numpy writes for plain arrays)."""
+    version = np.lib.format.read_magic(fp)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"unsupported .npy format version {version}")
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(fp)
+    return dtype, tuple(shape)
+
+
+def read_json(path: str, *, max_bytes: int = MAX_META_BYTES):
+    """A JSON metadata file of at most ``max_bytes`` (ValueError, naming only the file, when it is
+    larger, not UTF-8, malformed or nested too deeply)."""
+    with open(path, "rb") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"{os.path.basename(path)} is larger than {max_bytes >> 10} KB")
+    try:
+        return json.loads(data.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ValueError(f"{os.path.basename(path)} is not valid JSON") from None

@@ -11,6 +11,7 @@ will use them (model name, latent space, dimension) before any edit.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import asdict, dataclass, field
@@ -19,12 +20,13 @@ from datetime import datetime, timezone
 import numpy as np
 import torch
 
+from ..io import npy_header, read_json
 from ..models.base import Generator
 from ..registry import REPO_ROOT
 
 FORMAT = "ganinv-direction/1"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
-MAX_DIRECTION_BYTES = 16 << 20
+MAX_DIRECTION_BYTES = 1 << 20                 # a per-layer W+ direction of a 1024 px StyleGAN2: 36 KB
 
 
 class DirectionError(ValueError):
@@ -92,13 +94,21 @@ def _read(npy_path: str) -> Direction:
     if not os.path.isfile(json_path):
         raise DirectionError(f"{os.path.basename(npy_path)} has no metadata file beside it ({json_path})")
     if os.path.getsize(npy_path) > MAX_DIRECTION_BYTES:
-        raise DirectionError(f"direction file is larger than {MAX_DIRECTION_BYTES >> 20} MB")
+        raise DirectionError(f"direction file is larger than {MAX_DIRECTION_BYTES >> 10} KB")
     try:
+        with open(npy_path, "rb") as fp:
+            dtype, shape = npy_header(fp)          # checked before any data is read
+        if (not np.issubdtype(dtype, np.floating) or len(shape) not in (1, 2)
+                or dtype.itemsize * math.prod(shape) > MAX_DIRECTION_BYTES):
+            raise DirectionError(f"unreadable direction {os.path.basename(npy_path)}: expected floats [dim] or "
+                                 f"[num_ws, w_dim] of at most {MAX_DIRECTION_BYTES >> 10} KB, found {dtype} "
+                                 f"{list(shape)}")
         vec = np.load(npy_path, allow_pickle=False)
-        with open(json_path) as f:
-            meta = json.load(f)
+        meta = read_json(json_path)
+    except DirectionError:
+        raise
     except ValueError as e:
-        raise DirectionError(f"unreadable direction {npy_path}: {e}") from None
+        raise DirectionError(f"unreadable direction {os.path.basename(npy_path)}: {e}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise DirectionError(f"{json_path} is not a ganinv direction (format {FORMAT!r} expected)")
     if not np.issubdtype(vec.dtype, np.floating) or not np.isfinite(vec).all():

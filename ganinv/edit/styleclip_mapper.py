@@ -41,6 +41,7 @@ from torch import nn
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from ..io import read_json
 from ..latent import check_latent, to_ws
 from ..models.base import Generator
 from ..models.stylegan2 import FullyConnectedLayer, normalize_2nd_moment
@@ -54,6 +55,10 @@ if TYPE_CHECKING:
 
 FORMAT = "ganinv-styleclip-mapper/1"
 GROUP_BOUNDS = {"coarse": (0, 4), "medium": (4, 8), "fine": (8, None)}   # ws indices at 1024 px (18 ws)
+
+
+MAX_DIM, MAX_WS, MAX_LAYERS = 4096, 64, 16          # bounds on a mapper config read from a file
+MAX_CONFIG_CHARS = 1 << 16
 
 
 class MapperError(ValueError):
@@ -288,36 +293,68 @@ def json_path(path: str) -> str:
 
 
 def load_mapper(path: str, *, G: Generator | None = None) -> tuple[LatentMapper, dict]:
-    """Read a mapper (never unpickles) and its metadata; with ``G`` check it fits that model."""
+    """Read a mapper (never unpickles) and its metadata; with ``G`` check it fits that model.
+
+    Nothing is built or read before the config (from the safetensors header) passes ``_check_config``
+    and the stored tensors' shapes equal the ones that config builds: a crafted config could
+    otherwise ask for gigabytes of weights from a small file.
+    """
     if not os.path.isfile(path):
-        raise MapperError(f"no mapper file at {path}")
+        raise MapperError(f"no mapper file at {os.path.basename(path)}")
+    name = os.path.basename(path)
     try:
         with safe_open(path, "pt") as f:
             header = f.metadata() or {}
-        state = load_file(path)
+            stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as e:  # noqa: BLE001 - a corrupt file in any way is one user error
-        raise MapperError(f"{path} is not a readable safetensors mapper ({type(e).__name__})") from None
+        raise MapperError(f"{name} is not a readable safetensors mapper ({type(e).__name__})") from None
     if header.get("format") != FORMAT:
-        raise MapperError(f"{path} is not a ganinv StyleCLIP mapper (format {header.get('format')!r})")
-    meta = {}
-    if os.path.isfile(json_path(path)):
-        with open(json_path(path)) as f:
-            meta = json.load(f)
-    config = MapperConfig(**json.loads(header["config"]))
+        raise MapperError(f"{name} is not a ganinv StyleCLIP mapper (format {str(header.get('format'))[:40]!r})")
+    try:
+        meta = read_json(json_path(path)) if os.path.isfile(json_path(path)) else {}
+    except ValueError as e:
+        raise MapperError(f"{name}: {e}") from None
+    if not isinstance(meta, dict):
+        raise MapperError(f"{name}: the metadata beside it is not a JSON object")
+    if G is not None and meta.get("model") not in (None, "", G.name):
+        raise MapperError(f"this mapper was trained for model {str(meta['model'])[:80]!r}, not {G.name!r}")
+    config = _check_config(header.get("config"), G, name)
+    with torch.device("meta"):                      # shapes only: no memory
+        want = {k: tuple(v.shape) for k, v in LatentMapper(config).state_dict().items()}
+    if stored != want:
+        raise MapperError(f"{name}: the stored weights do not match the mapper's config")
     mapper = LatentMapper(config)
-    mapper.load_state_dict(state, strict=True)
+    mapper.load_state_dict(load_file(path), strict=True)
     mapper.eval().requires_grad_(False)
+    return mapper.to(G.device if G is not None else "cpu"), meta
+
+
+def _check_config(text, G: Generator | None, name: str) -> MapperConfig:
+    """The header's config, within bounds and (with ``G``) fitting G's latent space, before anything is built."""
+    try:
+        if not isinstance(text, str) or len(text) > MAX_CONFIG_CHARS:
+            raise ValueError
+        config = MapperConfig(**json.loads(text))
+        numbers = (config.dim, config.num_ws, config.num_layers, config.lr_multiplier, config.step_scale)
+        ok = (all(type(v) is int for v in numbers[:3]) and all(type(v) in (int, float) for v in numbers[3:])
+              and config.lr_multiplier > 0
+              and config.space in ("Z", "W+") and 1 <= config.dim <= MAX_DIM and 1 <= config.num_ws <= MAX_WS
+              and 1 <= config.num_layers <= MAX_LAYERS and 1 <= len(config.groups) <= config.num_ws
+              and all(isinstance(g, str) and isinstance(idx, list) and idx
+                      and all(type(i) is int and 0 <= i < config.num_ws for i in idx)
+                      for g, idx in config.groups.items()))
+    except (TypeError, ValueError, AttributeError, RecursionError):
+        ok = False
+    if not ok:
+        raise MapperError(f"{name}: the mapper's config is malformed or out of bounds")
     if G is not None:
-        model = meta.get("model")
-        if model and model != G.name:
-            raise MapperError(f"this mapper was trained for model {model!r}, not {G.name!r}")
         if not G.supports(config.space):
             raise MapperError(f"this mapper works in {config.space}, which {G.name!r} does not support")
         want = (G.z_dim, 1) if config.space == "Z" else (G.w_dim, G.num_ws)
         if want != (config.dim, config.num_ws):
             raise MapperError(f"mapper shape ({config.num_ws} x {config.dim}) does not fit {G.name!r} "
                               f"({want[1]} x {want[0]})")
-    return mapper.to(G.device if G is not None else "cpu"), meta
+    return config
 
 
 # --------------------------------------------------------------------------- apply

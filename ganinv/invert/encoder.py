@@ -63,9 +63,10 @@ from ..losses import image_metrics, perceptual_metric
 from ..models.base import Generator
 from ..settings import ProgressFn
 from ..registry import checkpoints_dir
-from ..io import center_crop_resize, list_images, load_image, pil_to_tensor
+from ..io import MAX_META_BYTES, center_crop_resize, list_images, load_image, pil_to_tensor
 
 FORMAT = "ganinv-encoder/1"
+MAX_RESOLUTION, MAX_WIDTH, MAX_WS = 1024, 4096, 64     # bounds on an encoder config read from a file
 
 
 # --------------------------------------------------------------------------- networks
@@ -285,21 +286,52 @@ def encoder_path(name_or_path: str) -> str:
 
 
 def load_encoder(name_or_path: str, *, G: Generator | None = None, device: str | torch.device = "cpu") -> Encoder:
-    """Load an encoder checkpoint (safetensors: no code runs); with ``G``, check it fits that model."""
+    """Load an encoder checkpoint (safetensors: no code runs); with ``G``, check it fits that model.
+
+    The config in the header decides what is allocated, so it is bounded (``_check_config``) and
+    the stored tensors' shapes are compared with the ones it builds on the meta device before any
+    real layer exists or any weight is read.
+    """
     path = encoder_path(name_or_path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no encoder checkpoint at {path}; train one with `python -m ganinv train-encoder`")
-    with safe_open(path, "pt") as f:
-        meta = json.loads((f.metadata() or {}).get("ganinv", "{}"))
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a ganinv encoder checkpoint")
-    config = EncoderConfig(**meta["config"])
+    name = os.path.basename(path)
+    try:
+        with safe_open(path, "pt") as f:
+            text = (f.metadata() or {}).get("ganinv", "{}")
+            stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+        meta = json.loads(text) if len(text) <= MAX_META_BYTES else None
+    except Exception as e:  # noqa: BLE001 - a corrupt file in any way is one user error
+        raise ValueError(f"{name} is not a readable encoder checkpoint ({type(e).__name__})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{name} is not a ganinv encoder checkpoint")
+    config = _check_config(meta.get("config"), name)
     if G is not None:
         _check_fits(config, G)
+    with torch.device("meta"):                              # shapes only: no memory
+        want = {k: tuple(v.shape) for k, v in Encoder(config).state_dict().items()}
+    if stored != want:
+        raise ValueError(f"{name}: the stored weights do not match the encoder's config")
     E = Encoder(config)
     E.load_state_dict(load_file(path), strict=True)
     E.metadata = meta
     return E.to(device).eval().requires_grad_(False)
+
+
+def _check_config(config: object, name: str) -> EncoderConfig:
+    """An encoder config from a file, within bounds (a crafted one could ask for gigabytes of weights)."""
+    try:
+        c = EncoderConfig(**config)
+        ints = (c.resolution, c.img_channels, c.latent_dim, c.num_ws, c.channel_base, c.channel_max)
+        ok = (all(type(v) is int for v in ints) and type(c.e4e) is bool and isinstance(c.model, str)
+              and 4 <= c.resolution <= MAX_RESOLUTION and c.resolution & (c.resolution - 1) == 0
+              and 1 <= c.img_channels <= 4 and c.space in ("Z", "W", "W+") and 1 <= c.latent_dim <= MAX_WIDTH
+              and 1 <= c.num_ws <= MAX_WS and 1 <= c.channel_base <= MAX_WIDTH and 1 <= c.channel_max <= MAX_WIDTH)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name}: the encoder's config is malformed or out of bounds")
+    return c
 
 
 def _check_fits(config: EncoderConfig, G: Generator) -> None:

@@ -1,4 +1,5 @@
 """Direction files: round trip, validation against the model, shipped set."""
+import io
 import json
 
 import numpy as np
@@ -69,3 +70,22 @@ def test_shipped_directions_fit_and_carry_accuracies(dcgan):
         # a median split (yaw) leaves no remaining samples to score: no accuracy on them
         assert (d.accuracy_rest is None) == (d.extra["chosen_fraction"] == 0.5)
         assert d.accuracy_rest is None or 0.5 < d.accuracy_rest <= 1.0
+
+
+def test_direction_files_checked_before_reading(tmp_path, monkeypatch):
+    """Issue 14, item 9: the vector's header and the metadata's size are checked before either is read."""
+    folder = tmp_path / SHIPPED
+    folder.mkdir()
+    header = io.BytesIO()                                                    # a header for 2.4 MB of floats...
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (2, 300_000)})
+    (folder / "wide.npy").write_bytes(header.getvalue() + bytes(400))         # ...in a small file
+    (folder / "wide.json").write_text(json.dumps(make().meta()))
+    loads = []
+    monkeypatch.setattr(np, "load", lambda *a, _load=np.load, **k: loads.append(a) or _load(*a, **k))
+    with pytest.raises(DirectionError, match=r"at most 1024 KB, found float32 \[2, 300000\]"):
+        load_direction(str(folder / "wide.npy"))
+    assert loads == []
+    np.save(folder / "fat.npy", make().vector)
+    (folder / "fat.json").write_text(json.dumps({**make().meta(), "extra": {"pad": "x" * (2 << 20)}}))
+    with pytest.raises(DirectionError, match="fat.json is larger than 1024 KB"):
+        load_direction(str(folder / "fat.npy"))

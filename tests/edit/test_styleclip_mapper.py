@@ -73,3 +73,28 @@ def test_apply_from_z_input_on_stylegan2(tiny_sg2_w32, clip):
     z = tiny_sg2_w32.sample_z(2, seed=0)
     r = apply_mapper(tiny_sg2_w32, m, z, latent_space="Z", strength=1.0)
     assert r.space == "W+" and r.image.shape == (2, 3, 16, 16)
+
+
+def _crafted_mapper(path, config: dict) -> str:
+    from safetensors.torch import save_file
+    save_file({"x": torch.zeros(1)}, str(path), metadata={"format": "ganinv-styleclip-mapper/1",
+                                                          "config": json.dumps(config)})
+    return str(path)
+
+
+def test_crafted_mapper_config_refused_before_anything_is_built(tmp_path, monkeypatch, tiny_sg2_w32):
+    """Issue 14, item 9: the config in a mapper's header decides what is allocated; a small file could ask
+    for gigabytes.  It is bounded, checked against G and the stored shapes before a real layer exists."""
+    import ganinv.edit.styleclip_mapper as sm
+    built, init = [], sm.FullyConnectedLayer.__init__
+    monkeypatch.setattr(sm.FullyConnectedLayer, "__init__",
+                        lambda self, *a, **k: built.append(torch.empty(0).device.type) or init(self, *a, **k))
+    big = dict(space="W+", dim=1024, num_ws=1, groups={"all": [0]}, num_layers=16)      # 64 MB of weights
+    with pytest.raises(MapperError, match="stored weights do not match"):
+        load_mapper(_crafted_mapper(tmp_path / "big.safetensors", big))
+    with pytest.raises(MapperError, match="out of bounds"):
+        load_mapper(_crafted_mapper(tmp_path / "huge.safetensors", {**big, "dim": 10**6}))
+    fits = dict(space="W+", dim=32, num_ws=tiny_sg2_w32.num_ws, groups={"all": [0, 1]}, num_layers=2)
+    with pytest.raises(MapperError, match="stored weights do not match"):
+        load_mapper(_crafted_mapper(tmp_path / "fits.safetensors", fits), G=tiny_sg2_w32)
+    assert "cpu" not in built                                  # only shapes on the meta device

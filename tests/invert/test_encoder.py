@@ -74,6 +74,27 @@ def test_load_refuses_other_model(tmp_path):
     assert encoder_path("celeba-dcgan-64").endswith(os.path.join("checkpoints", "encoder-celeba-dcgan-64.safetensors"))
 
 
+def test_crafted_encoder_config_refused_before_anything_is_built(tmp_path, monkeypatch):
+    """Issue 14, item 9: the header's config decides what is allocated (channel widths are not tied to G);
+    it is bounded and checked against the stored shapes before a real layer exists."""
+    from dataclasses import asdict
+    from safetensors.torch import save_file
+    import ganinv.invert.encoder as enc
+    G = tiny_dcgan()
+    built, init = [], enc.Encoder.__init__
+    monkeypatch.setattr(enc.Encoder, "__init__",
+                        lambda self, *a, **k: built.append(torch.empty(0).device.type) or init(self, *a, **k))
+    config = asdict(EncoderConfig.for_generator(G, channel_base=512, channel_max=512))      # fits G: 16 MB of weights
+    for name, cfg, phrase in [("wide", config, "do not match"),
+                              ("huge", {**config, "channel_max": 10**6}, "out of bounds")]:
+        path = str(tmp_path / f"{name}.safetensors")
+        save_file({"x": torch.zeros(1)}, path, metadata={"ganinv": json.dumps({"format": "ganinv-encoder/1",
+                                                                                "config": cfg})})
+        with pytest.raises(ValueError, match=phrase):
+            load_encoder(path, G=G)
+    assert "cpu" not in built                                  # only shapes on the meta device
+
+
 def test_frechet_distance_of_gaussians():
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(4000, 4, generator=g), torch.randn(4000, 4, generator=g)
