@@ -546,11 +546,14 @@ def print_report(report: dict, out: str) -> None:
         print("| direction | " + " | ".join(skins) + " |")
         print("|---|" + "---|" * len(skins))
         for d in dirs:
-            print(f"| {d.name} | " + " | ".join(f"{fmt(skins[m][d.name]['mean'], 1, True)} deg, "
-                                               f"{fmt(skins[m][d.name]['within5'], 0)}%" for m in skins) + " |")
+            cells = [f"{fmt(c['mean'], 1, True)} deg, {fmt(c['within5'], 0)}%"
+                     + ("" if c["n"] == len(per_face[m]) else f" ({c['n']} faces)")
+                     for m, c in ((m, skins[m][d.name]) for m in skins)]
+            print(f"| {d.name} | " + " | ".join(cells) + " |")
     if any(lec.values()):
         print(f"\n### Latent editing consistency (Tov et al. 2021): {a['lec_direction']} {a['lec_strength']:+g}, "
               f"invert, {-a['lec_strength']:+g}\n")
+        print(f"(the edit itself moves the code by |a| = {abs(a['lec_strength']):g}: directions are unit vectors)\n")
         print("| method | faces | LEC: mean L2 in Z | PSNR vs reconstruction | ArcFace vs reconstruction |")
         print("|---|---|---|---|---|")
         for m, cs in lec.items():
