@@ -171,6 +171,14 @@ def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MO
     return result
 
 
+def tone_slope(tone: Direction) -> float:
+    """Degrees of ITA per unit step along the skin-tone boundary, from its measured held-out effect
+    (the change from -s to +s recorded in its metadata by scripts/train_directions.py)."""
+    effect = (tone.extra or {}).get("effect", {})
+    slope = float(effect.get("delta_ita") or 0) / (2 * float(effect.get("strength") or 1))
+    return slope if slope > 1 else 10.0
+
+
 def _hold_tone(G: Generator, catalog: dict[str, Direction], edited: torch.Tensor, space: str,
                before: torch.Tensor, layers: list[int] | None) -> dict:
     """Skin tone of the unedited face kept on the edited one (ganinv.edit.hold, eq. 1): the edited latent
@@ -182,8 +190,7 @@ def _hold_tone(G: Generator, catalog: dict[str, Direction], edited: torch.Tensor
         unit = apply_edit(G, edited, space, [tone], [1.0], layers=layers, render_image=False).latent - edited
     except DirectionError:
         return {"held": False, "note": f"the skin-tone direction cannot move a {space} latent: not held"}
-    effect = (tone.extra or {}).get("effect", {})
-    slope = float(effect.get("delta_ita") or 0) / (2 * float(effect.get("strength") or 1)) or 10.0
+    slope = tone_slope(tone)
     skin = get_scorer("skin")
     score = lambda images: skin.score(images.float().cpu())["ita"]              # noqa: E731
     target = score(before)[0]
@@ -370,4 +377,4 @@ def train_boundaries(attributes: Sequence[str], *, root: str | None = None, mode
 
 __all__ = ["Disentanglement", "disentanglement", "SESSION_SUFFIX", "ATTRIBUTES", "TRAIN_SPACES", "MAX_STRIP", "directions_for", "condition_names",
            "EditOutput", "score_pair", "edit", "save_edit", "Strip", "direction_strip", "strip_strengths", "strip",
-           "TrainedDirection", "train_boundary", "train_boundaries"]
+           "TrainedDirection", "train_boundary", "train_boundaries", "TONE_DIRECTION", "TONE_TOLERANCE", "tone_slope"]
