@@ -15,7 +15,7 @@ import sys
 from ganinv.actions import InputError
 from ganinv.actions.models import check_device
 from webapp import MAX_SESSIONS, build_app
-from webapp.process import skip_triton, tune_malloc
+from webapp.process import freeze_startup, skip_triton, tune_malloc
 
 __all__ = ["main", "parse_args", "parse_auth", "startup_warnings", "build_app"]
 
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     for warning in startup_warnings(args, auth):
         print(f"WARNING: {warning}", file=sys.stderr)
     demo = build_app(device=args.device, max_concurrency=max(1, args.max_concurrency))
+    freeze_startup()
     # Service managers (and tests) stop the app with SIGTERM, whose default action skips atexit and so
     # would leave every session's temp folder behind: exit normally instead.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))

@@ -123,7 +123,8 @@ def tab_walk(client, inputs: dict[str, str], steps: int):
 
 
 def mixed_request(client, i: int, inputs: dict[str, str], steps: int) -> str:
-    """Request ``i`` of a cycle of 10 over every tab's endpoints; returns its endpoint."""
+    """Request ``i`` of a cycle of 10 over the tabs' endpoints (edit, crossover and morph use the session's
+    PTI latent from the walk); returns its endpoint."""
     from gradio_client import handle_file
     k = i % 10
     photo = handle_file(inputs["photo"])
@@ -139,8 +140,8 @@ def mixed_request(client, i: int, inputs: dict[str, str], steps: int) -> str:
                       steps, MODEL)),
         ("/load_latent", (handle_file(inputs["npz"]), MODEL)),
         ("/morph", ("session", 1, None, "seed", i, None, steps, 4, 12.0, MODEL)),
-        # PTI every 20 requests (a new tuned generator each time: the per-process copies stay bounded)
-        ("/invert_method", (photo, MODEL, "auto", 1, "pti", steps, 8, "", None)) if i % 20 == 9 else
+        # one more inversion method (PTI, minutes on 2 cores, runs once in the walk)
+        ("/invert_method", (photo, MODEL, "auto", 1, "encoder", steps, 8, "", None)) if i % 20 == 9 else
         ("/global_edit", ("a face", "a smiling face", 4.0, 0.15, "seed", i, MODEL)),
     ]
     name, args = calls[k]

@@ -26,6 +26,8 @@ from ganinv.actions.models import DEFAULT_MODEL, list_models
 from ganinv.actions.text import ClipChoice, clip_from_env
 from ganinv.actions.common import loss_figure, tensor_to_pil   # presentation helpers for results
 
+from .process import collect_garbage
+
 DISPLAY_SIZE = 256                  # 64-px outputs are upscaled (nearest) so pixels stay visible
 STATE_TTL_S = 4 * 3600              # a session's latent and photo are dropped after this idle time
 CLOSE_GRACE_S = 600.0               # a closed session's folder outlives its last use by this (class Sessions)
@@ -160,7 +162,8 @@ def user_error(e: BaseException) -> gr.Error:
 
 
 def shows_errors(fn):
-    """``fn`` with every user error (``ganinv.actions.USER_ERRORS``) shown as its one-line message."""
+    """``fn`` with every user error (``ganinv.actions.USER_ERRORS``) shown as its one-line message; a full
+    garbage collection follows (at most every few seconds, ``webapp.process.collect_garbage``)."""
     @functools.wraps(fn)
     def run(*args, **kwargs):
         try:
@@ -169,6 +172,8 @@ def shows_errors(fn):
             raise
         except USER_ERRORS as e:
             raise user_error(e) from None
+        finally:
+            collect_garbage()              # what the request left in reference cycles (webapp/process.py)
     return run
 
 
