@@ -527,7 +527,8 @@ def print_report(report: dict, out: str) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     summaries = {m: summary(r) for m, r in rows.items()}
     for m, s in summaries.items():
-        print(f"| {m} | {s['psnr']:.2f} dB | {s['lpips']:.3f} | {fmt(s['arcface'])} | {fmt(s['dlib'])} "
+        label = f"{m} (app default)" if m == invert_action.DEFAULT_METHOD else m
+        print(f"| {label} | {s['psnr']:.2f} dB | {s['lpips']:.3f} | {fmt(s['arcface'])} | {fmt(s['dlib'])} "
               f"| {fmt(s['dlib35'][0], 0)}% | {s['wall']:.1f} ({s['cpu']:.1f}) "
               f"| {fmt(s['rise'][0], 0)}% of {s['rise'][1]} | {fmt(s['kept'][0], 0)}% of {s['kept'][1]} "
               f"| {fmt(s['edit_arcface'])} | {fmt(s['ita'][0], 0)}% of {s['ita'][1]} | {fmt(s['mean_dita'], 1, True)} |")
