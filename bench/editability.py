@@ -89,6 +89,8 @@ from PIL import Image  # noqa: E402
 
 import ganinv.actions.invert as invert_action  # noqa: E402
 from ganinv.actions.common import record_generator  # noqa: E402
+from ganinv.actions.edit import TONE_DIRECTION, TONE_TOLERANCE, tone_slope  # noqa: E402
+from ganinv.edit.hold import hold_score  # noqa: E402
 from ganinv.actions.faces import Prepared, crop_similarity, prepare_image  # noqa: E402
 from ganinv.attributes import get_scorer  # noqa: E402
 from ganinv.edit.apply import sweep  # noqa: E402
@@ -202,10 +204,23 @@ def invert_face(G, prep: Prepared, method: str, settings: dict) -> Fit:
     return fit
 
 
+TONE: dict = {}                                 # the edit action's skin-tone hold, set in main() (--keep-tone)
+
+
 def edited(fit: Fit, d: Direction, strengths) -> torch.Tensor:
-    """The app's edit of the fit's code along ``d`` by each strength, drawn: [len(strengths), 3, 64, 64]."""
-    with torch.no_grad():
-        return fit.draw(sweep(fit.latent, d.tensor(), list(strengths))).cpu()
+    """The app's edit of the fit's code along ``d`` by each strength, drawn: [len(strengths), 3, 64, 64].
+    As in the Edit tab (Keep skin tone, the default), each edit is then stepped along the skin-tone boundary
+    until its ITA is the unedited face's again (ganinv.edit.hold; off with --no-keep-tone)."""
+    codes = sweep(fit.latent, d.tensor(), list(strengths))
+    tone = TONE.get("direction")
+    if tone is None or d.name == tone.name:
+        with torch.no_grad():
+            return fit.draw(codes).cpu()
+    ita = TONE["ita"]
+    target = ita(fit.rec)[0]
+    r = hold_score(fit.draw, ita, codes, tone.tensor().view(1, -1), np.full(len(codes), target),
+                   slope=tone_slope(tone), tolerance=TONE_TOLERANCE)
+    return r.image.cpu()
 
 
 # --------------------------------------------------------------------------- metrics
@@ -422,6 +437,8 @@ def parse_args():
     ap.add_argument("--faces", type=int, default=0, help="use only the first N faces (0: all)")
     ap.add_argument("--from-face", type=int, default=0, help="start at face index N (split a run; --report merges)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--keep-tone", action=argparse.BooleanOptionalAction, default=True,
+                    help="hold the skin tone after each edit, as the Edit tab does by default")
     ap.add_argument("--out", default=os.path.join("bench", "out", "editability"))
     ap.add_argument("--report", default=None, help="no run: merge these editability.json (comma-separated) "
                     "and print the tables into --out")
@@ -449,6 +466,10 @@ def main() -> None:
     dirs = [catalog[k] for k in names(None if args.directions == "all" else args.directions, list(catalog), catalog)]
     strengths = sorted({float(a) for a in args.strengths.split(",")} | {0.0, args.skin_strength})
     summary_dir, lec_dir = catalog[args.direction], catalog[args.lec_direction]
+    if args.keep_tone and TONE_DIRECTION in catalog:
+        skin = get_scorer("skin")
+        TONE.update(direction=catalog[TONE_DIRECTION], ita=lambda images: skin.score(images.float().cpu())["ita"])
+    print(f"edits: skin tone {'held (the Edit tab default)' if TONE else 'not held (plain InterFaceGAN edits)'}")
     settings = {m: app_settings(G, m) for m in methods}
     pti_defaults = {k: p.default for k, p in inspect.signature(pivotal_tuning).parameters.items()
                     if p.default is not inspect.Parameter.empty and k not in ("progress", "directions")}

