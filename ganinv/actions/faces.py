@@ -42,7 +42,8 @@ def prepare_image(src, G: Generator, *, align: str = "auto", face_index: int = 0
     """Load any image and bring it to the model's crop.
 
     align: "auto"   align the ``face_index``-th largest face with the model's template; when
-                    no face is found use the centre square and say so in ``note``;
+                    no face is found use the centre square and say so in ``note``; an image
+                    already at the model's resolution is used as it is;
            "face"   as auto, but no face is an error (``NoFaceError``);
            "center" the centre square, resized (no detection).
     """
@@ -53,6 +54,12 @@ def prepare_image(src, G: Generator, *, align: str = "auto", face_index: int = 0
         crop = center_crop_resize(img, G.resolution)
         note = f"centre crop {min(img.size)} px -> {G.resolution} px (no face alignment)"
         return Prepared(crop, pil_to_tensor(crop).to(G.device), note, original=img)
+    if align == "auto" and img.size == (G.resolution, G.resolution):
+        # already a model-sized crop (e.g. the model's own sample): aligning it again would move the face
+        # and re-sample it (a generated sample, re-aligned, is 17-31 dB from itself)
+        return Prepared(img, pil_to_tensor(img).to(G.device),
+                        f"already {G.resolution}x{G.resolution}, the model's size: used as it is (no face alignment)",
+                        original=img)
     spec = get_align_spec(template, G.resolution)
     found = detect_faces(img)
     if not found:

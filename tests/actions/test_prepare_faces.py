@@ -18,6 +18,15 @@ def test_portrait_is_aligned_and_pastes_back(dcgan, astronaut):
     assert diff.mean() < 10
 
 
+def test_a_model_sized_image_is_used_as_it_is(dcgan):
+    """auto: the model's own sample is inverted as it is (re-aligning it moved the face: 17-31 dB from itself)."""
+    from ganinv.actions import models
+    sample = models.sample([3], model=dcgan.name, device="cpu")[0]
+    prep = prepare_image(sample, dcgan)
+    assert prep.aligned is None and "used as it is" in prep.note
+    assert np.array_equal(np.asarray(prep.image), np.asarray(sample))
+
+
 def test_no_face_modes(dcgan):
     coffee = Image.fromarray(data.coffee())
     prep = prepare_image(coffee, dcgan, align="auto")
