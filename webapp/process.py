@@ -1,6 +1,6 @@
 """Settings of the server process the app runs in (measured with bench/memory.py; app.py applies them).
 
-    tune_malloc()    glibc malloc: 2 arenas, a fixed 1 MB mmap threshold
+    tune_malloc()    glibc malloc: 2 arenas
     skip_triton()    no triton on a CPU server
     freeze_startup() the objects of the built app out of the garbage collector's sight
     collect_garbage() a full collection after a request, at most every COLLECT_EVERY_S
@@ -20,9 +20,12 @@ from ganinv.actions.models import device_in_use
 # takes 1589 MB with glibc's defaults, 1449 MB with 2 arenas, 1377 MB with 2 arenas and a fixed 1 MB mmap
 # threshold.  Gradio runs callbacks in worker threads, each of which gets its own malloc arena, and the
 # default threshold rises to 32 MB after the first large free, so freed tensors stay in those arenas.
-M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8
+# A fixed 1 MB mmap threshold saved another ~70 MB but made the default inversion (PTI) 1.5x slower in the
+# server (bench/app_invert.py, idle: 14.5 s vs 9.9 s upload to result): every tensor above 1 MB was mapped,
+# faulted in and unmapped again on each step, so it is not set.
+M_ARENA_MAX = -8
 COLLECT_EVERY_S = 10.0              # at most one full garbage collection per this many seconds (see collect_garbage)
-MALLOC_SETTINGS = {"MALLOC_ARENA_MAX": (M_ARENA_MAX, 2), "MALLOC_MMAP_THRESHOLD_": (M_MMAP_THRESHOLD, 1 << 20)}
+MALLOC_SETTINGS = {"MALLOC_ARENA_MAX": (M_ARENA_MAX, 2)}
 
 
 def tune_malloc() -> dict[str, int]:
