@@ -28,7 +28,7 @@ def invert(client, path, *, steps=1, space="Z", weight=1.0, restarts=1, seed=0, 
     return client.predict(handle_file(path), model, "auto", face, space, steps, weight, restarts, seed, "optimize",
                           api_name="/invert")
 
-api_name="/invert")
+
 def assert_server_answers(client) -> None:
     rows = client.predict(api_name="/models")["data"]
     assert MODEL in [r[0] for r in rows]

@@ -62,7 +62,7 @@ def invert(client, path, steps, *, weight=0.0, restarts=1, seed=0):
     return client.submit(handle_file(path), MODEL, "center", 1, "Z", steps, weight, restarts, seed, "optimize",
                          api_name="/invert")
 
-api_name="/invert")
+
 def long_invert(client, path):
     return invert(client, path, LONG, weight=1.0, restarts=LONG_RESTARTS)
 
