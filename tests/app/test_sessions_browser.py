@@ -172,8 +172,8 @@ def test_two_browser_sessions_see_only_their_own_results(browser, app_url, clien
 @pytest.mark.browser
 def test_stop_button_cancels_a_long_inversion(page, app_url, sample_png):
     server = server_process(app_url)
-    start_inversion(page, app_url, sample_png, steps=LONG)             # UI default: perceptual weight 1
-    page.get_by_text(re.compile(rf"step \d+/{LONG}")).first.wait_for(timeout=300_000)
+    start_inversion(page, app_url, sample_png, steps=LONG)             # UI default: PTI, its pivot LONG evaluations
+    page.get_by_text(re.compile(rf"(step|evaluation) \d+/{LONG}")).first.wait_for(timeout=300_000)
     page.locator("#stop-invert").click()
     wait_until_idle(server)
     assert page.locator("#reconstruction img").count() == 0             # the cancelled job produced nothing
