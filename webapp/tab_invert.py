@@ -243,11 +243,11 @@ def build(ctx: Context, examples: list[str]) -> dict:
             status = gr.Markdown(label="status", elem_id="invert-status")
             with gr.Row():
                 original = gr.Image(label="Original (model-sized crop)", format="png", interactive=False,
-                                    elem_id="original")
+                                    elem_id="original", height=300)
                 recon = gr.Image(label="Reconstruction G(w*)", format="png", interactive=False,
-                                 elem_id="reconstruction")
+                                 elem_id="reconstruction", height=300)
                 pasted = gr.Image(label="Pasted back into the photo", format="png", interactive=False,
-                                  elem_id="pasted")
+                                  elem_id="pasted", height=300)
             metrics = gr.Dataframe(headers=["metric", "value"], label="Metrics", interactive=False,
                                    elem_id="metrics")
             curve = gr.Plot(label="Loss per step", format="png")
