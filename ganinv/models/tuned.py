@@ -66,7 +66,7 @@ def delta_digest(delta: Mapping[str, torch.Tensor]) -> str:
     for name in sorted(delta):
         t = delta[name].detach().cpu().contiguous()
         h.update(f"{name}|{list(t.shape)}|{t.dtype}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")   # 0-dim too
     return h.hexdigest()
 
 

@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_cli_latent_renders_same_image_in_app(client, astronaut_png, tmp_path):
     out = tmp_path / "cli"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ROOT}
-    r = subprocess.run([sys.executable, "-m", "ganinv", "invert", astronaut_png, "--out", str(out), "--steps", "3",
+    r = subprocess.run([sys.executable, "-m", "ganinv", "invert", astronaut_png, "--method", "optimize", "--out", str(out), "--steps", "3",
                         "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     shown, png_path, status = client.predict(handle_file(str(out / "astronaut.npz")), "celeba-dcgan-64",

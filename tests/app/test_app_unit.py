@@ -115,7 +115,7 @@ def test_invert_callback_reports_library_progress(astronaut_png):
         calls.append((frac, desc))
 
     cb = tab_invert.make_callbacks(common.Context(device="cpu"))
-    out = cb["invert"](astronaut_png, "celeba-dcgan-64", "center", 1, "Z", 20, 0.0, 1, 0, None, None,
+    out = cb["invert"](astronaut_png, "celeba-dcgan-64", "center", 1, "Z", 20, 0.0, 1, 0, None, "optimize", 150, None,
                        progress=progress)
     record = out[-2]
     assert calls[0][0] == 0.0 and "loading celeba-dcgan-64" in calls[0][1]

@@ -153,7 +153,7 @@ def test_nan_and_infinite_weight_are_refused(client, app_url, tmp_path):
                               timeout=60).json()[0]
     image = json.dumps({"path": uploaded, "meta": {"_type": "gradio.FileData"}})
     for bad in ("NaN", "Infinity"):
-        lines = _call_raw(app_url, "invert", f'{{"data": [{image}, "{MODEL}", "auto", 1, "Z", 1, {bad}, 1, 0]}}')
+        lines = _call_raw(app_url, "invert", f'{{"data": [{image}, "{MODEL}", "auto", 1, "Z", 1, {bad}, 1, 0, "optimize", 150]}}')
         assert "event: error" in lines, lines
         assert any("Perceptual weight must be a number from 0 to 1000" in ln for ln in lines), lines
         assert_server_answers(client)

@@ -107,3 +107,12 @@ def test_shared_base_is_bit_identical_after_concurrent_use(tiny_factory):
         t.join()
     assert not errors, errors
     assert all(torch.equal(before[k], v) for k, v in G.state_dict().items())
+
+
+def test_digest_takes_scalar_parameters():
+    """StyleGAN2 has 0-dim parameters (noise strengths): a PTI delta of it must hash (the app's edit of a
+    tuned StyleGAN2 session failed with 'self.dim() cannot be 0 to view Float as Byte')."""
+    from ganinv.models.tuned import delta_digest
+    a = {"w": torch.ones(2, 2), "noise_strength": torch.tensor(0.5)}
+    b = {"w": torch.ones(2, 2), "noise_strength": torch.tensor(0.25)}
+    assert delta_digest(a) == delta_digest(dict(a)) != delta_digest(b)
