@@ -43,18 +43,6 @@ def slot_keys(ctx: Context, model: str, request: gr.Request | None) -> list[str]
     return list(edit_actions.directions_for(model, extra_root=directions_root(ctx, request)))[:MAX_SLOTS]
 
 
-def tone_note(tone: dict | None) -> str:
-    """The status sentence on the skin tone of the edited face."""
-    if not tone:
-        return ""
-    if "ita_after" not in tone:
-        note = tone.get("note", "skin tone not held")
-        return f". {note[:1].upper()}{note[1:]}"
-    verdict = "kept" if tone["held"] else "not fully kept"
-    return (f". Skin tone {verdict}: ITA {tone['ita_before']:.1f}° → {tone['ita_after']:.1f}° (the edit alone: "
-            f"{tone['ita_edited']:.1f}°; step {tone['step']:+.2f} along skin_tone)")
-
-
 def make_callbacks(ctx: Context) -> dict:
 
     def slots(model, request: gr.Request):
@@ -104,7 +92,7 @@ def make_callbacks(ctx: Context) -> dict:
             status += f". Identity kept: ArcFace similarity {sim:.3f} to the original ({verdict})"
         elif r.identity:
             status += f". Identity: {r.identity.get('identity_note', 'not measured')}"
-        status += tone_note(r.tone)
+        status += f". {edit_actions.tone_summary(r.tone)}" if r.tone else ""
         if paste and not do_paste:
             status += ". Paste-back needs the latent from 1 Invert of an aligned face."
         cosines = pd.DataFrame(r.cosines, columns=["direction", "condition", "cos_before", "cos_after"])

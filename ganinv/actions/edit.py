@@ -179,6 +179,16 @@ def tone_slope(tone: Direction) -> float:
     return slope if slope > 1 else 10.0
 
 
+def tone_summary(tone: dict) -> str:
+    """One sentence on the skin tone of an edit (``EditOutput.tone``), for the app's status and the CLI."""
+    if "ita_after" not in tone:
+        note = tone.get("note", "skin tone not held")
+        return note[:1].upper() + note[1:]
+    verdict = "kept" if tone["held"] else "not fully kept"
+    return (f"Skin tone {verdict}: ITA {tone['ita_before']:.1f}° → {tone['ita_after']:.1f}° (the edit alone: "
+            f"{tone['ita_edited']:.1f}°; step {tone['step']:+.2f} along {TONE_DIRECTION})")
+
+
 def _hold_tone(G: Generator, catalog: dict[str, Direction], edited: torch.Tensor, space: str,
                before: torch.Tensor, layers: list[int] | None) -> dict:
     """Skin tone of the unedited face kept on the edited one (ganinv.edit.hold, eq. 1): the edited latent
@@ -377,4 +387,5 @@ def train_boundaries(attributes: Sequence[str], *, root: str | None = None, mode
 
 __all__ = ["Disentanglement", "disentanglement", "SESSION_SUFFIX", "ATTRIBUTES", "TRAIN_SPACES", "MAX_STRIP", "directions_for", "condition_names",
            "EditOutput", "score_pair", "edit", "save_edit", "Strip", "direction_strip", "strip_strengths", "strip",
-           "TrainedDirection", "train_boundary", "train_boundaries", "TONE_DIRECTION", "TONE_TOLERANCE", "tone_slope"]
+           "TrainedDirection", "train_boundary", "train_boundaries", "TONE_DIRECTION", "TONE_TOLERANCE", "tone_slope",
+           "tone_summary"]

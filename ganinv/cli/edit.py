@@ -80,11 +80,8 @@ def cmd_edit(args) -> int:
         info(f"{c['direction']} conditioned on {c['condition']}: cos {c['cos_before']} -> {c['cos_after']:.1e}")
     for name, (before, after) in (r.scores or {}).items():
         info(f"{name:<12} {before:9.3f} -> {after:9.3f}")
-    if r.tone and "ita_after" in r.tone:
-        info(f"skin tone {'kept' if r.tone['held'] else 'not fully kept'}: ITA {r.tone['ita_before']:.1f} -> "
-             f"{r.tone['ita_after']:.1f} (the edit alone {r.tone['ita_edited']:.1f}; step {r.tone['step']:+.2f})")
-    elif r.tone:
-        info(r.tone.get("note", "skin tone not held"))
+    if r.tone:
+        info(edit.tone_summary(r.tone))
     if r.identity and r.identity.get("arcface_similarity") is not None:
         info(f"identity kept: ArcFace similarity {r.identity['arcface_similarity']:.3f} to the original")
     if args.photo is not None and r.pasted is None:
