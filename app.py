@@ -15,7 +15,8 @@ import sys
 from ganinv.actions import InputError
 from ganinv.actions.models import check_device
 from webapp import MAX_SESSIONS, build_app
-from webapp.process import freeze_startup, skip_triton, tune_malloc
+from webapp.process import (freeze_startup, release_gpu_libraries, release_openmp_threads, skip_triton,
+                             tune_malloc)
 
 __all__ = ["main", "parse_args", "parse_auth", "startup_warnings", "build_app"]
 
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"WARNING: {warning}", file=sys.stderr)
     demo = build_app(device=args.device, max_concurrency=max(1, args.max_concurrency))
     freeze_startup()
+    release_gpu_libraries(args.device)
+    release_openmp_threads()         # the start-up's OpenMP team (webapp/process.py: why)
     # Service managers (and tests) stop the app with SIGTERM, whose default action skips atexit and so
     # would leave every session's temp folder behind: exit normally instead.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))

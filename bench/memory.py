@@ -26,6 +26,7 @@ Figures depend on the machine (allocator, load): compare rows from one run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -155,17 +156,26 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=20)
     ap.add_argument("--steps", type=int, default=20, help="step count of every inversion / edit request")
     ap.add_argument("--max-models", type=int, default=2)
+    ap.add_argument("--prepare", metavar="DIR", help=argparse.SUPPRESS)   # (the inputs, in a child process)
     args = ap.parse_args()
+    if args.prepare:
+        write_tiny_checkpoints(os.path.join(args.prepare, "checkpoints"))
+        with open(os.path.join(args.prepare, "inputs.json"), "w") as f:
+            json.dump(make_inputs(args.prepare), f)
+        return
     from gradio_client import Client
 
     work = tempfile.mkdtemp(prefix="ganinv-memory-")
     ckpts = os.path.join(work, "checkpoints")
     os.makedirs(ckpts)
-    write_tiny_checkpoints(ckpts)
+    # torch only in a child: a library page this process mapped too would count as shared, and the server's
+    # release_gpu_libraries (webapp/process.py) can drop only the pages no other process maps
+    subprocess.run([sys.executable, os.path.abspath(__file__), "--prepare", work], check=True)
     shipped = os.path.join(ROOT, "checkpoints")       # the bundled model's encoder (PTI pivot, semantic diffusion)
     for f in os.listdir(shipped) if os.path.isdir(shipped) else []:
         os.symlink(os.path.join(shipped, f), os.path.join(ckpts, f))
-    inputs = make_inputs(work)
+    with open(os.path.join(work, "inputs.json")) as f:
+        inputs = json.load(f)
     env = {**os.environ, "GANINV_MAX_MODELS": str(args.max_models), "GANINV_CHECKPOINTS": ckpts,
            "GRADIO_TEMP_DIR": os.path.join(work, "gradio"), "PYTHONPATH": ROOT}
     proc, url = start_server(env)

@@ -26,7 +26,7 @@ from ganinv.actions.models import DEFAULT_MODEL, list_models
 from ganinv.actions.text import ClipChoice, clip_from_env
 from ganinv.actions.common import loss_figure, tensor_to_pil   # presentation helpers for results
 
-from .process import collect_garbage
+from .process import collect_garbage, release_openmp_threads
 
 DISPLAY_SIZE = 256                  # 64-px outputs are upscaled (nearest) so pixels stay visible
 STATE_TTL_S = 4 * 3600              # a session's latent and photo are dropped after this idle time
@@ -174,6 +174,7 @@ def shows_errors(fn):
             raise user_error(e) from None
         finally:
             collect_garbage()              # what the request left in reference cycles (webapp/process.py)
+            release_openmp_threads()       # this worker thread's OpenMP team ends (webapp/process.py: why)
     return run
 
 

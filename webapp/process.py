@@ -1,9 +1,12 @@
 """Settings of the server process the app runs in (measured with bench/memory.py; app.py applies them).
 
-    tune_malloc()    glibc malloc: 2 arenas
-    skip_triton()    no triton on a CPU server
-    freeze_startup() the objects of the built app out of the garbage collector's sight
-    collect_garbage() a full collection after a request, at most every COLLECT_EVERY_S
+    tune_malloc()     glibc malloc: 2 arenas
+    skip_triton()     no triton on a CPU server
+    release_gpu_libraries()  a CPU server drops the resident pages of the CUDA libraries torch maps
+    release_openmp_threads() the calling thread's OpenMP team ends (after start-up and after each callback)
+    freeze_startup()  the objects of the built app out of the garbage collector's sight
+    collect_garbage() a full collection after a request (at most every COLLECT_EVERY_S), then the
+                      allocator's free pages go back to the system
 """
 from __future__ import annotations
 
@@ -69,6 +72,100 @@ def freeze_startup() -> int:
     return gc.get_freeze_count()
 
 
+# madvise(2) advice: reclaim these pages now (Linux 5.4+).  Clean file-backed pages leave the resident set
+# and are read back from the file if ever touched again; pages the process wrote to stay.
+MADV_PAGEOUT = 21
+# Libraries of torch's CUDA wheels (and the nvidia-* wheels they load) that only a GPU executes.
+GPU_LIBRARY_MARKERS = ("/nvidia/", "/libtorch_cuda", "/libc10_cuda", "/libcaffe2_nvrtc", "/libtorch_nvshmem",
+                       "/cuda/bindings/", "/libcudart", "/libcudnn", "/libcublas", "/libnccl")
+
+
+def _library_ranges(maps: str, markers: tuple[str, ...]) -> list[tuple[int, int]]:
+    """The address ranges of the /proc/<pid>/maps lines whose file path contains one of ``markers``."""
+    ranges = []
+    for line in maps.splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) == 6 and any(m in fields[5] for m in markers):
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            ranges.append((start, end))
+    return ranges
+
+
+def page_out(markers: tuple[str, ...]) -> int:
+    """``madvise(MADV_PAGEOUT)`` on every mapping of this process whose file path contains one of ``markers``;
+    returns the bytes advised (0 off Linux or where the C library has no madvise).
+
+    The kernel reclaims the clean pages only this process maps (a page another process maps too stays)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    try:
+        with open("/proc/self/maps") as f:
+            ranges = _library_ranges(f.read(), markers)
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return 0
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    return sum(end - start for start, end in ranges if madvise(start, end - start, MADV_PAGEOUT) == 0)
+
+
+def release_gpu_libraries(device: str | None) -> int:
+    """On a CPU server, ask the kernel to reclaim the resident pages of the GPU libraries; returns the bytes advised.
+
+    The CUDA wheels of torch (what PyPI serves on Linux) link cuDNN, cuBLAS, NCCL, cuFile and torch's own CUDA
+    kernels into ``import torch``: loading them leaves ~170 MB of their file pages resident (bench/memory.py),
+    though a server computing on the CPU never executes a line of them.  ``madvise(MADV_PAGEOUT)`` drops the
+    clean pages (read back from the file should anything touch them; the pages the loader wrote, ~14 MB,
+    stay).  Nothing is unloaded, and nothing happens on a GPU or on kernels before 5.4."""
+    if device_in_use(device) != "cpu":
+        return 0
+    return page_out(GPU_LIBRARY_MARKERS)
+
+
+# OpenMP runtimes torch is built against (GNU's, LLVM's, Intel's): their omp_pause_resource_all (OpenMP 5.0).
+OPENMP_LIBRARIES = ("/libgomp", "/libomp", "/libiomp5")
+OMP_PAUSE_SOFT = 1
+_pause = []                                   # [the loaded runtime's omp_pause_resource_all or None], looked up once
+
+
+def _openmp_pause():
+    if not _pause:
+        function = None
+        try:
+            with open("/proc/self/maps") as f:
+                paths = [fields[5].strip() for fields in (line.split(maxsplit=5) for line in f) if len(fields) == 6]
+            path = next((p for p in paths if any(m in p for m in OPENMP_LIBRARIES)), None)
+            if path:
+                function = ctypes.CDLL(path).omp_pause_resource_all      # the copy torch loaded, by its path
+                function.argtypes, function.restype = [ctypes.c_int], ctypes.c_int
+        except (OSError, AttributeError, IndexError):
+            function = None
+        _pause.append(function)
+    return _pause[0]
+
+
+def release_openmp_threads() -> bool:
+    """End the OpenMP thread team the calling thread started (torch's intra-op threads); True when the runtime
+    took the request.  The next parallel operator of this thread starts a new team (microseconds).
+
+    Every thread that runs a torch operator keeps its own team of OpenMP workers: the main thread from start-up
+    (the example images), and each of the worker threads gradio and asyncio run callbacks in.  Once the
+    process holds more OpenMP threads than the machine has cores, GNU's runtime stops spinning between
+    parallel regions (100 spins instead of 300,000: "throttled", libgomp's GOMP_SPINCOUNT) and puts its
+    workers to sleep after each of the thousands of small operators of an inversion, so every operator
+    waits for a wake-up.  Measured (PTI of the astronaut, 2 cores): 7.5 s in the main thread, 9.5-10 s in a
+    worker thread (1.5 s of it asleep) while the main thread's team lived on, 8.2 s once it was ended."""
+    pause = _openmp_pause()
+    return bool(pause) and pause(OMP_PAUSE_SOFT) == 0
+
+
+def _malloc_trim() -> None:
+    """glibc's malloc_trim(0): the free memory of every arena goes back to the system (not on other C libraries)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 _last_collect = [0.0]
 _collect_lock = threading.Lock()
 
@@ -79,14 +176,20 @@ def collect_garbage(now: float | None = None) -> bool:
     Called after every callback (webapp.common.shows_errors): the cycles a request leaves (see
     ``freeze_startup``) hold its images and tensors, and CPython's own full collections are too rare
     once lazily loaded models add their objects (bench/memory.py: +15 MB per inversion, +11% over 200
-    requests).  One collection takes ~0.1-1 s; the rate limit bounds that cost on fast slider edits."""
+    requests).  One collection takes ~0.1-1 s; the rate limit bounds that cost on fast slider edits.
+    Then ``malloc_trim(0)``: the freed blocks sit in the worker threads' malloc arenas, and glibc returns an
+    arena's free pages to the system only from its top, so without it the resident set keeps the high-water
+    mark of every arena (bench/memory.py)."""
     now = time.monotonic() if now is None else now
     with _collect_lock:
         if now - _last_collect[0] < COLLECT_EVERY_S:
             return False
         _last_collect[0] = now
     gc.collect()
+    _malloc_trim()
     return True
 
 
-__all__ = ["COLLECT_EVERY_S", "MALLOC_SETTINGS", "collect_garbage", "freeze_startup", "skip_triton", "tune_malloc"]
+__all__ = ["COLLECT_EVERY_S", "MALLOC_SETTINGS", "collect_garbage", "freeze_startup", "page_out", "release_gpu_libraries",
+           "release_openmp_threads",
+           "skip_triton", "tune_malloc"]

@@ -30,15 +30,89 @@ def test_an_environment_setting_wins_and_cuda_keeps_triton(monkeypatch):
     assert process.skip_triton(None) is False
 
 
-def test_a_callback_is_followed_by_a_full_collection_at_most_every_few_seconds(monkeypatch):
+def test_a_callback_is_followed_by_a_full_collection_and_a_malloc_trim_at_most_every_few_seconds(monkeypatch):
     # a request's reference cycles hold its images and tensors until a full collection
     from webapp import common, process
     calls, clock = [], [1000.0]
     monkeypatch.setattr(process.gc, "collect", lambda *a: calls.append(clock[0]) or 0)
+    monkeypatch.setattr(process, "_malloc_trim", lambda: calls.append("trim"))
     monkeypatch.setattr(process.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(process, "_last_collect", [0.0])
     callback = common.shows_errors(lambda: "result")
-    assert [callback(), callback()] == ["result", "result"] and calls == [1000.0]
+    assert [callback(), callback()] == ["result", "result"] and calls == [1000.0, "trim"]
     clock[0] += process.COLLECT_EVERY_S
     callback()
-    assert calls == [1000.0, 1000.0 + process.COLLECT_EVERY_S]
+    assert calls == [1000.0, "trim", 1000.0 + process.COLLECT_EVERY_S, "trim"]
+
+
+def test_page_out_drops_the_resident_pages_of_the_files_named_and_only_those(tmp_path):
+    # how a CPU server drops the CUDA wheel's cuDNN / cuBLAS / NCCL pages (~170 MB after `import torch`);
+    # a file only the child process maps stands in for them (a page another process maps too is kept,
+    # and this test process has torch's libraries mapped)
+    for name in ("gpu-only.bin", "other.bin"):
+        (tmp_path / name).write_bytes(bytes(range(256)) * (32 << 12))             # 32 MB each
+    code = ("import mmap, sys; from webapp import process\n"
+            "def rss(name):\n"
+            "    kb, keep = 0, False\n"
+            "    for line in open('/proc/self/smaps'):\n"
+            "        head = line.split()\n"
+            "        if '-' in head[0] and ':' not in head[0]:\n"
+            "            keep = len(head) == 6 and head[5].endswith(name)\n"
+            "        elif keep and head[0] == 'Rss:':\n"
+            "            kb += int(head[1])\n"
+            "    return kb // 1024\n"
+            "files = [open(p, 'rb') for p in sys.argv[1:]]\n"
+            "maps = [mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) for f in files]\n"
+            "sums = [sum(m[i] for i in range(0, len(m), 4096)) for m in maps]\n"
+            "before = [rss('gpu-only.bin'), rss('other.bin')]\n"
+            "advised = process.page_out(('/gpu-only.bin',))\n"
+            "after = [rss('gpu-only.bin'), rss('other.bin')]\n"
+            "again = [sum(m[i] for i in range(0, len(m), 4096)) for m in maps]\n"
+            "print(before, after, advised >> 20, sums == again)")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "gpu-only.bin"), str(tmp_path / "other.bin")],
+                         capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    assert out.stdout.strip() == "[32, 32] [0, 32] 32 True"          # the pages read back equal where touched
+
+
+def test_a_cpu_server_releases_the_libraries_of_this_torch_build_and_a_gpu_server_none():
+    import torch
+    from webapp import process
+    libraries = [name for name in open("/proc/self/maps").read().split()
+                 if any(m in name for m in process.GPU_LIBRARY_MARKERS)]
+    if torch.version.cuda and not libraries:
+        raise AssertionError("a CUDA build of torch maps none of GPU_LIBRARY_MARKERS: the markers are stale")
+    assert process.release_gpu_libraries("cuda") == 0
+    assert (process.release_gpu_libraries("cpu") > 0) == bool(libraries)
+
+
+def test_library_ranges_come_from_the_maps_lines_of_the_named_libraries_only():
+    from webapp.process import GPU_LIBRARY_MARKERS, _library_ranges
+    maps = ("7f0000000000-7f0000002000 r--p 00000000 08:01 1 /venv/site-packages/nvidia/cudnn/lib/libcudnn.so.9\n"
+            "7f0000002000-7f0000003000 r-xp 00002000 08:01 2 /venv/site-packages/torch/lib/libtorch_cuda.so\n"
+            "7f0000003000-7f0000004000 r-xp 00000000 08:01 3 /venv/site-packages/torch/lib/libtorch_cpu.so\n"
+            "7f0000004000-7f0000005000 rw-p 00000000 00:00 0 \n"
+            "7f0000005000-7f0000006000 rw-p 00000000 00:00 0 [heap]\n")
+    assert _library_ranges(maps, GPU_LIBRARY_MARKERS) == [(0x7f0000000000, 0x7f0000002000), (0x7f0000002000, 0x7f0000003000)]
+
+
+def test_releasing_the_openmp_team_ends_its_worker_threads_and_the_next_operator_starts_a_new_one():
+    # a team per thread that ever ran an operator: past the core count, GNU OpenMP stops spinning between
+    # operators and every operator of an inversion waits for a wake-up (webapp/process.py)
+    code = ("import os, threading, torch; from webapp import process\n"
+            "torch.set_num_threads(2)\n"
+            "def threads(): return len(os.listdir('/proc/self/task'))\n"
+            "def op(): return float(torch.nn.functional.conv2d(torch.ones(1, 8, 64, 64), torch.ones(8, 8, 3, 3)).sum())\n"
+            "op(); before = threads(); released = process.release_openmp_threads(); after = threads()\n"
+            "value = op(); again = threads()\n"
+            "out = []\n"
+            "def worker(): op(); out.append(process.release_openmp_threads()); out.append(threads())\n"
+            "t = threading.Thread(target=worker); t.start(); t.join()\n"
+            "print(released, before - after, again - after, value == op(), out[0], out[1] - 1 == again)")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    released, ended, started, same, worker_released, worker_ok = out.stdout.split()
+    if released == "False":
+        import pytest
+        pytest.skip("this torch build's OpenMP runtime has no omp_pause_resource_all (OpenMP 5.0)")
+    assert (ended, started, same, worker_released, worker_ok) == ("1", "1", "True", "True", "True"), out.stdout
