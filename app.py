@@ -15,8 +15,7 @@ import sys
 from ganinv.actions import InputError
 from ganinv.actions.models import check_device
 from webapp import MAX_SESSIONS, build_app
-from webapp.process import (freeze_startup, release_gpu_libraries, release_openmp_threads, skip_triton,
-                             tune_malloc)
+from webapp.process import freeze_startup, release_gpu_libraries, release_openmp_threads, skip_triton, tune_malloc
 
 __all__ = ["main", "parse_args", "parse_auth", "startup_warnings", "build_app"]
 

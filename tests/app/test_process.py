@@ -77,8 +77,11 @@ def test_page_out_drops_the_resident_pages_of_the_files_named_and_only_those(tmp
 
 def test_a_cpu_server_releases_the_libraries_of_this_torch_build_and_a_gpu_server_none():
     import torch
+
     from webapp import process
-    libraries = [name for name in open("/proc/self/maps").read().split()
+    with open("/proc/self/maps") as f:
+        maps = f.read().split()
+    libraries = [name for name in maps
                  if any(m in name for m in process.GPU_LIBRARY_MARKERS)]
     if torch.version.cuda and not libraries:
         raise AssertionError("a CUDA build of torch maps none of GPU_LIBRARY_MARKERS: the markers are stale")
