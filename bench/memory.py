@@ -10,10 +10,11 @@ its children's.  Then, through the API (``gradio_client``, one session):
 
 1. Every tab once, printing RSS after each: 1 Invert (faces, samples, the default inversion of
    the astronaut portrait with face alignment, LPIPS and the identity metrics, one PTI inversion
-   whose tuned latent the later tabs use), 2 Edit (scores, identity, paste-back, a strip),
-   3 Discover (SeFa and GANSpace), 4 Morph & Mix (morph, crossover, expression, semantic
-   diffusion), 5 Text edit (CLIP status, a text edit: without CLIP weights offline it answers
-   with its one-line error), 6 Restore (inpainting), 7 Models.  ``--steps`` is every step count
+   whose tuned latent the later tabs use, an encoder inversion, a latent upload), 2 Edit (scores,
+   identity, paste-back, a strip), 3 Discover (SeFa and GANSpace), 4 Morph & Mix (morph, crossover,
+   expression, semantic diffusion), 5 Text edit (CLIP status, a text edit and a global direction:
+   without CLIP weights offline each answers with its one-line error), 6 Restore (inpainting,
+   super-resolution), 7 Models.  ``--steps`` is every step count
    (the app's defaults are larger; a network's memory does not depend on it).
 2. ``--requests`` further calls cycling through the tabs' endpoints (``mixed_request``), printing
    RSS every ``--every`` calls and the growth over the tab walk.  A leak shows as steady growth; a
@@ -98,13 +99,16 @@ def editor(path: str) -> dict:
 
 
 def tab_walk(client, inputs: dict[str, str], steps: int):
-    """(tab, [(endpoint, arguments)]) for every tab in page order: each tab's main actions once."""
+    """(tab, [(endpoint, arguments)]) for every tab in page order: each tab's main actions once, among them
+    every endpoint ``mixed_request`` calls (so the growth after the walk is what repeating them costs)."""
     from gradio_client import handle_file
     photo = handle_file(inputs["photo"])
     return [
         ("1 Invert", [("/find_faces", (photo,)), ("/sample", ("0 1 2 3", MODEL)),
                       ("/invert", (photo, MODEL, "auto", 1, "Z", steps, 1.0, 1, 0)),
-                      ("/invert_method", (photo, MODEL, "auto", 1, "pti", steps, 8, "", None))]),
+                      ("/invert_method", (photo, MODEL, "auto", 1, "pti", steps, 8, "", None)),
+                      ("/invert_method", (photo, MODEL, "auto", 1, "encoder", steps, 8, "", None)),
+                      ("/load_latent", (handle_file(inputs["npz"]), MODEL))]),
         ("2 Edit", [("/edit", ({"smile": 2.0}, "session", 0, [], True, True, MODEL)),
                     ("/edit_strip", ("seed", 3, "smile", 3.0, [], MODEL))]),
         ("3 Discover", [("/discover", ("sefa", 5, 500, "session", 0, MODEL)),
@@ -117,8 +121,10 @@ def tab_walk(client, inputs: dict[str, str], steps: int):
                                                      0.0, MODEL)),
                            ("/semantic_diffusion", ("seed", 1, None, "seed", 2, None, 0.5, steps, 0.1, MODEL))]),
         ("5 Text edit", [("/clip_status", (MODEL,)),
-                         ("/text_edit", ("a smiling face", 0.008, 0.005, steps, "session", 0, MODEL))]),
-        ("6 Restore", [("/restore", (editor(inputs["sample"]), "inpaint", "centre", 4, 8, "", steps, MODEL))]),
+                         ("/text_edit", ("a smiling face", 0.008, 0.005, steps, "session", 0, MODEL)),
+                         ("/global_edit", ("a face", "a smiling face", 4.0, 0.15, "seed", 0, MODEL))]),
+        ("6 Restore", [("/restore", (editor(inputs["sample"]), "inpaint", "centre", 4, 8, "", steps, MODEL)),
+                       ("/restore", (editor(inputs["sample"]), "superres", "centre", 4, 8, "", steps, MODEL))]),
         ("7 Models", [("/models", ()), ("/select_model", (MODEL,)), ("/loaded_models", ())]),
     ]
 

@@ -5,7 +5,7 @@
     release_gpu_libraries()  a CPU server drops the resident pages of the CUDA libraries torch maps
     release_openmp_threads() the calling thread's OpenMP team ends (after start-up and after each callback)
     freeze_startup()  the objects of the built app out of the garbage collector's sight
-    collect_garbage() a full collection after a request (at most every COLLECT_EVERY_S), then the
+    collect_garbage() after a request: a full collection (at most every COLLECT_EVERY_S), and the
                       allocator's free pages go back to the system
 """
 from __future__ import annotations
@@ -171,25 +171,27 @@ _collect_lock = threading.Lock()
 
 
 def collect_garbage(now: float | None = None) -> bool:
-    """A full garbage collection, unless one ran less than ``COLLECT_EVERY_S`` ago; True when it ran.
+    """A full garbage collection, unless one ran less than ``COLLECT_EVERY_S`` ago (True when it ran); then,
+    every time, the allocator's free memory goes back to the system.
 
     Called after every callback (webapp.common.shows_errors): the cycles a request leaves (see
     ``freeze_startup``) hold its images and tensors, and CPython's own full collections are too rare
     once lazily loaded models add their objects (bench/memory.py: +15 MB per inversion, +11% over 200
     requests).  One collection takes ~0.1-1 s; the rate limit bounds that cost on fast slider edits.
-    Then ``malloc_trim(0)``: the freed blocks sit in the worker threads' malloc arenas, and glibc returns an
-    arena's free pages to the system only from its top, so without it the resident set keeps the high-water
-    mark of every arena (bench/memory.py)."""
+    ``malloc_trim(0)`` (4-11 ms measured after a PTI inversion): a request frees its tensors, but the
+    blocks stay in the worker threads' malloc arenas, and glibc hands an arena's free pages back only from
+    its top; without it the resident set swung by up to 200 MB with whatever the last requests left
+    (bench/memory.py, RSS every 20 requests)."""
     now = time.monotonic() if now is None else now
     with _collect_lock:
-        if now - _last_collect[0] < COLLECT_EVERY_S:
-            return False
-        _last_collect[0] = now
-    gc.collect()
+        ran = now - _last_collect[0] >= COLLECT_EVERY_S
+        if ran:
+            _last_collect[0] = now
+    if ran:
+        gc.collect()
     _malloc_trim()
-    return True
+    return ran
 
 
-__all__ = ["COLLECT_EVERY_S", "MALLOC_SETTINGS", "collect_garbage", "freeze_startup", "page_out", "release_gpu_libraries",
-           "release_openmp_threads",
-           "skip_triton", "tune_malloc"]
+__all__ = ["COLLECT_EVERY_S", "MALLOC_SETTINGS", "collect_garbage", "freeze_startup", "page_out",
+           "release_gpu_libraries", "release_openmp_threads", "skip_triton", "tune_malloc"]
