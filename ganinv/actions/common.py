@@ -176,6 +176,14 @@ class Source:
     seed: int = 0                               # for "seed"
     path: str | None = None                     # for "file"
     label: str = "source"
+    _files: dict = field(default_factory=dict, repr=False, compare=False)   # {model: LatentFile} read from path
+
+    def latent_file(self, G: Generator):
+        """The .npz at ``path`` checked against G, read once per Source (an action asks for it several
+        times: its tuned weights, its latent, its alignment metadata)."""
+        if G.name not in self._files:
+            self._files[G.name] = load_latent(self.path, G=G)
+        return self._files[G.name]
 
 
 def source_generator(G: Generator, *sources: "Source") -> Generator:
@@ -187,7 +195,7 @@ def source_generator(G: Generator, *sources: "Source") -> Generator:
         if src.kind == "session" and src.record is not None and src.record.delta:
             return record_generator(G, src.record)
         if src.kind == "file" and str(src.path or "").lower().endswith(".npz"):
-            lf = load_latent(src.path, G=G)                 # a record file written with its tuned weights
+            lf = src.latent_file(G)                         # a record file written with its tuned weights
             if lf.delta:
                 return tuned_generator(G, lf.delta)
     return G

@@ -22,7 +22,7 @@ from ..edit.apply import edit as apply_edit, sweep
 from ..edit.directions import Direction, DirectionError, directions_root, list_directions, load_direction, save_direction
 from ..edit.hold import hold_score
 from ..edit.interfacegan import conditional, conditional_direction, sample_and_score, train_direction
-from ..io import image_grid, load_latent, save_latent, tensor_to_pil
+from ..io import image_grid, save_latent, tensor_to_pil
 from ..latent import render, to_ws
 from ..models.base import Generator
 from ..registry import DEFAULT_MODEL
@@ -220,7 +220,7 @@ def _record_meta(G: Generator, source: Source) -> dict:
     if source.kind == "session" and source.record is not None:
         return source.record.meta or {}
     if source.kind == "file" and str(source.path or "").lower().endswith(".npz"):
-        return load_latent(source.path, G=G).meta
+        return source.latent_file(G).meta
     return {}
 
 

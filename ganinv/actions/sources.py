@@ -6,7 +6,6 @@ from typing import Sequence
 
 import torch
 
-from ..io import load_latent
 from ..latent import default_space, seed_latent, to_ws
 from ..models.base import Generator
 from ..settings import INVERT_STEPS, ProgressFn
@@ -32,7 +31,7 @@ def resolve_source(G: Generator, src: Source, *, invert_steps: int = INVERT_STEP
     if not src.path:
         raise InputError(f"{src.label}: upload a .npz latent or a photo first.")
     if str(src.path).lower().endswith(".npz"):
-        lf = load_latent(src.path, G=G)
+        lf = src.latent_file(G)
         return lf.latent[:1].to(G.device), lf.space, f"{src.label}: latent file ({lf.space})"
     prep = prepare_image(src.path, G)
     settings = check_settings(G, method=PHOTO_METHOD, space=None, steps=invert_steps, perceptual_weight=1.0,

@@ -41,3 +41,15 @@ def test_edits_render_with_the_tuned_generator_from_the_session_and_from_the_fil
     fp32 = edit.edit(Source("session", record=inv.record), {"smile": 2.0}, score=False, device="cpu")
     assert (fp32.image - from_file.image).abs().max() < 0.02       # the fp16 delta in the file is close
     assert all(torch.equal(before[k], v) for k, v in dcgan.state_dict().items())
+
+
+def test_an_edit_from_a_record_file_reads_the_file_once(tuned, tmp_path, monkeypatch):
+    # its tuned weights, its latent and its alignment metadata all come from the one read
+    from ganinv import io
+    inv, _ = tuned
+    path = invert.save_record(str(tmp_path / "r.npz"), inv)
+    reads = []
+    real = io._read_delta
+    monkeypatch.setattr(io, "_read_delta", lambda f, *a, **k: reads.append(path) or real(f, *a, **k))
+    out = edit.edit(Source("file", path=path), {"smile": 2.0}, score=False, device="cpu")
+    assert reads == [path] and out.image.shape == inv.image.shape
