@@ -142,7 +142,6 @@ def invert_multicode(
     settings.update(layer=layer, space=space, degradation=degradation.kind if degradation else None)
     device = G.device
     y = target.to(device, torch.float32)
-    torch.manual_seed(seed)
 
     # 1. Start: the N best of n_init samples, judged on the observation.
     with torch.no_grad():

@@ -31,12 +31,11 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torch.func import functional_call
 
 from ..latent import check_latent, latent_shape, to_ws
 from ..losses import PerceptualMetric, image_metrics, mse, perceptual_metric
 from ..models.base import Generator
+from ..models.stylegan2 import noise_override
 from ..settings import ProgressFn
 
 
@@ -54,16 +53,13 @@ class InversionResult:
     noise: dict[str, torch.Tensor] | None = field(default=None, repr=False)  # optimised noise maps (StyleGAN2)
 
 
-class _Synthesis(nn.Module):
-    """Calls G.synthesis so torch.func.functional_call can swap noise buffers per call
-    without mutating the shared, cached generator."""
-
-    def __init__(self, G: Generator):
-        super().__init__()
-        self.G = G
-
-    def forward(self, ws: torch.Tensor) -> torch.Tensor:
-        return self.G.synthesis(ws, noise_mode="const")
+def _synthesis(G: Generator, ws: torch.Tensor, noises: dict[str, torch.Tensor]) -> torch.Tensor:
+    """G.synthesis with this run's noise maps in place of G's constant ones (``noise_override``: the shared,
+    cached generator itself is never changed, so concurrent sessions are unaffected)."""
+    if not noises:
+        return G.synthesis(ws, noise_mode="const")
+    with noise_override(G, noises):
+        return G.synthesis(ws, noise_mode="const")
 
 
 def noise_buffer_names(G: Generator) -> list[str]:
@@ -101,7 +97,7 @@ def initial_noise(G: Generator, names: list[str], runs: int, seed: int) -> dict[
         g = torch.Generator().manual_seed(seed + j)
         for n in names:
             rows[n].append(torch.randn(1, 1, *shapes[n], generator=g))
-    return {f"G.{n}": torch.cat(r).to(G.device).requires_grad_(True) for n, r in rows.items()}
+    return {n: torch.cat(r).to(G.device).requires_grad_(True) for n, r in rows.items()}
 
 
 def perceptual_to(percept: PerceptualMetric, target: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -211,7 +207,7 @@ def invert_optimize(
     target = target.to(device, torch.float32)
     n_img, k = target.shape[0], max(1, restarts)
     targets = target.repeat_interleave(k, 0)                            # [N * k, C, H, W]
-    torch.manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)       # this run's own stream (the global one is shared by threads)
 
     # 1. Start point: the mean latent (Image2StyleGAN) or best-of-N samples (DCGAN dead zone).
     if init == "auto":
@@ -230,10 +226,9 @@ def invert_optimize(
         raise ValueError(f"init must be 'auto', 'mean' or 'best_of_n', not {init!r}")
     latent = start.detach().clone().requires_grad_(True)
 
-    # 2. Noise maps (StyleGAN2): per-image copies, swapped in per call, never written to G.
+    # 2. Noise maps (StyleGAN2): per-image copies, given to each call through noise_override, never written to G.
     noise_names = noise_buffer_names(G) if optimize_noise else []
     noises = initial_noise(G, noise_names, n_img * k, seed)
-    synth = _Synthesis(G)
     percept = perceptual_metric(device, perceptual) if perceptual_weight > 0 else None
     settings["perceptual_loss_network"] = percept.name if percept is not None else None
     l_percept = perceptual_to(percept, targets) if percept is not None else None
@@ -247,9 +242,10 @@ def invert_optimize(
             g["lr"] = cur_lr
         # 3. Ramped latent noise explores early, vanishes by noise_ramp_length (projector).
         noise_scale = w_std * initial_noise_factor * max(0.0, 1.0 - t / noise_ramp_length) ** 2
-        noisy = latent + torch.randn_like(latent) * noise_scale if space != "Z" else latent
+        noisy = (latent + torch.randn(latent.shape, generator=rng).to(device) * noise_scale if space != "Z"
+                 else latent)
         ws = to_ws(G, noisy, space)
-        img = functional_call(synth, noises, (ws,), strict=False) if noises else G.synthesis(ws, noise_mode="const")
+        img = _synthesis(G, ws, noises)
         # 4. Image2StyleGAN loss and the noise regulariser, each per run and summed over runs, so a run's
         #    gradients (and its Adam state) do not depend on the other runs in the batch.
         l_mse = mse(img, targets)
@@ -266,20 +262,20 @@ def invert_optimize(
         history.append({"step": step + 1, "loss": loss.item() / (n_img * k), "mse": l_mse.detach().mean().item(),
                         "perceptual": l_p.detach().mean().item(), "lr": cur_lr})
         if step + 1 in snapshot_steps:
-            history[-1]["snapshot"] = _snapshot(G, latent, space, noises, synth, targets)
+            history[-1]["snapshot"] = _snapshot(G, latent, space, noises, targets)
         if progress and ((step + 1) % progress_every == 0 or step + 1 == num_steps):
             progress((step + 1) / num_steps, f"step {step + 1}/{num_steps}  loss {history[-1]['loss']:.4f}")
 
     # 5. Keep the best restart per image, render without latent noise, measure.
     with torch.no_grad():
         ws = to_ws(G, latent, space)
-        img = functional_call(synth, noises, (ws,), strict=False) if noises else G.synthesis(ws, noise_mode="const")
+        img = _synthesis(G, ws, noises)
         final = mse_weight * mse(img, targets)
         if percept is not None:
             final = final + perceptual_weight * l_percept(img)
         best = final.view(n_img, k).argmin(1) + torch.arange(n_img, device=device) * k
         latent_out, img_out = latent.detach()[best], img[best]
-        noise_out = {n[2:]: v.detach()[best] for n, v in noises.items()} or None
+        noise_out = {n: v.detach()[best] for n, v in noises.items()} or None
         check_latent(G, latent_out, space)
         # The reported metric is always the standard one ("auto"), whatever network drove the loss.
         metrics = image_metrics(img_out, target, perceptual=perceptual_metric(device))
@@ -288,10 +284,10 @@ def invert_optimize(
 
 
 @torch.no_grad()
-def _snapshot(G, latent, space, noises, synth, targets) -> dict:
+def _snapshot(G, latent, space, noises, targets) -> dict:
     """PSNR / perceptual of every run at the current step (no latent noise), for quality-vs-steps curves."""
     ws = to_ws(G, latent, space)
-    img = functional_call(synth, noises, (ws,), strict=False) if noises else G.synthesis(ws, noise_mode="const")
+    img = _synthesis(G, ws, noises)
     rows = image_metrics(img, targets, perceptual=perceptual_metric(targets.device))
     return {"psnr": [r["psnr"] for r in rows], "perceptual": [r["perceptual"] for r in rows]}
 

@@ -38,6 +38,8 @@ False  = scale the activations by s, run one shared convolution, scale the outpu
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from dataclasses import asdict, dataclass, fields
 
@@ -557,6 +559,26 @@ class MappingNetwork(nn.Module):
         return x
 
 
+# Noise maps that replace layers' noise_const in this thread / task only ({layer: [N, 1, H, W] or [H, W]});
+# set by ``noise_override``.  The model registry shares one generator between every session and thread, so
+# noise optimisation must never swap the buffers on the module itself (torch.func.functional_call did: with
+# two inversions at once, a concurrent render failed on the other run's shapes and the shared model kept one
+# run's noise maps for good).
+_NOISE_OVERRIDE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ganinv_noise_override", default=None)
+
+
+@contextlib.contextmanager
+def noise_override(G: nn.Module, noises: dict[str, torch.Tensor]):
+    """Within the block, G renders with ``noises`` ({buffer name ending in noise_const: map}) instead of those
+    buffers with ``noise_mode="const"``, in the calling thread only; G itself is never changed."""
+    layers = {G.get_submodule(name.rpartition(".")[0]): noise for name, noise in noises.items()}
+    token = _NOISE_OVERRIDE.set(layers)
+    try:
+        yield
+    finally:
+        _NOISE_OVERRIDE.reset(token)
+
+
 class SynthesisLayer(nn.Module):
     """Modulated 3x3 conv (optionally 2x upsampling) + noise + bias + activation."""
 
@@ -599,12 +621,14 @@ class SynthesisLayer(nn.Module):
         return hit[1]
 
     def _noise(self, x: torch.Tensor, noise_mode: str) -> torch.Tensor | None:
-        """B * strength: [N, 1, H, W] random, or noise_const [H, W] (which noise optimisation may swap for a
-        per-sample [N, 1, H, W] tensor), or None."""
+        """B * strength: [N, 1, H, W] random, or noise_const [H, W] (or, inside ``noise_override``, this
+        thread's map for the layer, e.g. noise optimisation's per-sample [N, 1, H, W]), or None."""
         if self.use_noise and noise_mode == "random":
             return torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
         if self.use_noise and noise_mode == "const":
-            return self.noise_const * self.noise_strength
+            override = _NOISE_OVERRIDE.get()
+            noise = override.get(self) if override else None
+            return (self.noise_const if noise is None else noise) * self.noise_strength
         return None
 
     def _forward_auto(self, x: torch.Tensor, style: torch.Tensor, noise_mode: str,

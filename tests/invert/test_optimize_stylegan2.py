@@ -62,3 +62,45 @@ def test_batch_run_matches_per_image_runs(tiny_sg2, one_thread):
         assert torch.allclose(batch.latent[b], alone.latent[0], atol=1e-4), b
         for name, n in alone.noise.items():
             assert torch.allclose(batch.noise[name][b], n[0], atol=1e-4), (b, name)
+
+
+def test_concurrent_noise_optimisations_leave_the_shared_model_and_other_renders_alone(G):
+    # the registry shares one generator between sessions: two inversions (each optimising its own noise
+    # maps) and a render of the model's constant noise run at once; functional_call swapped the maps on
+    # the module itself, so the render failed on the other runs' shapes and G kept a run's noise for good
+    import threading
+    ws = G.broadcast(G.mapping(G.sample_z(1, seed=5)))
+    with torch.no_grad():
+        reference = G.synthesis(ws, noise_mode="const")
+    before = {n: b.clone() for n, b in G.named_buffers()}
+    targets = [torch.rand(2, 3, G.resolution, G.resolution, generator=torch.Generator().manual_seed(i)) * 2 - 1
+               for i in range(2)]
+    alone = invert_optimize(G, targets[0], space="W+", num_steps=15, perceptual_weight=0.0)
+    done, errors, renders = threading.Event(), [], []
+
+    def render():
+        while not done.is_set():
+            try:
+                with torch.no_grad():
+                    renders.append(torch.equal(G.synthesis(ws, noise_mode="const"), reference))
+            except Exception as e:                                          # noqa: BLE001 (counted)
+                errors.append(repr(e))
+
+    results = {}
+
+    def invert(i):
+        try:
+            results[i] = invert_optimize(G, targets[i], space="W+", num_steps=15, perceptual_weight=0.0)
+        except Exception as e:                                              # noqa: BLE001 (counted)
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=render)] + [threading.Thread(target=invert, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads[1:]:
+        t.join()
+    done.set()
+    threads[0].join()
+    assert errors == [] and renders and all(renders)
+    assert all(torch.equal(b, before[n]) for n, b in G.named_buffers())
+    torch.testing.assert_close(results[0].latent, alone.latent)             # as if it had run alone
