@@ -28,7 +28,11 @@ from ..cache import LoadOnceCache
 from .base import Generator
 
 Delta = dict[str, torch.Tensor]            # {parameter name: tuned - original}
-MAX_TUNED = 4                              # tuned copies kept per process by ``tuned_generator``
+# Tuned copies kept per process by ``tuned_generator``.  A copy costs the base model's memory (DCGAN 14.5 MB,
+# StyleGAN2 1024 px 120 MB) and building one takes ~17 ms for the DCGAN (a cache hit ~8 ms: the delta's
+# digest); with 4, a single user's superseded PTI records kept ~55 MB of copies alive (bench/memory.py:
+# +6.3% over 200 requests, a plateau, not a leak), so 2: the sessions editing right now.
+MAX_TUNED = 2
 
 
 class DeltaError(ValueError):

@@ -6,7 +6,7 @@ import torch
 
 from factories import tiny_dcgan
 from ganinv.latent import render
-from ganinv.models.tuned import (DeltaError, TunedGenerator, check_delta, clear_tuned_cache, delta_digest,
+from ganinv.models.tuned import (MAX_TUNED, DeltaError, TunedGenerator, check_delta, clear_tuned_cache, delta_digest,
                                  tuned_generator, weight_delta)
 
 
@@ -75,8 +75,8 @@ def test_cache_is_bounded_and_keyed_by_content():
     a = tuned_generator(G, d1)
     assert tuned_generator(G, {k: v.clone() for k, v in d1.items()}) is a     # equal content, same copy
     assert delta_digest(d1) != delta_digest(_delta(G, seed=2))
-    others = [tuned_generator(G, _delta(G, seed=s)) for s in range(2, 7)]       # MAX_TUNED = 4 is exceeded
-    assert tuned_generator(G, d1) is not a and len({id(o) for o in others}) == 5
+    others = [tuned_generator(G, _delta(G, seed=s)) for s in range(2, 2 + MAX_TUNED)]   # d1 is dropped
+    assert tuned_generator(G, d1) is not a and len({id(o) for o in others}) == MAX_TUNED
     clear_tuned_cache()
 
 
