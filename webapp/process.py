@@ -128,6 +128,7 @@ _pause = []                                   # [the loaded runtime's omp_pause_
 
 
 def _openmp_pause():
+    """The loaded OpenMP runtime's omp_pause_resource_all, looked up once torch is imported (None: none loaded)."""
     if not _pause:
         function = None
         try:
@@ -137,8 +138,10 @@ def _openmp_pause():
             if path:
                 function = ctypes.CDLL(path).omp_pause_resource_all      # the copy torch loaded, by its path
                 function.argtypes, function.restype = [ctypes.c_int], ctypes.c_int
-        except (OSError, AttributeError, IndexError):
+        except (OSError, AttributeError):
             function = None
+        if function is None and "torch" not in sys.modules:
+            return None                                 # torch may load a runtime later: look again then
         _pause.append(function)
     return _pause[0]
 
@@ -158,12 +161,18 @@ def release_openmp_threads() -> bool:
     return bool(pause) and pause(OMP_PAUSE_SOFT) == 0
 
 
+_trim = []                                    # [glibc's malloc_trim or None], looked up once
+
+
 def _malloc_trim() -> None:
     """glibc's malloc_trim(0): the free memory of every arena goes back to the system (not on other C libraries)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    if not _trim:
+        try:
+            _trim.append(ctypes.CDLL("libc.so.6").malloc_trim)
+        except (OSError, AttributeError):
+            _trim.append(None)
+    if _trim[0] is not None:
+        _trim[0](0)
 
 
 _last_collect = [0.0]
