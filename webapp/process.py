@@ -80,15 +80,20 @@ GPU_LIBRARY_MARKERS = ("/nvidia/", "/libtorch_cuda", "/libc10_cuda", "/libcaffe2
                        "/cuda/bindings/", "/libcudart", "/libcudnn", "/libcublas", "/libnccl")
 
 
-def _library_ranges(maps: str, markers: tuple[str, ...]) -> list[tuple[int, int]]:
-    """The address ranges of the /proc/<pid>/maps lines whose file path contains one of ``markers``."""
-    ranges = []
+def _file_mappings(maps: str) -> list[tuple[int, int, str]]:
+    """(start, end, path) of each /proc/<pid>/maps line that maps a file (or names a region, e.g. [heap])."""
+    out = []
     for line in maps.splitlines():
         fields = line.split(maxsplit=5)
-        if len(fields) == 6 and any(m in fields[5] for m in markers):
+        if len(fields) == 6:
             start, end = (int(x, 16) for x in fields[0].split("-"))
-            ranges.append((start, end))
-    return ranges
+            out.append((start, end, fields[5].strip()))
+    return out
+
+
+def _library_ranges(maps: str, markers: tuple[str, ...]) -> list[tuple[int, int]]:
+    """The address ranges of the /proc/<pid>/maps lines whose file path contains one of ``markers``."""
+    return [(start, end) for start, end, path in _file_mappings(maps) if any(m in path for m in markers)]
 
 
 def page_out(markers: tuple[str, ...]) -> int:
@@ -133,7 +138,7 @@ def _openmp_pause():
         function = None
         try:
             with open("/proc/self/maps") as f:
-                paths = [fields[5].strip() for fields in (line.split(maxsplit=5) for line in f) if len(fields) == 6]
+                paths = [path for _, _, path in _file_mappings(f.read())]
             path = next((p for p in paths if any(m in p for m in OPENMP_LIBRARIES)), None)
             if path:
                 function = ctypes.CDLL(path).omp_pause_resource_all      # the copy torch loaded, by its path
