@@ -51,6 +51,6 @@ cmd=${1:-app}; shift || true
 case "$cmd" in
   setup) setup_debian; setup_python ;;
   app)   setup_debian; setup_python; exec "$VENV/bin/python" app.py "$@" ;;
-  test)  setup_debian; setup_python; setup_browser; HF_HUB_OFFLINE=1 exec "$VENV/bin/python" -m pytest "$@" ;;
+  test)  setup_debian; setup_python; setup_browser; GANINV_OFFLINE=1 HF_HUB_OFFLINE=1 exec "$VENV/bin/python" -m pytest "$@" ;;
   *) echo "usage: bash run.sh app|test|setup [args]" >&2; exit 2 ;;
 esac

@@ -13,10 +13,14 @@ and how to preprocess for it).  Weights are looked up, without any network acces
     2. ``checkpoints/clip/<model>-<tag>.{safetensors,bin,pt,pth}``,
     3. the Hugging Face hub cache (``$HF_HUB_CACHE``),
 
-and only then downloaded through open_clip.  Offline (``HF_HUB_OFFLINE=1`` or
-``GANINV_OFFLINE=1``) a missing file raises ``ClipUnavailableError`` at once, before
-open_clip is even imported (importing it alone takes 3-10 s on our CPUs); online, a 3 s
-TCP probe of huggingface.co runs first, so a blocked network fails in seconds too.
+and only then downloaded.  Registered weights (``CLIP_WEIGHTS``) are fetched from the Hub
+(``$HF_ENDPOINT``, default https://huggingface.co: a mirror works) into
+``checkpoints/clip/<model>-<tag>.bin`` by ``ganinv.download``: resumable, one download per
+file, checked against the Hub's size and sha256 (X-Linked-Size / X-Linked-Etag), with progress.
+Other open_clip tags download through open_clip.  Offline (``--offline``, ``GANINV_OFFLINE=1``,
+or the Hub's own ``HF_HUB_OFFLINE=1``) a missing file raises ``ClipUnavailableError`` at once,
+before open_clip is even imported (importing it alone takes 3-10 s on our CPUs); online, a 4 s
+connect probe of the endpoint runs first, so a blocked network fails in seconds too.
 
 Only state_dict files are read (``weights_only=True`` / safetensors); OpenAI's TorchScript
 archives are not supported.  ``tiny_clip()`` builds a small random-init model for tests:
@@ -27,7 +31,6 @@ from __future__ import annotations
 import functools
 import glob
 import os
-import socket
 from dataclasses import dataclass
 
 import torch
@@ -35,7 +38,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .cache import LoadOnceCache
-from .registry import checkpoints_dir, default_device, offline
+from .download import DownloadError, fetch, offline, probe
+from .registry import checkpoints_dir, default_device
+from .settings import ProgressFn
 
 DEFAULT_CLIP = "ViT-B-32"
 DEFAULT_PRETRAINED = "openai"
@@ -44,6 +49,7 @@ OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 WEIGHT_EXTS = (".safetensors", ".bin", ".pt", ".pth")
 HF_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")   # open_clip's names on the hub
+HF_DEFAULT_ENDPOINT = "https://huggingface.co"
 
 
 class ClipUnavailableError(RuntimeError):
@@ -68,7 +74,18 @@ class ClipWeights:
 
     @property
     def url(self) -> str:
-        return f"https://huggingface.co/{self.hf_repo}/resolve/main/open_clip_pytorch_model.bin"
+        """The weights on the Hub, or on the mirror ``$HF_ENDPOINT`` names."""
+        return f"{hub_endpoint()}/{self.hf_repo}/resolve/main/open_clip_pytorch_model.bin"
+
+
+def hub_endpoint() -> str:
+    """The Hugging Face Hub address: ``$HF_ENDPOINT`` (a mirror) or huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT") or HF_DEFAULT_ENDPOINT).rstrip("/")
+
+
+def hub_offline() -> bool:
+    """Downloads forbidden: ganinv's offline mode, or the Hub's own HF_HUB_OFFLINE."""
+    return offline() or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
 
 
 CLIP_WEIGHTS: dict[tuple[str, str], ClipWeights] = {(w.model, w.tag): w for w in [
@@ -193,7 +210,7 @@ def missing_message(name: str, pretrained: str, reason: str) -> str:
     spec = CLIP_WEIGHTS.get((name, pretrained))
     # A folder relative to the checkpoints folder: messages reach remote users and never show server paths.
     where = f"checkpoints/clip/{name}-{pretrained}.bin"
-    src = f"open_clip_pytorch_model.bin from https://huggingface.co/{spec.hf_repo}" if spec else \
+    src = f"open_clip_pytorch_model.bin from {hub_endpoint()}/{spec.hf_repo}" if spec else \
         f"the open_clip state_dict for {name!r} / {pretrained!r}"
     return f"CLIP {name}/{pretrained} is not on this machine ({reason}): download {src} and place it at {where}."
 
@@ -225,23 +242,32 @@ def tiny_clip(*, seed: int = 0, embed_dim: int = 32, image_size: int = 32, devic
     return clip.to(device or "cpu")
 
 
-def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
-    """Quick TCP probe: without it a blocked network makes the hub client retry for ~47 s."""
+def _download(name: str, pretrained: str, progress: ProgressFn | None) -> str | None:
+    """Fetch registered weights into checkpoints/clip/ (None: not registered, open_clip downloads)."""
+    spec = CLIP_WEIGHTS.get((name, pretrained))
+    if spec is None:
+        return None
+    dest = os.path.join(clip_dir(), spec.local_name)
     try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+        fetch(spec.url, dest, progress=progress)
+    except DownloadError as e:
+        raise ClipUnavailableError(missing_message(name, pretrained, str(e))) from None
+    return dest
 
 
-def _build(name: str, pretrained: str, device: str) -> ClipModel:
+def _build(name: str, pretrained: str, device: str, progress: ProgressFn | None = None) -> ClipModel:
     if name == TINY_NAME:
         return tiny_clip(device=device)
     path = find_local_weights(name, pretrained)
-    if path is None and offline():
+    if path is None and hub_offline():
         raise ClipUnavailableError(missing_message(name, pretrained, "offline mode"))
-    if path is None and not _hub_reachable():            # before the slow open_clip import
-        raise ClipUnavailableError(missing_message(name, pretrained, "huggingface.co is not reachable"))
+    if path is None:                                     # before the slow open_clip import
+        path = _download(name, pretrained, progress)
+    if path is None:
+        try:
+            probe(hub_endpoint())
+        except DownloadError as e:
+            raise ClipUnavailableError(missing_message(name, pretrained, str(e))) from None
     import open_clip
     if name.replace("/", "-") not in open_clip.list_models():
         raise ValueError(f"unknown CLIP architecture {name!r}; open_clip knows e.g. ViT-B-32, ViT-B-16, RN50")
@@ -273,19 +299,20 @@ class ClipCache(LoadOnceCache[ClipModel]):
     """Thread-safe cache of loaded CLIP models keyed by (name, pretrained, device): concurrent
     first requests load once, other keys load in parallel (ganinv.cache)."""
 
-    def get(self, name: str, pretrained: str, device: str) -> ClipModel:
-        return super().get((name, pretrained, device), lambda: _build(name, pretrained, device))
+    def get(self, name: str, pretrained: str, device: str, progress: ProgressFn | None = None) -> ClipModel:
+        return super().get((name, pretrained, device), lambda: _build(name, pretrained, device, progress))
 
 
 CACHE = ClipCache()
 
 
 def load_clip(name: str = DEFAULT_CLIP, pretrained: str = DEFAULT_PRETRAINED, *,
-              device: str | None = None) -> ClipModel:
+              device: str | None = None, progress: ProgressFn | None = None) -> ClipModel:
     """The shared, cached CLIP ``name`` with weights ``pretrained`` (an open_clip tag or a file path).
 
     Raises ``ClipUnavailableError`` (one sentence: which file to place where) when the
-    weights are neither local nor downloadable; offline this takes milliseconds.
+    weights are neither local nor downloadable; offline this takes milliseconds, with no route
+    under 5 s.  ``progress`` sees a download (tqdm on stderr without it).
     ``name="tiny-random"`` gives the random-init test model.
     """
     return CACHE.get(name, pretrained, device or default_device())
@@ -293,4 +320,4 @@ def load_clip(name: str = DEFAULT_CLIP, pretrained: str = DEFAULT_PRETRAINED, *,
 
 __all__ = ["ClipModel", "ClipUnavailableError", "ClipWeights", "CLIP_WEIGHTS", "DEFAULT_CLIP", "DEFAULT_PRETRAINED",
            "TINY_NAME", "get_tokenizer", "load_clip", "tiny_clip", "is_clip_available", "find_local_weights",
-           "missing_message", "clip_dir"]
+           "missing_message", "clip_dir", "hub_endpoint", "hub_offline"]

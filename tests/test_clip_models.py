@@ -77,10 +77,10 @@ def test_cache_builds_once_across_threads(monkeypatch):
     calls = []
     real = clip_models._build
 
-    def counting(name, pretrained, device):
+    def counting(name, pretrained, device, progress=None):
         calls.append(name)
         time.sleep(0.05)                                   # widen the race window
-        return real(name, pretrained, device)
+        return real(name, pretrained, device, progress)
 
     monkeypatch.setattr(clip_models, "_build", counting)
     out = []

@@ -7,11 +7,10 @@
 """
 import os
 
-# Offline-safe defaults, set before gradio is imported (it starts telemetry threads on import).
-# HF_HUB_OFFLINE=1 also makes the registry refuse downloads quickly; run with HF_HUB_OFFLINE=0
-# to let the app download registered StyleGAN2 checkpoints.
+# No telemetry, set before gradio is imported (it starts telemetry threads on import).  Downloads
+# of weights stay allowed: the app is online when the user is (``--offline`` / GANINV_OFFLINE=1
+# forbid them, HF_HUB_OFFLINE=1 forbids the Hub's).
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from .build import build_app  # noqa: E402

@@ -11,8 +11,8 @@ from skimage import data as skdata
 
 from ..io import tensor_to_pil
 from ..registry import (CACHE, DEFAULT_MODEL, ChecksumError, ModelUnavailableError, default_device, describe_models,
-                        get_spec, is_available, offline, resolve_weights)
-from ..settings import LATENT_SPACES, SEED_MAX
+                        download_url, get_spec, is_available, is_downloadable, offline, resolve_weights)
+from ..settings import LATENT_SPACES, SEED_MAX, ProgressFn
 from .common import USER_ERRORS, InputError, generator, number
 
 MAX_SAMPLES = 16
@@ -26,6 +26,7 @@ class ModelInfo:
     spaces: list[str]                           # latent spaces an inversion can target
     default_space: str
     message: str                                # one paragraph for the user (Markdown)
+    downloadable: bool = False                  # missing, and fetch_weights() would download it
 
 
 def list_models() -> list[dict]:
@@ -61,8 +62,21 @@ def model_info(model: str) -> ModelInfo:
         except (ModelUnavailableError, ChecksumError) as e:
             return ModelInfo(spec.name, False, spaces, default, f"⚠️ {e}")
     return ModelInfo(spec.name, False, spaces, default,
-                     f"⚠️ **{spec.name}** is not on this machine yet: the first run downloads it once from "
-                     f"{spec.url} into `checkpoints/`.")
+                     f"⚠️ **{spec.name}** is not on this machine yet: it is downloaded once from "
+                     f"{download_url(spec)} into `checkpoints/`.", downloadable=is_downloadable(spec))
+
+
+def fetch_weights(model: str, *, progress: ProgressFn | None = None) -> ModelInfo:
+    """Download ``model``'s weights when they are missing and downloads are allowed, then its info.
+
+    ``progress`` sees the size and speed; one download per file even when several sessions ask;
+    an interrupted download resumes on the next call.  Offline or with no route: ModelUnavailableError
+    (within seconds) naming the file to place in ``checkpoints/``.
+    """
+    spec = get_spec(str(model))
+    if not is_available(spec):
+        resolve_weights(spec, progress=progress)
+    return model_info(spec.name)
 
 
 def feature_layers(model: str, device: str | None = None) -> list[str]:
@@ -151,6 +165,6 @@ def example_images(folder: str | None = None, *, device: str | None = None) -> l
     return paths
 
 
-__all__ = ["ModelInfo", "list_models", "loaded_models", "spaces_for", "model_info", "feature_layers", "parse_seeds",
+__all__ = ["ModelInfo", "fetch_weights", "list_models", "loaded_models", "spaces_for", "model_info", "feature_layers", "parse_seeds",
            "sample", "DEFAULT_MODEL", "MAX_SAMPLES", "SAMPLE_SEEDS", "EXAMPLE_SEEDS", "check_device", "device_in_use",
            "example_images"]

@@ -17,6 +17,7 @@ from typing import Callable, Iterator, Sequence
 from tqdm import tqdm
 
 from ..actions import USER_ERRORS, InputError, Source, user_message
+from ..download import set_offline
 from ..settings import DEFAULT_MODEL
 
 DEBUG_ENV = "GANINV_DEBUG"                      # set to 1 to see tracebacks instead of one-line errors
@@ -76,6 +77,12 @@ def model_options(s: argparse.ArgumentParser) -> None:
     s.add_argument("--model", default=DEFAULT_MODEL,
                    help="registry name or local:<file in checkpoints/> (default: %(default)s)")
     s.add_argument("--device", default=None, help="cpu | cuda (default: cuda when present)")
+    offline_option(s)
+
+
+def offline_option(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--offline", action="store_true",
+                   help="never download weights (same as GANINV_OFFLINE=1); missing ones give a message at once")
 
 
 def quiet_option(s: argparse.ArgumentParser) -> None:
@@ -189,6 +196,8 @@ def run(func: Callable, args) -> int:
     """Call a command; a user error becomes ``error: <message>`` on stderr and exit status 2, any other
     exception one line and status 1 (tracebacks with GANINV_DEBUG=1)."""
     debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if getattr(args, "offline", False):
+        set_offline()
     try:
         return int(func(args) or 0)
     except USER_ERRORS as e:
@@ -214,6 +223,6 @@ def output_path(path: str) -> str:
     return path
 
 
-__all__ = ["DEBUG_ENV", "ALL", "Parser", "default_of", "option", "kwargs_for", "model_options", "quiet_option",
+__all__ = ["DEBUG_ENV", "ALL", "Parser", "default_of", "option", "kwargs_for", "model_options", "offline_option", "quiet_option",
            "source_options", "sources", "pairs", "face_index", "Progress", "progress_bar", "shown_path", "scrub",
            "info", "warn", "run", "output_path"]
