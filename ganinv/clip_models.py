@@ -315,7 +315,7 @@ def load_clip(name: str = DEFAULT_CLIP, pretrained: str = DEFAULT_PRETRAINED, *,
     under 5 s.  ``progress`` sees a download (tqdm on stderr without it).
     ``name="tiny-random"`` gives the random-init test model.
     """
-    return CACHE.get(name, pretrained, device or default_device())
+    return CACHE.get(name, pretrained, device or default_device(), progress)
 
 
 __all__ = ["ClipModel", "ClipUnavailableError", "ClipWeights", "CLIP_WEIGHTS", "DEFAULT_CLIP", "DEFAULT_PRETRAINED",

@@ -275,7 +275,7 @@ def _transfer(url: str, dest: str, out, *, sha256: str | None, size: int | None,
         total = size or hub_size or (offset + int(length) if length and length.isdigit() else None)
         done, t0, last = offset, time.monotonic(), 0.0
         try:
-            while block := resp.read(CHUNK):
+            while block := resp.read1(CHUNK):          # what has arrived: progress keeps moving on a slow link
                 out.write(block)
                 h.update(block)
                 done += len(block)
