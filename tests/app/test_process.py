@@ -51,6 +51,23 @@ def test_a_callback_is_followed_by_a_malloc_trim_and_a_full_collection_at_most_e
     assert calls == [1000.0, "trim", "trim", 1000.0 + process.COLLECT_EVERY_S, "trim"]
 
 
+# Child-process prelude: ``rss(name)`` = resident MB of the mappings whose path ends with ``name``; the files
+# named on the command line are mapped read-only and every page is read once (``maps``, ``sums``).
+_MAP_FILES = ("import mmap, sys; from webapp import process\n"
+              "def rss(name):\n"
+              "    kb, keep = 0, False\n"
+              "    for line in open('/proc/self/smaps'):\n"
+              "        head = line.split()\n"
+              "        if '-' in head[0] and ':' not in head[0]:\n"
+              "            keep = len(head) == 6 and head[5].endswith(name)\n"
+              "        elif keep and head[0] == 'Rss:':\n"
+              "            kb += int(head[1])\n"
+              "    return kb // 1024\n"
+              "files = [open(p, 'rb') for p in sys.argv[1:]]\n"
+              "maps = [mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) for f in files]\n"
+              "sums = [sum(m[i] for i in range(0, len(m), 4096)) for m in maps]\n")
+
+
 def _kernel_pages_out() -> bool:
     """madvise(MADV_PAGEOUT) exists on this kernel (Linux 5.4+)."""
     import ctypes
@@ -70,19 +87,7 @@ def test_page_out_drops_the_resident_pages_of_the_files_named_and_only_those(tmp
     # and this test process has torch's libraries mapped)
     for name in ("gpu-only.bin", "other.bin"):
         (tmp_path / name).write_bytes(bytes(range(256)) * (32 << 12))             # 32 MB each
-    code = ("import mmap, sys; from webapp import process\n"
-            "def rss(name):\n"
-            "    kb, keep = 0, False\n"
-            "    for line in open('/proc/self/smaps'):\n"
-            "        head = line.split()\n"
-            "        if '-' in head[0] and ':' not in head[0]:\n"
-            "            keep = len(head) == 6 and head[5].endswith(name)\n"
-            "        elif keep and head[0] == 'Rss:':\n"
-            "            kb += int(head[1])\n"
-            "    return kb // 1024\n"
-            "files = [open(p, 'rb') for p in sys.argv[1:]]\n"
-            "maps = [mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) for f in files]\n"
-            "sums = [sum(m[i] for i in range(0, len(m), 4096)) for m in maps]\n"
+    code = (_MAP_FILES +
             "before = [rss('gpu-only.bin'), rss('other.bin')]\n"
             "advised = process.page_out(('/gpu-only.bin',))\n"
             "after = [rss('gpu-only.bin'), rss('other.bin')]\n"
@@ -95,18 +100,34 @@ def test_page_out_drops_the_resident_pages_of_the_files_named_and_only_those(tmp
         assert out == "[32, 32] [32, 32] 0 True"
 
 
-def test_a_cpu_server_releases_the_libraries_of_this_torch_build_and_a_gpu_server_none():
+def test_a_cpu_server_pages_out_a_gpu_library_and_a_gpu_server_keeps_it(tmp_path):
+    # a stand-in cuDNN at a path like the nvidia wheels' (so the test bites on a CPU-only torch too), next to
+    # a library that is no GPU library: only the CPU server drops the first, and never the second
+    gpu_lib = tmp_path / "site-packages" / "nvidia" / "cudnn" / "lib" / "libcudnn_fake.so.9"
+    plain_lib = tmp_path / "site-packages" / "plain" / "libplain_fake.so"
+    for path in (gpu_lib, plain_lib):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(bytes(range(256)) * (16 << 12))                         # 16 MB each
+    code = (_MAP_FILES +
+            "gpu = process.release_gpu_libraries('cuda'); kept = [rss('libcudnn_fake.so.9'), rss('libplain_fake.so')]\n"
+            "cpu = process.release_gpu_libraries('cpu'); after = [rss('libcudnn_fake.so.9'), rss('libplain_fake.so')]\n"
+            "print(gpu, kept, cpu >= 16 << 20, after)")
+    out = _child(code, str(gpu_lib), str(plain_lib)).strip()
+    if _kernel_pages_out():
+        assert out == "0 [16, 16] True [0, 16]", out
+    else:                                                            # Linux < 5.4: nothing advised, all kept
+        assert out == "0 [16, 16] False [16, 16]", out
+
+
+def test_the_gpu_library_markers_name_what_a_cuda_torch_maps():
     import torch
 
     from webapp import process
     with open("/proc/self/maps") as f:
         maps = f.read().split()
-    libraries = [name for name in maps
-                 if any(m in name for m in process.GPU_LIBRARY_MARKERS)]
-    if torch.version.cuda and not libraries:
-        raise AssertionError("a CUDA build of torch maps none of GPU_LIBRARY_MARKERS: the markers are stale")
-    assert process.release_gpu_libraries("cuda") == 0
-    assert (process.release_gpu_libraries("cpu") > 0) == (bool(libraries) and _kernel_pages_out())
+    libraries = [name for name in maps if any(m in name for m in process.GPU_LIBRARY_MARKERS)]
+    assert bool(libraries) == bool(torch.version.cuda), \
+        f"torch {torch.__version__} maps {libraries[:3]}: GPU_LIBRARY_MARKERS are stale"
 
 
 def test_library_ranges_come_from_the_maps_lines_of_the_named_libraries_only():
