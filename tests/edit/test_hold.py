@@ -47,11 +47,42 @@ def test_no_reading_leaves_the_latent_as_edited():
     assert r.held[1] and r.correction[1] != 0
 
 
+def linear(images: torch.Tensor) -> np.ndarray:
+    """s = 5 a + 3 b: along STEP the score changes by exactly 5 per unit, so eq. 1 solves by hand."""
+    return 5 * images[:, 0].double().numpy() + 3 * images[:, 1].double().numpy()
+
+
+def test_a_wrong_slope_is_corrected_by_the_secant_and_lands_on_the_hand_computed_step():
+    edited = torch.tensor([[0.4, 0.0], [-1.0, 1.0]])    # scores 2 and -2, far from their targets
+    target = [-1.0, 3.0]                                # c* = (target - score) / 5 = -0.6 and +1.0
+    r = hold_score(render, linear, edited, STEP, target, slope=2.0, tolerance=1e-6, max_evaluations=3)
+    # evaluation 2 steps by -(s - t) / 2 = 2.5 c* (overshoots, worse than the start); the secant through
+    # both iterates has the true slope 5, so evaluation 3 lands on c* exactly
+    assert r.evaluations == 3 and all(r.held) and np.allclose(r.edited_score, [2.0, -2.0])
+    assert np.allclose(r.correction, [-0.6, 1.0], atol=1e-6), r.correction
+    assert np.allclose(r.score, target, atol=1e-5)
+    assert torch.allclose(r.latent, torch.tensor([[-0.2, 0.0], [0.0, 1.0]]), atol=1e-6)
+    assert torch.equal(r.image, render(r.latent))
+
+
 def test_keeps_the_best_iterate_when_the_budget_ends():
-    edited = torch.tensor([[0.0, 3.0]])
-    r = hold_score(render, curved, edited, STEP, [0.0], slope=1000.0, tolerance=1e-6, max_evaluations=2)
-    # one correction with a far too steep slope barely moves; the result is that iterate, never a worse one
-    assert r.evaluations == 2 and abs(r.score[0]) <= abs(r.edited_score[0])
+    edited = torch.tensor([[0.0, 3.0], [1.0, 0.0]])     # scores 9 and 5, targets 0 and 10: c* = -1.8, +1.0
+    r = hold_score(render, linear, edited, STEP, [0.0, 10.0], slope=10.0, tolerance=1e-6, max_evaluations=2)
+    # one step with twice the true slope goes half way: c = c* / 2, the error halves; that iterate is kept
+    assert r.evaluations == 2 and not any(r.held)
+    assert np.allclose(r.correction, [-0.9, 0.5], atol=1e-6), r.correction
+    assert np.allclose(r.score, [4.5, 7.5], atol=1e-5)
+    again = hold_score(render, linear, edited, STEP, [0.0, 10.0], slope=1.0, tolerance=1e-6, max_evaluations=2,
+                       max_step=10.0)
+    # five times too shallow: the step overshoots to 5 c* (|error| 4x the start's), worse than no
+    # correction: the edited latent is kept
+    assert again.correction == [0.0, 0.0] and torch.equal(again.latent, edited)
+
+
+def test_the_correction_stops_at_max_step():
+    edited = torch.tensor([[0.0, 0.0]])                 # target 25 needs c* = 5 > max_step
+    r = hold_score(render, linear, edited, STEP, [25.0], slope=5.0, tolerance=1e-6, max_evaluations=4, max_step=3.0)
+    assert r.correction == [3.0] and np.allclose(r.score, [15.0]) and r.held == [False]
 
 
 def test_rejects_a_zero_slope():
