@@ -282,7 +282,9 @@ def _transfer(url: str, dest: str, out, *, sha256: str | None, size: int | None,
                 now = time.monotonic()
                 if now - last >= REPORT_EVERY:
                     last = now
-                    progress(done / total if total else 0.0, _message(name, done, total, (done - offset) / (now - t0)))
+                    # the first buffer arrives at once: a rate over less than half a second would be noise
+                    speed = (done - offset) / (now - t0) if now - t0 >= 0.5 else None
+                    progress(done / total if total else 0.0, _message(name, done, total, speed))
         except (OSError, http.client.HTTPException) as e:
             out.flush()
             raise DownloadError(f"interrupted after {done / 1e6:.1f} MB ({type(e).__name__}); "
@@ -303,9 +305,10 @@ def _resume_offset(resp, offset: int) -> int:
     return int(m.group(1)) if m and int(m.group(1)) == offset else 0
 
 
-def _message(name: str, done: int, total: int | None, speed: float) -> str:
+def _message(name: str, done: int, total: int | None, speed: float | None) -> str:
     of = f" / {total / 1e6:.1f}" if total else ""
-    return f"downloading {name}: {done / 1e6:.1f}{of} MB, {speed / 1e6:.1f} MB/s"
+    rate = f"{speed / 1e6:.1f} MB/s" if speed is not None else "... MB/s"
+    return f"downloading {name}: {done / 1e6:.1f}{of} MB, {rate}"
 
 
 def _verify_and_rename(part: str, dest: str, digest: str, done: int, *, sha256: str | None, size: int | None,

@@ -264,11 +264,12 @@ def load_generator(name: str = DEFAULT_MODEL, device: str | None = None, *,
 
 
 def describe_models() -> list[dict]:
-    """One row per model for ``ganinv models`` and the app: availability offline included."""
+    """One row per model for ``ganinv models`` and the app: whether it is here, or would be downloaded."""
     rows = []
     for name in list_model_names():
         s = get_spec(name)
         rows.append({"name": s.name, "family": s.family, "resolution": s.resolution, "spaces": "/".join(s.spaces),
-                     "source": s.source, "available": is_available(s), "licence": s.licence,
+                     "source": s.source, "available": is_available(s), "downloadable": is_downloadable(s),
+                     "licence": s.licence,
                      "url": s.url or s.package or "", "file": s.filename or ""})
     return rows

@@ -8,7 +8,6 @@ the way the Hub does (302 to a CDN, X-Linked-Etag / X-Linked-Size on the first r
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
 import os
@@ -16,12 +15,12 @@ import re
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 
 import pytest
 import torch
 
 from factories import tiny_stylegan2
+from local_server import serve
 from models.conftest import write_nvidia_pickle
 
 from ganinv import clip_models, download, registry
@@ -33,74 +32,11 @@ FILE = "test-sg2-16.pkl"
 URL_PATH = "/test/" + FILE                      # under the base URL, as NVIDIA's files are under theirs
 
 
-# --------------------------------------------------------------------------- the local server
-@dataclass
-class Site:
-    files: dict = field(default_factory=dict)            # path -> bytes
-    headers: dict = field(default_factory=dict)          # path -> extra headers
-    redirects: dict = field(default_factory=dict)        # path -> (location, extra headers)
-    cut: dict = field(default_factory=dict)              # path -> bytes sent before the next response dies
-    delay: float = 0.0                                   # seconds between 8 KB pieces (a slow server)
-    requests: list = field(default_factory=list)         # (path, Range header or None)
-
-    def gets(self, path: str) -> list:
-        return [r for p, r in self.requests if p == path]
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        site: Site = self.server.site
-        site.requests.append((self.path, self.headers.get("Range")))
-        if self.path in site.redirects:
-            location, extra = site.redirects[self.path]
-            self.send_response(302)
-            for k, v in {"Location": location, "Content-Length": "0", **extra}.items():
-                self.send_header(k, v)
-            self.end_headers()
-            return
-        body = site.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        start = 0
-        m = re.match(r"bytes=(\d+)-$", self.headers.get("Range") or "")
-        if m:
-            start = int(m.group(1))
-            if start >= len(body):
-                self.send_error(416)
-                return
-        self.send_response(206 if m else 200)
-        if m:
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        self.send_header("Content-Length", str(len(body) - start))
-        for k, v in site.headers.get(self.path, {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        data = body[start:]
-        cut = site.cut.pop(self.path, None)
-        if cut is not None:
-            data = data[:cut]                            # then the connection closes: a killed server
-        for i in range(0, len(data), 8192):
-            self.wfile.write(data[i:i + 8192])
-            self.wfile.flush()
-            if site.delay:
-                time.sleep(site.delay)
-
-
+# --------------------------------------------------------------------------- servers
 @pytest.fixture
 def site():
-    s = Site()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    httpd.site = s
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    s.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield s
-    httpd.shutdown()
-    httpd.server_close()
+    with serve() as s:
+        yield s
 
 
 @pytest.fixture
@@ -220,6 +156,8 @@ def test_slow_server_shows_progress_with_size_and_speed(online, site, monkeypatc
     assert fracs == sorted(fracs) and 0 < fracs[0] < fracs[-1] <= 1
     total_mb = f"{len(payload) / 1e6:.1f} MB"
     assert all(total_mb in m and "MB/s" in m for _, m in during), during[-1]
+    speeds = [float(x) for x in re.findall(r"(\d+\.\d+) MB/s", " ".join(m for _, m in during))]
+    assert speeds and max(speeds) < 1.0            # the server sends ~0.1 MB/s: no first-buffer burst
 
 
 def test_no_route_gives_the_message_within_5_s(online, monkeypatch, blackhole):

