@@ -31,6 +31,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from tqdm import tqdm
+
 from .settings import ProgressFn
 
 try:                                            # POSIX: also one download per file between processes
@@ -214,7 +216,6 @@ def _hub_checks(headers) -> tuple[str | None, int | None]:
 
 
 def _tqdm_progress(name: str) -> ProgressFn:
-    from tqdm import tqdm
     bar = tqdm(total=100, desc=name, unit="%", leave=False, disable=None, bar_format="{desc} |{bar}| {percentage:3.0f}%")
 
     def report(frac: float, message: str) -> None:

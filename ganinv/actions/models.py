@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
+from ..download import set_offline
 from ..io import tensor_to_pil
 from ..registry import (CACHE, DEFAULT_MODEL, ChecksumError, ModelUnavailableError, default_device, describe_models,
                         download_url, get_spec, is_available, is_downloadable, offline, resolve_weights)
@@ -64,6 +65,12 @@ def model_info(model: str) -> ModelInfo:
     return ModelInfo(spec.name, False, spaces, default,
                      f"⚠️ **{spec.name}** is not on this machine yet: it is downloaded once from "
                      f"{download_url(spec)} into `checkpoints/`.", downloadable=is_downloadable(spec))
+
+
+def forbid_downloads() -> None:
+    """What ``--offline`` does: no weights are downloaded in this process (nor the processes it starts);
+    missing ones give their one-line message at once."""
+    set_offline(True)
 
 
 def fetch_weights(model: str, *, progress: ProgressFn | None = None) -> ModelInfo:
@@ -165,6 +172,6 @@ def example_images(folder: str | None = None, *, device: str | None = None) -> l
     return paths
 
 
-__all__ = ["ModelInfo", "fetch_weights", "list_models", "loaded_models", "spaces_for", "model_info", "feature_layers", "parse_seeds",
+__all__ = ["ModelInfo", "fetch_weights", "forbid_downloads", "list_models", "loaded_models", "spaces_for", "model_info", "feature_layers", "parse_seeds",
            "sample", "DEFAULT_MODEL", "MAX_SAMPLES", "SAMPLE_SEEDS", "EXAMPLE_SEEDS", "check_device", "device_in_use",
            "example_images"]

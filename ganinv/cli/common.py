@@ -17,7 +17,7 @@ from typing import Callable, Iterator, Sequence
 from tqdm import tqdm
 
 from ..actions import USER_ERRORS, InputError, Source, user_message
-from ..download import set_offline
+from ..actions.models import forbid_downloads
 from ..settings import DEFAULT_MODEL
 
 DEBUG_ENV = "GANINV_DEBUG"                      # set to 1 to see tracebacks instead of one-line errors
@@ -197,7 +197,7 @@ def run(func: Callable, args) -> int:
     exception one line and status 1 (tracebacks with GANINV_DEBUG=1)."""
     debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     if getattr(args, "offline", False):
-        set_offline()
+        forbid_downloads()
     try:
         return int(func(args) or 0)
     except USER_ERRORS as e:
