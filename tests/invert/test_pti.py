@@ -9,7 +9,7 @@ from factories import tiny_dcgan, tiny_stylegan2
 from ganinv.invert.pti import pivotal_tuning
 from ganinv.io import load_latent, save_latent
 from ganinv.latent import render, to_ws
-from ganinv.losses import psnr
+from ganinv.losses import perceptual_metric, psnr
 from ganinv.models.tuned import TunedGenerator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -58,6 +58,32 @@ def test_tuning_fits_the_target_and_returns_only_a_delta(G, case):
     assert calls == [pytest.approx(1 / 3), pytest.approx(2 / 3), 1.0]
     assert len(r.loss_history) == 60 and r.loss_history[-1]["l2"] < r.loss_history[0]["l2"] / 4
     assert r.seconds > 0 and r.settings["num_steps"] == 60 and r.model == G.name
+
+
+def test_shipped_defaults_run_every_term_of_eq_6(G, case):
+    """PTI as shipped (no setting passed) on the tiny case: L2 + L_LPIPS + the locality term, all live."""
+    x, pivot = case
+    r = pivotal_tuning(G, x, pivot, space="Z")
+    h = r.loss_history
+    percept = perceptual_metric("cpu", "lpips-alex")
+    assert r.settings["perceptual_loss_network"] == percept.name == "lpips-alex"
+    # step 1 runs the untouched weights: L2 and LPIPS of G(w_p) against x computed here, and every w_r
+    # renders exactly its reference
+    with torch.no_grad():
+        g0 = G(pivot)
+        assert h[0]["l2"] == pytest.approx(float((g0 - x).square().mean()), rel=1e-5)
+        assert h[0]["lpips"] == pytest.approx(float(percept(g0, x)), rel=1e-5)
+    assert h[0]["locality"] == 0.0
+    # eq. 6 with the paper's weights (lambda_L2 = 1, L_LPIPS 1, lambda_R = 0.1), every term non-zero once tuning
+    # has moved the weights
+    for row in h:
+        assert row["loss"] == pytest.approx(row["l2"] + row["lpips"] + 0.1 * row["locality"], rel=1e-5, abs=1e-7)
+    assert min(row["lpips"] for row in h) > 0.01 and h[-1]["locality"] > 1e-3
+    assert r.metrics[0]["psnr"] > r.pivot_metrics[0]["psnr"] + 3                    # it fits the target
+    # the LPIPS term acts: dropping it leaves the result farther from x in LPIPS
+    no_lpips = pivotal_tuning(G, x, pivot, space="Z", lpips_weight=0.0)
+    with torch.no_grad():
+        assert float(percept(r.image, x)) < float(percept(no_lpips.image, x)) - 0.005
 
 
 def _far_change(G, delta, pivot, alpha: float) -> float:
