@@ -22,3 +22,16 @@ def table(t: dict) -> dict:
 
 def pixels(path: str) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+
+
+def at_model_size(rgb: np.ndarray, size: int = 64) -> np.ndarray:
+    """A model-sized image the app showed upscaled (nearest, by a whole factor) back at ``size`` px."""
+    k = rgb.shape[0] // size
+    assert rgb.shape[:2] == (size * k, size * k), rgb.shape
+    return rgb[::k, ::k]
+
+
+def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR (dB) of two 8-bit images, computed here: the independent value for the figures the app prints."""
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / mse))
