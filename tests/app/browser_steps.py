@@ -20,19 +20,69 @@ def start_inversion(page, app_url: str, image: str, steps: int) -> None:
     page.locator("#run-invert").click()
 
 
-def wait_for_canvas_colour(page, locator, rgb: tuple[int, int, int], timeout_s: float = 60) -> None:
-    """Wait until the centre of ``locator`` (e.g. an ImageEditor's canvas) shows ``rgb``: an upload is on the
-    canvas only after a moment, and strokes drawn before that land on the editor's blank default canvas."""
+# Gradio's ImageEditor draws with PixiJS, which calls globalThis.__PIXI_APP_INIT__(app) for every application
+# it creates (the hook of Pixi's devtools): with it a test reads the editor's own scene instead of a screenshot.
+PIXI_HOOK = "window.__pixi_apps = []; globalThis.__PIXI_APP_INIT__ = (app) => window.__pixi_apps.push(app);"
+
+_EDITOR_IMAGE = """([selector, width, height]) => {
+  const root = document.querySelector(selector);
+  for (const app of window.__pixi_apps || []) {
+    if (!app.canvas || !app.canvas.isConnected || !root.contains(app.canvas)
+        || !app.canvas.parentElement.classList.contains('pixi-target')) continue;
+    const found = [];
+    const walk = (o) => {
+      if (o.visible === false) return;
+      const t = o.texture;
+      if (o.label === 'Sprite' && t && Math.round(t.width) === width && Math.round(t.height) === height) found.push(o);
+      (o.children || []).forEach(walk);
+    };
+    walk(app.stage);
+    for (const sprite of found) {         // the background holds the upload; the drawing layers are transparent
+      const px = app.renderer.extract.pixels(sprite.texture).pixels;       // the texture's own RGBA
+      let lo = 255, hi = 0, opaque = 0;
+      for (let i = 0; i < px.length; i += 4) {
+        if (px[i + 3] !== 255) continue;
+        opaque += 1;
+        for (let c = 0; c < 3; c++) { lo = Math.min(lo, px[i + c]); hi = Math.max(hi, px[i + c]); }
+      }
+      if (opaque === 0) continue;
+      const b = sprite.getBounds(), r = app.canvas.getBoundingClientRect();
+      const k = r.width / app.canvas.width * app.renderer.resolution;     // canvas pixels -> CSS pixels
+      return {box: [r.left + b.x * k, r.top + b.y * k, b.width * k, b.height * k], lo, hi,
+              opaque: opaque / (px.length / 4)};
+    }
+  }
+  return null;
+}"""
+
+
+_EDITOR_READY = """(selector) => (window.__pixi_apps || []).some(app => app.canvas && app.canvas.isConnected
+    && document.querySelector(selector).contains(app.canvas)
+    && app.canvas.parentElement.classList.contains('pixi-target') && app.stage.children.length > 0)"""
+
+
+def upload_to_editor(page, selector: str, path: str, timeout_s: float = 60) -> None:
+    """Upload ``path`` into the ImageEditor in ``selector`` once its Pixi scene exists: a file given earlier
+    lands on the editor's 800 x 800 default canvas instead of replacing it."""
+    page.wait_for_function(_EDITOR_READY, arg=selector, timeout=timeout_s * 1000)
+    page.locator(f"{selector} input[type=file]").set_input_files(path)
+
+
+def editor_image(page, selector: str, size: tuple[int, int], timeout_s: float = 60) -> dict:
+    """Wait until the ImageEditor in ``selector`` shows an image of ``size`` (w, h) (the upload, by its own
+    size, not the editor's blank default canvas) at rest; returns ``box`` (x, y, w, h on the page), the range
+    ``lo``..``hi`` of its opaque pixels' RGB values read from the texture, and the ``opaque`` fraction.  Needs ``page.add_init_script(PIXI_HOOK)``
+    before the page loads."""
     import time
-    deadline = time.time() + timeout_s
+    deadline, last = time.time() + timeout_s, None
     while True:
-        shot = np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB"), dtype=np.int16)
-        centre = shot[shot.shape[0] // 2, shot.shape[1] // 2]
-        if np.abs(centre - np.array(rgb)).max() <= 3:
-            return
+        now = page.evaluate(_EDITOR_IMAGE, [selector, *size])
+        if now is not None and last is not None and now["box"] == last["box"] and now["box"][2] > 0:
+            return now                                   # placed, and the fit-to-screen zoom has finished
         if time.time() > deadline:
-            raise AssertionError(f"the canvas centre shows {centre.tolist()}, not {list(rgb)}")
-        page.wait_for_timeout(200)
+            raise AssertionError(f"the editor never showed a {size[0]} x {size[1]} image at rest: {now}")
+        last = now
+        page.wait_for_timeout(250)
 
 
 def shown_image(page, selector: str, app_url: str | None = None) -> tuple[str, Image.Image]:

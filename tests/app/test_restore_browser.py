@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser_steps import shown_pixels, wait_for_canvas_colour
+from browser_steps import PIXI_HOOK, editor_image, shown_pixels, upload_to_editor
 
 pytestmark = pytest.mark.browser
 
@@ -17,16 +17,20 @@ def test_drawn_stroke_becomes_the_inpainting_hole(page, app_url, tmp_path):
     path = tmp_path / "landscape.png"
     Image.fromarray(np.full((96, 160, 3), GREY, np.uint8)).save(path)    # not square: the crop matters
     page.set_viewport_size({"width": 1280, "height": 1000})
+    page.add_init_script(PIXI_HOOK)
     page.goto(app_url)
     page.get_by_role("tab", name="6 Restore").click()
     editor = page.locator("#restore-input")
-    editor.locator("input[type=file]").set_input_files(str(path))
-    canvas = editor.locator(".pixi-target")
-    wait_for_canvas_colour(page, canvas, (GREY, GREY, GREY))
+    upload_to_editor(page, "#restore-input", str(path))
+    # strokes drawn before the upload is on the canvas land on the editor's blank default canvas: wait for the
+    # upload itself (its size and its pixels, from the editor's scene) and draw where it is
+    shown = editor_image(page, "#restore-input", (160, 96))
+    assert shown["lo"] == shown["hi"] == GREY and shown["opaque"] > 0.9, shown
     editor.get_by_role("button", name="Brush", exact=True).click()
 
-    box = canvas.bounding_box()                                          # the image is centred in the canvas
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    x, y, w, h = shown["box"]
+    assert w / h == pytest.approx(160 / 96, rel=0.02), shown
+    cx, cy = x + w / 2, y + h / 2                                        # the image's centre on the page
     page.mouse.move(cx - 30, cy - 10)
     page.mouse.down()
     for k in range(20):
