@@ -14,33 +14,42 @@ import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import numpy as np
 import torch
 from PIL import Image
 
 from ..attributes import ATTRIBUTE_NAMES, LANDMARK_ATTRIBUTES, SCORERS, get_scorer
 from ..edit.apply import edit as apply_edit, sweep
 from ..edit.directions import Direction, DirectionError, directions_root, list_directions, load_direction, save_direction
-from ..edit.hold import hold_score
+from ..edit.hold import hold_score, steer
 from ..edit.interfacegan import conditional, conditional_direction, sample_and_score, train_direction
 from ..io import image_grid, save_latent, tensor_to_pil
 from ..latent import render, to_ws
 from ..models.base import Generator
 from ..registry import DEFAULT_MODEL
 from ..settings import RENDER_KWARGS, STRENGTH_LIMIT, STRIP_STRENGTHS, ProgressFn
-from ..faces import paste_edit
+from ..faces import DEFAULT_PASTE_MODE, PASTE_MODES as _PASTE_MODES, paste_edit, paste_flow
 from .common import (InputError, Source, choice, generator, layer_list, number, seed as check_seed,
                      source_generator, strength)
 from .faces import crop_similarity, paste_into_photo, prepare_image
 from .sources import resolve_source
 
 SESSION_SUFFIX = " (session)"
-PASTE_MODES = ("edit", "face")                  # add the edit's change to the photo / paste the generator's face
+PASTE_MODES = tuple(_PASTE_MODES)               # flow (default) / delta / face: ganinv.faces.PASTE_MODES
 ATTRIBUTES = ATTRIBUTE_NAMES                    # every attribute a scorer declares (ganinv.attributes)
 TRAIN_SAMPLES = (60, 3000)                      # range of "train a boundary" sample counts
 MAX_STRIP = 25                                  # frames of a strength strip
 TRAIN_SPACES = ("Z", "W")                       # boundaries are fitted in Z or W (InterFaceGAN Sec. 2.1, 3.3)
 TONE_DIRECTION = "skin_tone"                    # the shipped ITA boundary edits step along to keep skin tone
 TONE_TOLERANCE = 1.0                            # degrees of ITA the held edit may differ from the original
+# Attributes held at their unedited value while editing (attribute -> the shipped direction it is steered along)
+HOLD_AXES = {"yaw": "yaw", "pitch": "pitch", "ita": TONE_DIRECTION, "age": "age", "male": "gender"}
+HOLD_TOLERANCE = {"yaw": 2.0, "pitch": 2.0, "ita": TONE_TOLERANCE, "age": 5.0, "male": 0.15}
+TARGET_TOLERANCE = {"smile": 0.05, "mouth_open": 0.05, "eyes_closed": 0.05, "happy": 0.05, "yaw": 2.0,
+                    "pitch": 2.0, "age": 2.0, "male": 0.05, "ita": 1.0}
+TARGET_LIMIT = 100.0                            # largest target change accepted (degrees / years / score units)
+HOLD_MAX_STEP = 3.0                             # a held attribute's boundary moves the latent at most this far
+STEER_EVALUATIONS = 10                          # renders + scores the closed loop may spend per edit
 
 
 # --------------------------------------------------------------------------- directions
@@ -110,6 +119,8 @@ class EditOutput:
     pasted: Image.Image | None = None           # the whole photo with the edited face pasted back
     identity: dict | None = None                # identity_metric(original photo, pasted)
     tone: dict | None = None                    # skin tone held: ita_before / ita_edited / ita_after, step, held, note
+    held: list[dict] = field(default_factory=list)  # per steered attribute: before, edited, after, target, step, held
+    photo_scores: dict | None = None            # scores read off the pasted photo (ganinv.attributes.photo)
 
 
 def score_pair(before: torch.Tensor, after: torch.Tensor, *, scorer: str = "face") -> dict[str, tuple[float, float]]:
@@ -120,8 +131,9 @@ def score_pair(before: torch.Tensor, after: torch.Tensor, *, scorer: str = "face
 
 def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MODEL, without: Sequence[str] = (),
          keep_tone: bool = True, layers: str | Sequence[int] | None = None, score: bool = True, paste: bool = False,
-         paste_mode: str = "edit", photo=None, extra_root: str | None = None, root: str | None = None,
-         allow_path: bool = False, device: str | None = None) -> EditOutput:
+         paste_mode: str = DEFAULT_PASTE_MODE, photo=None, hold: bool = True, targets: dict[str, float] | None = None,
+         extra_root: str | None = None, root: str | None = None, allow_path: bool = False,
+         device: str | None = None) -> EditOutput:
     """Move one latent along directions: ``strengths`` maps direction keys to alpha (0 = off).
 
     ``without``: shipped directions every edit is made orthogonal to (conditional editing).
@@ -135,10 +147,18 @@ def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MO
     generator's face); ``photo`` re-aligns a photo for a record loaded from a file (the CLI's
     ``--paste``), with the face index the record was made from.  ``root`` replaces the shipped directions folder;
     ``allow_path`` (the CLI) lets a key be a direction .npy file.
+    ``hold``: keep every scored attribute the edit was not asked to change (HOLD_AXES: yaw, pitch, age,
+    gender, and skin tone with ``keep_tone``) at its unedited value, per face, by a closed loop along their
+    boundaries (ganinv.edit.hold.steer).  ``targets``: direction key -> the change wanted in its attribute's
+    own units (e.g. {"smile": 0.5}); the strength is then found by the same loop (capped at STRENGTH_LIMIT)
+    instead of taken from ``strengths``.
     """
     G = generator(model, device)
     G = source_generator(G, source)
     catalog = directions_for(G.name, extra_root=extra_root, root=root)
+    targets = {k: number(v, f"target change of {k!r}", -TARGET_LIMIT, TARGET_LIMIT) for k, v in (targets or {}).items()}
+    strengths = {**(strengths or {}), **{k: _initial_strength(_pick(catalog, k, G, allow_path), t)
+                                         for k, t in targets.items()}}
     checked = {k: strength(v, f"strength of {k!r}") for k, v in (strengths or {}).items()}
     active = {k: a for k, a in checked.items() if _pick(catalog, k, G, allow_path) is not None and a}
     conds = [_pick(catalog, c, G, allow_path) for c in without or ()]
@@ -150,7 +170,9 @@ def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MO
         before = render(G, lat, space, **RENDER_KWARGS)
     result = EditOutput(out.latent.detach().cpu(), out.image.cpu(), before.cpu(), space, G.name, active, note,
                         _cosines(catalog, list(active), conds))
-    if keep_tone and active and TONE_DIRECTION not in active:
+    if active and (hold or targets):
+        _steer_edit(G, catalog, result, space, idx, active, targets, keep_tone=keep_tone, hold=hold)
+    elif keep_tone and active and TONE_DIRECTION not in active:
         tone = _hold_tone(G, catalog, out.latent, space, before, idx)
         held_latent, held_image = tone.pop("latent", None), tone.pop("image", None)
         if held_latent is not None:
@@ -167,8 +189,102 @@ def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MO
         reference = prepared.tensor.cpu() if prepared is not None else result.before
         result.identity = crop_similarity(G, reference, result.image)
     if (paste or photo is not None) and prepared is not None and getattr(prepared, "aligned", None) is not None:
-        result.pasted = paste_photo(prepared, result.before, result.image, mode=paste_mode)
+        result.pasted = paste_photo(prepared, result.before, result.image, mode=paste_mode,
+                                    keep_tone=keep_tone and TONE_DIRECTION not in active)
     return result
+
+
+def _effect_slope(d: Direction, attribute: str) -> float | None:
+    """Score change of ``attribute`` per unit step along ``d``, from its measured held-out effect
+    (-s to +s, in its metadata; scripts/train_directions.py); None when not measured."""
+    effect = (d.extra or {}).get("effect", {})
+    v = effect.get(f"delta_{attribute}")
+    return float(v) / (2 * float(effect.get("strength") or 1)) if v is not None else None
+
+
+def _initial_strength(d: Direction, change: float) -> float:
+    """Where the target mode's loop starts: the change divided by the direction's measured slope."""
+    slope = _effect_slope(d, d.attribute or "")
+    if not slope or abs(slope) < 1e-6:
+        raise InputError(f"Direction {d.name!r} has no measured effect on a score, so it has no target mode; "
+                         f"use a strength instead.")
+    return float(np.clip(change / slope, -STRENGTH_LIMIT, STRENGTH_LIMIT))
+
+
+def _steer_edit(G: Generator, catalog: dict[str, Direction], result: EditOutput, space: str, layers, active: dict,
+                targets: dict[str, float], *, keep_tone: bool, hold: bool) -> None:
+    """Closed loop on the edited latent (ganinv.edit.hold.steer): the target attributes reach their change,
+    the held ones keep their unedited value.  Updates ``result`` (latent, image, strengths, held, tone)."""
+    asked = {catalog[k].attribute for k in active}
+    if keep_tone and TONE_DIRECTION not in catalog:
+        result.tone = {"held": False, "note": f"{G.name} has no skin-tone direction: skin tone not held"}
+    axes: list[tuple[str, Direction, str]] = []                          # (attribute, direction, role)
+    scorer = get_scorer("face")
+    for k, change in targets.items():
+        axes.append((catalog[k].attribute, catalog[k], "target"))
+    for k in active:                           # a raw-strength edit keeps the effect it had before the holds
+        if k not in targets and catalog[k].attribute in scorer.names:
+            axes.append((catalog[k].attribute, catalog[k], "edit"))
+    if hold:
+        for attribute, key in HOLD_AXES.items():
+            if key in catalog and key not in active and attribute not in asked and (attribute != "ita" or keep_tone):
+                axes.append((attribute, catalog[key], "hold"))
+    if not any(role != "edit" for _, _, role in axes):
+        return
+    names = [a for a, _, _ in axes]
+    read = lambda images: np.array([scorer.score(images.float().cpu())[n][0] for n in names])  # noqa: E731
+    s0 = scorer.score(torch.cat([result.before, result.image]).float().cpu())
+    start = np.array([float(s0[n][0]) for n in names])
+    target = np.array([start[i] + targets[_key_of(catalog, d)] if role == "target"
+                       else float(s0[a][1]) if role == "edit" else start[i] for i, (a, d, role) in enumerate(axes)])
+    edited = result.latent.to(G.device)
+    try:
+        steps = torch.cat([apply_edit(G, edited, space, [d], [1.0], layers=layers, render_image=False).latent - edited
+                           for _, d, _ in axes])
+    except DirectionError:
+        return
+    jac = np.array([[(_effect_slope(d, a) or 0.0) for _, d, _ in axes] for a in names])
+    for i, (a, d, _) in enumerate(axes):
+        if abs(jac[i, i]) < 1e-6:
+            jac[i, i] = HOLD_TOLERANCE.get(a, 1.0)                       # unmeasured: one tolerance per unit step
+    tol = [TARGET_TOLERANCE.get(a, 0.05) if role != "hold" else HOLD_TOLERANCE.get(a, 1.0) for a, _, role in axes]
+    r = steer(lambda lat: render(G, lat, space, **RENDER_KWARGS), read, edited, steps, target, jac, tolerance=tol,
+              max_evaluations=STEER_EVALUATIONS,
+              max_step=[STRENGTH_LIMIT if role != "hold" else HOLD_MAX_STEP for _, _, role in axes])
+    result.latent, result.image = r.latent.detach().cpu(), r.image.cpu()
+    result.held = [{"attribute": a, "direction": d.name, "role": role, "before": float(start[i]),
+                    "edited": r.start_score[i], "after": r.score[i], "target": r.target[i], "step": r.correction[i],
+                    "held": r.held[i]} for i, (a, d, role) in enumerate(axes)]
+    for i, (a, d, role) in enumerate(axes):
+        if role != "hold":
+            k = _key_of(catalog, d)
+            result.strengths[k] = round(result.strengths.get(k, 0.0) + r.correction[i], 4)
+        if a == "ita":
+            result.tone = {"ita_before": float(start[i]), "ita_edited": r.start_score[i], "ita_after": r.score[i],
+                           "step": r.correction[i], "held": r.held[i]}
+    missed = [h for h in result.held if h["role"] == "target" and not h["held"]]
+    if missed:
+        result.note += "; " + "; ".join(f"{h['attribute']} reached {h['after'] - h['before']:+.2f} of the "
+                                        f"{h['target'] - h['before']:+.2f} asked (strength capped at "
+                                        f"{STRENGTH_LIMIT:g}, or this face does not move further)" for h in missed)
+
+
+def _key_of(catalog: dict[str, Direction], d: Direction) -> str:
+    return next((k for k, v in catalog.items() if v is d), d.name)
+
+
+def hold_summary(held: list[dict]) -> str:
+    """One line on the steered attributes (``EditOutput.held``), for the app's status and the CLI."""
+    parts = []
+    for h in held:
+        mark = "" if h["held"] else " (not reached)"
+        if h["role"] == "edit":
+            continue
+        if h["role"] == "target":
+            parts.append(f"{h['attribute']} {h['before']:.2f} → {h['after']:.2f}{mark}")
+        else:
+            parts.append(f"{h['attribute']} kept {h['before']:.1f} → {h['after']:.1f}{mark}")
+    return ("Held by the closed loop: " + ", ".join(parts)) if parts else ""
 
 
 def tone_slope(tone: Direction) -> float:
@@ -224,13 +340,18 @@ def _record_meta(G: Generator, source: Source) -> dict:
     return {}
 
 
-def paste_photo(prepared, before: torch.Tensor, after: torch.Tensor, *, mode: str = "edit") -> Image.Image:
-    """The whole photo with the edited face.  "edit" adds only the edit's change G'(w + a n) - G'(w),
-    upsampled and warped back through the alignment (the photo keeps its resolution and detail;
-    strength 0 returns the photo); "face" pastes the generator's face itself."""
+def paste_photo(prepared, before: torch.Tensor, after: torch.Tensor, *, mode: str = DEFAULT_PASTE_MODE,
+                keep_tone: bool = True) -> Image.Image:
+    """The whole photo with the edited face (modes: ganinv.faces.PASTE_MODES).  "flow" moves the photo's own
+    pixels along the edit's motion and adds what motion does not explain (``keep_tone``: without the
+    residual's mean skin-colour change); "delta" adds the edit's change G'(w + a n) - G'(w) as it is; both
+    keep the photo's resolution and return it unchanged at strength 0.  "face" pastes the generator's face."""
+    mode = "delta" if mode == "edit" else mode                # the name this mode had before "flow" existed
     choice(mode, "Paste mode", PASTE_MODES)
     if mode == "face":
         return paste_into_photo(prepared, after)
+    if mode == "flow":
+        return paste_flow(prepared.original, before, after, prepared.aligned, keep_tone=keep_tone)
     return paste_edit(prepared.original, before, after, prepared.aligned)
 
 
@@ -388,4 +509,4 @@ def train_boundaries(attributes: Sequence[str], *, root: str | None = None, mode
 __all__ = ["Disentanglement", "disentanglement", "SESSION_SUFFIX", "ATTRIBUTES", "TRAIN_SPACES", "MAX_STRIP", "directions_for", "condition_names",
            "EditOutput", "score_pair", "edit", "save_edit", "Strip", "direction_strip", "strip_strengths", "strip",
            "TrainedDirection", "train_boundary", "train_boundaries", "TONE_DIRECTION", "TONE_TOLERANCE", "tone_slope",
-           "tone_summary"]
+           "tone_summary", "hold_summary", "HOLD_AXES"]

@@ -99,4 +99,77 @@ def hold_score(render: Callable[[torch.Tensor], torch.Tensor], score: Callable[[
                       held.tolist(), evaluations)
 
 
-__all__ = ["HoldResult", "hold_score"]
+@dataclass
+class SteerResult:
+    latent: torch.Tensor                       # [1, ...] w'' = w' + sum_k c_k u_k
+    image: torch.Tensor                        # [1, C, H, W] G(w'')
+    correction: list[float]                    # c_k per axis
+    target: list[float]                        # t_k per axis
+    start_score: list[float]                   # s_k(G(w')) (NaN: not read)
+    score: list[float]                         # s_k(G(w'')) of the kept iterate
+    held: list[bool]                           # |s_k - t_k| <= tolerance_k
+    evaluations: int
+
+
+def steer(render: Callable[[torch.Tensor], torch.Tensor], score: Callable[[torch.Tensor], np.ndarray],
+          edited: torch.Tensor, steps: torch.Tensor, target, jacobian, *, tolerance, max_evaluations: int = 5,
+          max_step=3.0, max_move: float = 1.5) -> SteerResult:
+    """Eq. 1 for K scores at once: find c [K] with  s(G(w' + sum_k c_k u_k)) = t  (one latent).
+
+    ``steps`` [K, ...]: u_k, the change one unit along axis k makes to ``edited`` [1, ...].
+    ``score(images) -> [K]`` per image (NaN where a score cannot be read).  ``jacobian`` [K, K]: d s_i / d c_j
+    to start from (the directions' measured effects); it is refined by Broyden's rank-one update
+    (Broyden, Math. Comp. 19, 1965) after each render, and c moves by the least-squares Newton step
+    -J^+ (s - t), at most ``max_move`` long per iteration, with |c_k| <= ``max_step`` (a number or one per
+    axis: a few units along a boundary keep the latent in the prior's typical set).  The iterate with the smallest max_k |s_k - t_k| / tolerance_k
+    is kept; an axis whose score is NaN at the start is left out.
+    """
+    k = steps.shape[0]
+    target = np.asarray(target, np.float64).reshape(k)
+    tol = np.broadcast_to(np.asarray(tolerance, np.float64), (k,))
+    jac = np.array(jacobian, np.float64).reshape(k, k)
+    bound = np.broadcast_to(np.asarray(max_step, np.float64), (k,))
+
+    def moved(c: np.ndarray) -> torch.Tensor:
+        cs = torch.as_tensor(c, dtype=edited.dtype, device=edited.device).view((k,) + (1,) * (steps.ndim - 1))
+        return edited + (cs * steps).sum(0, keepdim=True)
+
+    def err(sc: np.ndarray) -> float:
+        e = np.abs(sc - target)[use] / tol[use]
+        return float(e.max()) if e.size and np.isfinite(e).all() else math.inf
+
+    with torch.no_grad():
+        image = render(edited)
+    first = np.asarray(score(image), np.float64).reshape(k)
+    use = np.isfinite(first) & np.isfinite(target)
+    evaluations, c, cur, move = 1, np.zeros(k), first.copy(), float(max_move)
+    best = (err(first), c.copy(), first.copy(), image)
+    while evaluations < max_evaluations and use.any() and best[0] > 1:
+        f = np.where(use, cur - target, 0.0) / tol
+        j = jac[np.ix_(use, use)] / tol[use][:, None]
+        dc = np.zeros(k)
+        dc[use] = -np.linalg.lstsq(j, f[use], rcond=None)[0]
+        norm = float(np.linalg.norm(dc))
+        if norm > move:
+            dc *= move / norm
+        new_c = np.clip(c + dc, -bound, bound)
+        with torch.no_grad():
+            img = render(moved(new_c))
+        new = np.asarray(score(img), np.float64).reshape(k)
+        evaluations += 1
+        if not np.isfinite(new[use]).all():
+            move /= 2                                      # the face got lost: a shorter step from the same place
+            continue
+        step = new_c - c
+        if float(step @ step) > 1e-12:                     # Broyden: J += (ds - J dc) dc^T / (dc^T dc)
+            jac += np.outer(np.where(use, (new - cur) - jac @ step, 0.0), step) / float(step @ step)
+        c, cur = new_c, new
+        if err(new) < best[0]:
+            best = (err(new), c.copy(), new.copy(), img)
+    _, c, sc, img = best
+    held = (np.abs(sc - target) <= tol) & use
+    return SteerResult(moved(c), img, c.tolist(), target.tolist(), first.tolist(), sc.tolist(), held.tolist(),
+                       evaluations)
+
+
+__all__ = ["HoldResult", "hold_score", "SteerResult", "steer"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import shutil
 
+import pytest
 import torch
 
 from ganinv.actions import Source, edit
@@ -18,7 +19,7 @@ def ita(image) -> float:
 
 def test_keep_tone_holds_the_skin_tone_and_keeps_the_edit():
     src = Source("seed", seed=2)
-    plain = edit.edit(src, {"smile": 2}, keep_tone=False, score=False, device="cpu")
+    plain = edit.edit(src, {"smile": 2}, keep_tone=False, hold=False, score=False, device="cpu")
     held = edit.edit(src, {"smile": 2}, score=False, device="cpu")                # the default
     before = ita(plain.before)
     assert abs(ita(plain.image) - before) > 5                                     # the plain edit lightens
@@ -36,5 +37,44 @@ def test_a_model_without_a_tone_direction_says_so(tmp_path):
     for ext in ("npy", "json"):
         shutil.copy(f"{directions_root()}/celeba-dcgan-64/smile.{ext}", d / f"smile.{ext}")   # no skin_tone
     r = edit.edit(Source("seed", seed=2), {"smile": 1}, root=str(tmp_path / "dirs"), score=False, device="cpu")
+    assert r.held == []                                                             # nothing to steer along
     assert r.tone == {"held": False, "note": "celeba-dcgan-64 has no skin-tone direction: skin tone not held"}
 
+
+
+def test_the_default_hold_keeps_what_the_edit_was_not_asked_to_change():
+    """Seed 2's smile +2 turns the head by ~18 degrees of yaw and lightens the skin; the default closed loop
+    brings both most of the way back and keeps the smile."""
+    src = Source("seed", seed=2)
+    plain = edit.edit(src, {"smile": 2}, hold=False, keep_tone=False, score=False, device="cpu")
+    held = edit.edit(src, {"smile": 2}, score=False, device="cpu")
+    face = get_scorer("face")
+    s0, s1, s2 = (face.score(x) for x in (plain.before, plain.image, held.image))
+    for attribute in ("yaw", "ita"):
+        assert abs(s2[attribute][0] - s0[attribute][0]) < 0.5 * abs(s1[attribute][0] - s0[attribute][0])
+    assert {h["attribute"] for h in held.held if h["role"] == "hold"} == set(edit.HOLD_AXES)
+    assert s2["smile"][0] - s0["smile"][0] > 0.3
+
+
+def test_target_mode_reaches_the_asked_change_in_the_attributes_units():
+    src = Source("seed", seed=0)                                # smile 0.00: +0.4 is within reach
+    r = edit.edit(src, {}, targets={"smile": 0.4}, score=False, device="cpu")
+    smile = get_scorer("face").score(torch.cat([r.before, r.image]))["smile"]
+    target = next(h for h in r.held if h["role"] == "target")
+    assert target["held"], r.note
+    assert abs((smile[1] - smile[0]) - 0.4) <= edit.TARGET_TOLERANCE["smile"]
+    assert 0.3 < r.strengths["smile"] < edit.STRENGTH_LIMIT
+    far = edit.edit(Source("seed", seed=3), {}, targets={"smile": 0.4}, score=False, device="cpu")   # smiles 0.9
+    assert "of the +0.40 asked" in far.note
+
+
+def test_target_mode_refuses_a_direction_without_a_measured_effect(tmp_path):
+    import json
+    d = tmp_path / "dirs" / "celeba-dcgan-64"
+    d.mkdir(parents=True)
+    shutil.copy(f"{directions_root()}/celeba-dcgan-64/smile.npy", d / "smile.npy")
+    meta = json.load(open(f"{directions_root()}/celeba-dcgan-64/smile.json"))
+    meta.get("extra", {}).pop("effect", None)
+    (d / "smile.json").write_text(json.dumps(meta))
+    with pytest.raises(edit.InputError, match="no measured effect"):
+        edit.edit(Source("seed", seed=5), {}, targets={"smile": 0.4}, root=str(tmp_path / "dirs"), device="cpu")

