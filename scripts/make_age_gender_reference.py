@@ -2,9 +2,9 @@
 
 face-api.js's own AgeGenderNet (``@vladmandic/face-api@1.7.15``, its bundled TensorFlow.js with the
 pure-JS cpu backend, run by ``scripts/age_gender_reference.mjs`` in Node) scores the 36 crops of
-``docs/age_gender.md``; the numbers go to ``tests/data/age_gender_node.json`` (with two more astronaut crops: one of exactly 112 px, one taller
-than wide) and
-``tests/attributes/test_age_gender.py`` checks the PyTorch port against them at 1e-5.
+``docs/age_gender.md`` and two more astronaut crops (exactly 112 px; taller than wide); the numbers go
+to ``tests/data/age_gender_node.json`` and ``tests/attributes/test_age_gender.py`` checks the PyTorch
+port against them at 1e-5.
 
 Each crop is stored as where its pixels come from, so the test rebuilds the same uint8 arrays
 without a face detector: ``rows`` / ``cols`` (half-open) of

@@ -71,8 +71,8 @@ def upload_to_editor(page, selector: str, path: str, timeout_s: float = 60) -> N
 def editor_image(page, selector: str, size: tuple[int, int], timeout_s: float = 60) -> dict:
     """Wait until the ImageEditor in ``selector`` shows an image of ``size`` (w, h) (the upload, by its own
     size, not the editor's blank default canvas) at rest; returns ``box`` (x, y, w, h on the page), the range
-    ``lo``..``hi`` of its opaque pixels' RGB values read from the texture, and the ``opaque`` fraction.  Needs ``page.add_init_script(PIXI_HOOK)``
-    before the page loads."""
+    ``lo``..``hi`` of its opaque pixels' RGB values read from the texture, and the ``opaque`` fraction.
+    Needs ``page.add_init_script(PIXI_HOOK)`` before the page loads."""
     import time
     deadline, last = time.time() + timeout_s, None
     while True:

