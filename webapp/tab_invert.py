@@ -50,17 +50,20 @@ $\\lVert x - G(z)\\rVert + \\lambda_{vgg}\\lVert F(x) - F(G(z))\\rVert + \\lambd
 with L-BFGS (steps = loss evaluations); a larger $\\lambda_{dom}$ keeps the code in-domain (better
 edits) at some cost in fidelity. **Multi-code** (mGANprior, Gu et al., CVPR 2020, eq. 2): *N* codes
 meet at an intermediate layer, weighted per channel. **Layer-wise** (Bau et al., ICCV 2019): fit an
-intermediate feature map; the difference map shows what the generator cannot reproduce.
-PTI, optimisation, encoder and hybrid give one latent (PTI with its tuned weights), kept for the other tabs;
-multi-code and layer-wise give images only.
+intermediate feature map; the difference map shows what the generator cannot reproduce. **Layer-wise +
+residual** keeps that fit as a code $z^*$ plus its feature residual $\\delta^*$: edits of $z^*$ render
+$G_f(g_n(z^* + a n) + \\delta^*)$, so the photo's details stay (after HFGI, Wang et al., CVPR 2022).
+PTI, optimisation, encoder, hybrid and layer-wise + residual give one latent (PTI with its tuned weights,
+layer-wise with its residual), kept for the other tabs; multi-code and layer-wise give images only.
 """
 
-MAIN_METHODS = [("PTI: pivot + tuned generator (keeps the person)", "pti"), ("optimisation (a latent only)", "optimize"),
-                ("hybrid (encoder + domain-regularised optimisation)", "hybrid"), ("encoder (one pass)", "encoder")]
-METHOD_CHOICES = [("PTI (pivot + tuned generator: keeps identity)", "pti"), ("optimisation", "optimize"),
-                  ("encoder (one pass)", "encoder"),
-                  ("hybrid (encoder + domain-regularised optimisation)", "hybrid"),
-                  ("multi-code (N codes, layer)", "multicode"), ("layer-wise", "layerwise")]
+
+
+def method_choices(main_only: bool = False) -> list[tuple[str, str]]:
+    """(label, name) of the registered inversion methods (all, or those of the main dropdown)."""
+    return [(m.label, k) for k, m in inv_actions.METHODS.items() if m.main or not main_only]
+
+
 NO_IMAGE = "Upload an image or pick an example first."
 
 
@@ -216,7 +219,7 @@ def build(ctx: Context, examples: list[str]) -> dict:
                                allow_preview=False, elem_id="faces")
             space = gr.Dropdown(info.spaces, value=info.default_space, label="Latent space", allow_custom_value=True,
                                 info="Z for the DCGAN; W / W+ for StyleGAN2 (W+: one code per layer).")
-            method = gr.Dropdown(MAIN_METHODS, value=inv_actions.DEFAULT_METHOD, label="Method", elem_id="method",
+            method = gr.Dropdown(method_choices(main_only=True), value=inv_actions.DEFAULT_METHOD, label="Method", elem_id="method",
                                  info="PTI keeps the person (the latent plus tuned weights); optimisation gives a "
                                       "latent only.")
             with gr.Row():
@@ -271,7 +274,7 @@ def build(ctx: Context, examples: list[str]) -> dict:
     with gr.Accordion("Other inversion methods / compare", open=False):
         gr.Markdown(METHODS_MD, latex_delimiters=LATEX)
         with gr.Row():
-            m_method = gr.Dropdown(METHOD_CHOICES, value="encoder", label="Method")
+            m_method = gr.Dropdown(method_choices(), value="encoder", label="Method")
             m_steps = gr.Number(INVERT_STEPS, label="Steps (optimising methods)", precision=0, minimum=1,
                                 maximum=MAX_STEPS)
             m_codes = gr.Number(MULTICODE_N, label="Multi-code N", precision=0, minimum=1, maximum=MAX_CODES)
@@ -285,7 +288,7 @@ def build(ctx: Context, examples: list[str]) -> dict:
         with gr.Row():
             m_recon = gr.Image(label="Method reconstruction", format="png", interactive=False)
             m_diff = gr.Image(label="Layer-wise difference map", format="png", interactive=False)
-        m_list = gr.CheckboxGroup(METHOD_CHOICES, value=["optimize", "encoder", "hybrid"], label="Compare")
+        m_list = gr.CheckboxGroup(method_choices(), value=["optimize", "encoder", "hybrid"], label="Compare")
         m_compare = gr.Button("Compare methods", elem_id="compare-methods")
         m_table = gr.Dataframe(label="Comparison", interactive=False)
         m_gallery = gr.Gallery(label="Reconstructions", columns=6, height="auto", format="png")

@@ -17,6 +17,7 @@ from ..clip_models import ClipUnavailableError
 from ..edit.apply import parse_layers
 from ..edit.directions import DirectionError
 from ..faces import NoFaceError
+from ..invert.residual import ResidualGenerator
 from ..io import ImageLoadError, LatentFileError, image_grid, load_latent, tensor_to_pil
 from ..latent import check_latent, seed_latent
 from ..models.base import Generator
@@ -141,6 +142,7 @@ class Record:
     note: str = ""
     meta: dict = field(default_factory=dict)
     delta: dict | None = None                   # pivotal tuning's weight delta: the record renders with G + delta
+    residual: tuple | None = None               # (layer, [1, C, h, w]): layer-wise features added when rendering
 
     @property
     def key(self) -> str | None:
@@ -160,10 +162,15 @@ def load_record(path: str, *, model: str, device: str | None = None) -> Record:
 
 
 def record_generator(G: Generator, record: Record | None) -> Generator:
-    """G itself, or G with the record's tuned weights (a cached private copy: the shared G never changes)."""
-    if record is None or not record.delta or record.model != G.name:
+    """G itself, or G with the record's tuned weights (a cached private copy: the shared G never changes)
+    and its layer-wise feature residual added back in synthesis (ganinv.invert.residual)."""
+    if record is None or record.model != G.name:
         return G
-    return tuned_generator(G, record.delta, key=record.key)
+    if record.delta:
+        G = tuned_generator(G, record.delta, key=record.key)
+    if record.residual is not None:
+        G = ResidualGenerator(G, *record.residual)
+    return G
 
 
 # --------------------------------------------------------------------------- latent sources
@@ -192,7 +199,7 @@ def source_generator(G: Generator, *sources: "Source") -> Generator:
     for src in sources:
         if src is None:
             continue
-        if src.kind == "session" and src.record is not None and src.record.delta:
+        if src.kind == "session" and src.record is not None and (src.record.delta or src.record.residual):
             return record_generator(G, src.record)
         if src.kind == "file" and str(src.path or "").lower().endswith(".npz"):
             lf = src.latent_file(G)                         # a record file written with its tuned weights

@@ -1,11 +1,5 @@
-"""Task: invert a photo, i.e. find the latent whose image reproduces it, with any method.
-
-Methods (one module each in ganinv.invert, tensor in, tensor out):
-  optimize   Image2StyleGAN / StyleGAN2 projector latent optimisation (eq. 1 and 3)
-  encoder    In-Domain GAN Inversion's domain-guided encoder, one pass (eq. 3)
-  hybrid     encoder start + domain-regularised optimisation (IDInvert eq. 4)
-  multicode  mGANprior, N codes composed at an intermediate layer (eq. 2): an image, no single code
-  layerwise  fit an intermediate feature map (Bau et al., ICCV 2019): an image, no single code
+"""Task: invert a photo, i.e. find the latent whose image reproduces it, with any method of
+``METHODS`` (ganinv.actions.invert_methods: one entry per method, one module each in ganinv.invert).
 """
 from __future__ import annotations
 
@@ -17,30 +11,22 @@ from dataclasses import dataclass, field
 import torch
 from PIL import Image
 
-from ..invert.encoder import Encoder, encode, encoder_path, load_encoder
-from ..invert.hybrid import invert_hybrid
-from ..invert.layerwise import invert_layerwise
-from ..invert.multicode import invert_multicode
-from ..invert.optimize import invert_optimize
-from ..invert.pti import pivotal_tuning
 from ..io import image_grid, list_images, save_latent, tensor_to_pil
-from ..latent import render, to_ws
+from ..latent import render
 from ..losses import image_metrics
 from ..models.base import Generator
 from ..plots import loss_figure, save_figure
 from ..registry import DEFAULT_MODEL
 from ..settings import (DOMAIN_WEIGHT_MAX, INVERT_BATCH, PTI_STEPS, INVERT_STEPS, LATENT_SPACES, MAX_CODES, MAX_RESTARTS,
-                        MAX_STEPS, MULTICODE_N, PERCEPTUAL_WEIGHT, SEED_MAX, ProgressFn)
+                        MAX_STEPS, MULTICODE_N, PERCEPTUAL_WEIGHT, SEED_MAX, ProgressFn, sub_progress)
 from .common import (IMAGE_ERRORS, InputError, Record, choice, generator, load_record, number, optional_number,
                      record_generator, user_message)
 from .faces import Prepared, check_alignment, identity_metric, paste_into_photo, prepare_image
+from .invert_methods import HYBRID_OPTIMIZERS, METHODS, batched_methods, latent_methods, method_encoder, optimize_run
 
-METHODS = ("pti", "optimize", "encoder", "hybrid", "multicode", "layerwise")
-LATENT_METHODS = ("pti", "optimize", "encoder", "hybrid")   # results usable as one code by the other tabs
 # The identity-preserving pipeline is the default (a real face stays the same person, edits keep working);
 # plain optimisation (a code only, no tuned weights) is one choice away: method="optimize".
 DEFAULT_METHOD = "pti"
-HYBRID_OPTIMIZERS = ("lbfgs", "adam")       # per-image L-BFGS (default) or the authors' Adam
 
 
 @dataclass
@@ -59,6 +45,7 @@ class Inversion:
     loss_history: list[dict] = field(default_factory=list)
     diff: torch.Tensor | None = None            # [1, 1, R, R] in [0, 1], layer-wise: what G cannot reproduce
     delta: dict | None = None                   # pti: {parameter name: tuned - shared weights}, float32 on CPU
+    residual: tuple | None = None               # layerwise-residual: (layer, [1, C, h, w] features added back)
 
     @property
     def record(self) -> Record | None:
@@ -66,19 +53,8 @@ class Inversion:
         if self.latent is None:
             return None
         return Record(self.model, self.latent, self.space, prepared=self.prepared,
-                      note=f"{self.method} inversion ({self.prepared.note})", delta=self.delta,
+                      note=f"{self.method} inversion ({self.prepared.note})", delta=self.delta, residual=self.residual,
                       meta={"face": self.settings.get("face", 0), "align": self.settings.get("align", "auto")})
-
-
-def method_encoder(G: Generator, path: str | None, required: bool) -> Encoder | None:
-    """The model's encoder checkpoint (or ``path``); None when optional and absent."""
-    p = encoder_path(path or G.name)
-    if not os.path.isfile(p):
-        if required:
-            raise InputError(f"this method needs a trained encoder for {G.name!r}; train one with "
-                             f"`python -m ganinv train-encoder --model {G.name}`.")
-        return None
-    return load_encoder(p, G=G, device=G.device)
 
 
 def check_settings(G: Generator, *, method: str, space: str | None, steps, perceptual_weight, restarts, seed,
@@ -107,65 +83,16 @@ def check_settings(G: Generator, *, method: str, space: str | None, steps, perce
 
 def run_method(G: Generator, prep: Prepared, method: str, settings: dict, *, encoder: str | None = None,
                progress: ProgressFn | None = None) -> Inversion:
-    """Invert an already prepared crop with one method (settings from ``check_settings``)."""
-    s = settings
+    """Invert an already prepared crop with ``METHODS[method]`` (settings from ``check_settings``)."""
     x = prep.tensor.to(G.device, torch.float32)
     t0 = time.time()
-    latent = space = diff = delta = None
-    history: list[dict] = []
-    if method == "pti":
-        img, latent, space, delta, history = _pivotal(G, x, s, encoder, progress)
-    elif method == "optimize":
-        r = invert_optimize(G, x, space=s["space"], num_steps=s["steps"], perceptual_weight=s["perceptual_weight"],
-                            restarts=s["restarts"], seed=s["seed"], progress=progress)
-        img, latent, space, history = r.image, r.latent, r.space, r.loss_history
-    elif method == "encoder":
-        E = method_encoder(G, encoder, True)
-        latent, space = encode(E, x), E.space
-        with torch.no_grad():
-            img = G.synthesis(to_ws(G, latent, space), noise_mode="const")
-        if progress:
-            progress(1.0, "encoded in one pass")
-    elif method == "hybrid":
-        extra = {k: s[k] for k in ("l_dom", "lr") if s.get(k) is not None}
-        r = invert_hybrid(G, method_encoder(G, encoder, True), x, num_steps=s["steps"],
-                          optimizer=s.get("optimizer", HYBRID_OPTIMIZERS[0]), l_vgg=s["perceptual_weight"],
-                          progress=progress, **extra)
-        img, latent, space = r.image, r.latent, r.space
-    elif method == "multicode":
-        r = invert_multicode(G, x, n_codes=s["n_codes"], layer=s["layer"], num_steps=s["steps"], seed=s["seed"],
-                             progress=progress)
-        img = r.image
-    else:
-        extra = {k: s[k] for k in ("lr", "l_reg") if s.get(k) is not None}
-        r = invert_layerwise(G, x, layer=s["layer"], encoder=method_encoder(G, encoder, False),
-                             latent_steps=s.get("latent_steps") or s["steps"], num_steps=s["steps"], seed=s["seed"],
-                             progress=progress, **extra)
-        img, diff = r.image, r.diff
-    img = img.detach()
+    out = METHODS[method].run(G, x, settings, encoder, progress)
+    img = out.image.detach()
     metrics = image_metrics(img, x)[0]
-    return Inversion(method, G.name, img.cpu(), None if latent is None else latent.detach().cpu(), space, metrics,
-                     time.time() - t0, prep, dict(s, method=method), history,
-                     None if diff is None else diff.detach().cpu(), delta)
-
-
-def _pivotal(G: Generator, x: torch.Tensor, s: dict, encoder: str | None, progress: ProgressFn | None):
-    """Pivotal Tuning Inversion (Roich et al., TOG 2022): an in-domain pivot (hybrid inversion from the
-    encoder when the model has one, else optimisation; ``steps``), then ``tune_steps`` of tuning the
-    generator's weights around it (ganinv.invert.pti).  Returns (image, pivot, space, delta, history)."""
-    def part(lo: float, hi: float):
-        return (lambda f, msg: progress(lo + (hi - lo) * f, msg)) if progress else None
-    E = method_encoder(G, encoder, False)
-    if E is not None:
-        p = invert_hybrid(G, E, x, num_steps=s["steps"], optimizer=s.get("optimizer", HYBRID_OPTIMIZERS[0]),
-                          l_vgg=s["perceptual_weight"], progress=part(0.0, 0.25),
-                          **{k: s[k] for k in ("l_dom", "lr") if s.get(k) is not None})
-    else:
-        p = invert_optimize(G, x, space=s["space"], num_steps=s["steps"], perceptual_weight=s["perceptual_weight"],
-                            restarts=s["restarts"], seed=s["seed"], progress=part(0.0, 0.25))
-    r = pivotal_tuning(G, x, p.latent.detach(), space=p.space, num_steps=s["tune_steps"], seed=s["seed"],
-                       progress=part(0.25, 1.0))
-    return r.image, r.latent, r.space, r.delta, r.loss_history
+    cpu = (lambda t: None if t is None else t.detach().cpu())
+    residual = None if out.residual is None else (out.residual[0], cpu(out.residual[1]))
+    return Inversion(method, G.name, img.cpu(), cpu(out.latent), out.space, metrics, time.time() - t0, prep,
+                     dict(settings, method=method), out.history or [], cpu(out.diff), out.delta, residual)
 
 
 def invert(image, *, model: str = DEFAULT_MODEL, method: str = DEFAULT_METHOD, space: str | None = None,
@@ -215,15 +142,12 @@ def compare(image, *, methods: list[str], model: str = DEFAULT_MODEL, steps: int
     prep = prepare_image(image, G, align=align, face_index=face)
     out = []
     for i, m in enumerate(methods):
-        def report(f, msg, i=i, m=m):
-            if progress:
-                progress((i + f) / len(methods), f"{m}: {msg}")
+        report = sub_progress(progress, i / len(methods), (i + 1) / len(methods), f"{m}: ")
         out.append(run_method(G, prep, m, settings, encoder=encoder, progress=report))
     return out
 
 
 # --------------------------------------------------------------------------- many images
-BATCHED_METHODS = ("optimize",)                 # methods whose code path takes [N, ...] targets
 MAX_BATCH = 256
 
 
@@ -247,7 +171,7 @@ def invert_many(images, *, model: str = DEFAULT_MODEL, method: str = DEFAULT_MET
     ``images``: paths, PIL images or arrays, or ``(image, face_index)`` pairs (``face`` for the rest).
     Each image gets the settings and seed a lone ``invert()`` call would give it (the optimisation
     keeps every run's loss, gradients and Adam state separate), so results match one-by-one runs;
-    methods without a batched code path (anything but ``BATCHED_METHODS``) run one image at a time, with
+    methods without a batched code path (``METHODS[m].batched`` false) run one image at a time, with
     their own settings in ``method_options`` (``n_codes``, ``layer``, ``l_dom``, ... as ``invert()`` takes them).
     An image that cannot be read or has no face (``IMAGE_ERRORS``) is skipped with its message.
     Returns one item per input, in input order; ``on_result(item)`` is called as each is ready (e.g. to
@@ -261,7 +185,7 @@ def invert_many(images, *, model: str = DEFAULT_MODEL, method: str = DEFAULT_MET
     face = check_alignment(align, face)
     batch_size = number(batch_size, "Batch size", 1, MAX_BATCH, whole=True)
     todo = [(x[0], check_alignment(align, x[1])) if isinstance(x, tuple) else (x, face) for x in images]
-    if method not in BATCHED_METHODS:
+    if not METHODS[method].batched:
         batch_size = 1
     items = [BatchItem(src, idx) for src, idx in todo]
     finished = 0
@@ -297,12 +221,11 @@ def invert_many(images, *, model: str = DEFAULT_MODEL, method: str = DEFAULT_MET
 def _run_batch(G: Generator, pending: list, method: str, settings: dict, *, encoder: str | None, identity: bool,
                progress: ProgressFn | None) -> None:
     """Invert prepared crops together (optimize) or one by one (other methods); fills each item's inversion."""
-    if method in BATCHED_METHODS and len(pending) > 1:
+    if METHODS[method].batched and len(pending) > 1:
         s = settings
         x = torch.cat([p.tensor.to(G.device, torch.float32) for _, p in pending])         # [B, C, R, R]
         t0 = time.time()
-        r = invert_optimize(G, x, space=s["space"], num_steps=s["steps"], perceptual_weight=s["perceptual_weight"],
-                            restarts=s["restarts"], seed=s["seed"], progress=progress)
+        r = optimize_run(G, x, s, progress)
         share = (time.time() - t0) / len(pending)
         for b, (item, prep) in enumerate(pending):
             item.inversion = Inversion(method, G.name, r.image[b:b + 1].detach().cpu(),
@@ -352,7 +275,8 @@ def save_record(path: str, inv: Inversion, *, source: str = "app") -> str:
     return save_latent(path, inv.latent, model=inv.model, space=inv.space, delta=inv.delta,
                        extra={"method": inv.method, "metrics": inv.metrics, "source": source,
                               "preparation": inv.prepared.note, "face": inv.settings.get("face", 0),
-                              "align": inv.settings.get("align", "auto")})
+                              "align": inv.settings.get("align", "auto"),
+                              **({"residual_layer": inv.residual[0]} if inv.residual else {})})
 
 
 def render_record(record: Record, *, device: str | None = None) -> Image.Image:
@@ -374,6 +298,6 @@ def open_latent(path: str, *, model: str = DEFAULT_MODEL, device: str | None = N
     return OpenedLatent(record, render_record(record, device=device))
 
 
-__all__ = ["METHODS", "LATENT_METHODS", "DEFAULT_METHOD", "HYBRID_OPTIMIZERS", "Inversion", "check_settings",
-           "run_method", "invert", "BATCHED_METHODS", "BatchItem", "invert_many",
+__all__ = ["METHODS", "latent_methods", "batched_methods", "DEFAULT_METHOD", "HYBRID_OPTIMIZERS", "Inversion",
+           "check_settings", "method_encoder", "run_method", "invert", "BatchItem", "invert_many",
            "compare", "save_inversion", "save_record", "list_images", "render_record", "OpenedLatent", "open_latent"]

@@ -73,14 +73,12 @@ def register(sub) -> None:
     s = sub.add_parser("invert", help="invert image files or a folder of images (any method)")
     _image_options(s, "inversions", "encoder checkpoint for encoder / hybrid / layerwise "
                                     "(default: checkpoints/encoder-<model>.safetensors)")
-    option(s, "--method", invert.invert, choices=invert.METHODS,
-           help="pti (default: in-domain pivot, then the generator tuned to the photo: keeps identity), "
-                "optimize (a latent code only), encoder (one pass), hybrid (encoder + domain-regularised steps), "
-                "multicode (N codes at a layer), layerwise (fit a feature map)")
+    option(s, "--method", invert.invert, choices=list(invert.METHODS),
+           help="; ".join(f"{k}: {m.help}" for k, m in invert.METHODS.items()))
     _method_options(s, ("space", "steps", "perceptual_weight", "restarts", "seed", "n_codes", "layer", "l_dom",
                         "optimizer", "lr", "latent_steps", "l_reg", "tune_steps"))
     option(s, "--batch-size", invert.invert_many,
-           help=f"images optimised together for a folder or --face all (methods {', '.join(invert.BATCHED_METHODS)}; "
+           help=f"images optimised together for a folder or --face all (methods {', '.join(invert.batched_methods())}; "
                 "others run one at a time)")
     s.set_defaults(func=cmd_invert, actions=(invert.invert, invert.invert_many), suffix="", fixed=())
 
@@ -145,7 +143,7 @@ def cmd_invert(args) -> int:
     files = invert.list_images(args.input)
     if not files:
         raise InputError(f"no images in {shown_path(args.input)}")
-    if getattr(args, "batch_size", None) is not None and args.method in invert.BATCHED_METHODS \
+    if getattr(args, "batch_size", None) is not None and invert.METHODS[args.method].batched \
             and (len(files) > 1 or args.face == ALL):
         return _invert_batched(args, files)
     settings = kwargs_for(invert.invert, args, exclude=("face",))

@@ -99,4 +99,26 @@ def render_with_residual(G: Generator, edited: torch.Tensor, space: str, layer: 
         return G.synthesis_from(feats + residual, layer, ws, noise_mode="const")
 
 
-__all__ = ["ADAPT_DEFAULT", "feature_residual", "render_with_residual", "residual_mask"]
+class ResidualGenerator:
+    """``base`` whose synthesis adds a fixed feature residual at ``layer``: every render of an edited code
+    is G_f(g_n(ws) + residual) (``adapt`` = 0), behind the same interface as ``base`` (which is only read)."""
+
+    def __init__(self, base: Generator, layer: str, residual: torch.Tensor):
+        self.base, self.layer = base, layer
+        self.residual = residual.to(base.device, torch.float32)         # [1, C, h, w]
+
+    def synthesis(self, ws: torch.Tensor, **kwargs) -> torch.Tensor:
+        feats = self.base.features(ws, self.layer, **kwargs)
+        if feats.shape[1:] != self.residual.shape[1:]:
+            raise ValueError(f"the residual has shape {list(self.residual.shape)}, features at {self.layer!r} "
+                             f"{list(feats.shape)}")
+        return self.base.synthesis_from(feats + self.residual, self.layer, ws, **kwargs)
+
+    def __call__(self, z: torch.Tensor, **kwargs) -> torch.Tensor:
+        return self.synthesis(self.base.mapping(z), **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.__dict__["base"], name)                    # mapping, features, name, w_avg, ...
+
+
+__all__ = ["ADAPT_DEFAULT", "ResidualGenerator", "feature_residual", "render_with_residual", "residual_mask"]
