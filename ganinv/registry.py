@@ -105,12 +105,13 @@ def _local_spec(name: str) -> ModelSpec:
     """Spec for ``local:<file>`` in checkpoints/; the file name may not contain a path."""
     m = _LOCAL_NAME.match(name)
     if not m or ".." in m.group(1) or not m.group(1).endswith(CHECKPOINT_EXTS):
-        raise KeyError(f"Unknown model {name!r}. Known: {', '.join(list_model_names())}")
+        raise ModelUnavailableError(f"Unknown model {name!r}. Known: {', '.join(list_model_names())}")
     return ModelSpec(name, "stylegan2", 0, f"Local checkpoint {m.group(1)}", "see the file's source",
                      filename=m.group(1), spaces=_SG)
 
 
 def get_spec(name: str) -> ModelSpec:
+    """The spec of a registered model or ``local:<file>``; ModelUnavailableError for any other name."""
     if name in MODELS:
         return MODELS[name]
     return _local_spec(name)

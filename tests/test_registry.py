@@ -82,7 +82,7 @@ def test_download_checksum(tmp_path):
 
 @pytest.mark.parametrize("name", ["local:../../etc/passwd", "local:/etc/passwd", "local:a/b.pkl", "nope", "local:x.txt"])
 def test_names_cannot_escape_checkpoints(name):
-    with pytest.raises(KeyError):
+    with pytest.raises(ModelUnavailableError):
         get_spec(name)
 
 

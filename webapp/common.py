@@ -10,6 +10,7 @@ import asyncio
 import atexit
 import functools
 import inspect
+import logging
 import os
 import shutil
 import tempfile
@@ -162,17 +163,25 @@ def user_error(e: BaseException) -> gr.Error:
     return gr.Error(user_message(e), print_exception=False)
 
 
+INTERNAL_ERROR = "Internal error: this is a bug, not your input; it is reported in the server log."
+log = logging.getLogger("ganinv.app")
+
+
 def shows_errors(fn):
-    """``fn`` with every user error (``ganinv.actions.USER_ERRORS``) shown as its one-line message; a full
-    garbage collection follows (at most every few seconds, ``webapp.process.collect_garbage``)."""
+    """``fn`` with every user error (``ganinv.actions.USER_ERRORS``) shown as its one-line message and any
+    other exception as ``INTERNAL_ERROR``, its traceback logged; a full garbage collection follows (at most
+    every few seconds, ``webapp.process.collect_garbage``)."""
     @functools.wraps(fn)
     def run(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
+        except (gr.Error, Stopped):
             raise
         except USER_ERRORS as e:
             raise user_error(e) from None
+        except Exception:
+            log.exception("internal error in %s", fn.__name__)
+            raise gr.Error(INTERNAL_ERROR, print_exception=False) from None
         finally:
             collect_garbage()              # what the request left in reference cycles (webapp/process.py)
             release_openmp_threads()       # this worker thread's OpenMP team ends (webapp/process.py: why)

@@ -34,8 +34,7 @@ class InputError(ValueError):
 
 # Errors whose message is meant for the user (front ends show it as is; anything else is a bug).
 USER_ERRORS = (InputError, ImageLoadError, LatentFileError, ModelUnavailableError, ChecksumError, NoFaceError,
-               DirectionError, CheckpointFormatError, UnsafeCheckpointError, ClipUnavailableError, DeltaError, ValueError,
-               KeyError, FileNotFoundError)
+               DirectionError, CheckpointFormatError, UnsafeCheckpointError, ClipUnavailableError, DeltaError)
 
 # Errors that concern one image of a batch (unreadable, no face): front ends skip that image.
 IMAGE_ERRORS = (ImageLoadError, NoFaceError)
@@ -120,7 +119,7 @@ def layer_list(spec, num_ws: int, what: str = "Layers") -> list[int] | None:
 
 def generator(model: str, device: str | None = None) -> Generator:
     """The shared, cached generator of ``model`` (a registry name or local:<file>)."""
-    get_spec(str(model))                                # KeyError with the known names
+    get_spec(str(model))                                # ModelUnavailableError with the known names
     return load_generator(str(model), device)
 
 

@@ -44,7 +44,7 @@ def spaces_for(model: str) -> list[str]:
     """Latent spaces an inversion into ``model`` can target (unknown models: an empty list)."""
     try:
         return [s for s in LATENT_SPACES if s in get_spec(model).spaces]
-    except KeyError:
+    except ModelUnavailableError:
         return []
 
 

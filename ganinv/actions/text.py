@@ -23,7 +23,7 @@ from ..edit.prompts import PromptCheck, PromptError, check_prompt, text_embeddin
 from ..edit.styleclip_optimize import text_edit_optimize
 from ..io import save_latent
 from ..latent import render
-from ..registry import DEFAULT_MODEL, checkpoints_dir, get_spec, offline
+from ..registry import DEFAULT_MODEL, ModelUnavailableError, checkpoints_dir, get_spec, offline
 from ..settings import MAPPER_STEPS, MAX_MAPPER_STEPS, MAX_STEPS, STRENGTH_LIMIT, TEXT_STEPS, ProgressFn
 from .common import source_generator, InputError, Source, generator, number, seed as check_seed
 from .sources import resolve_source, resolve_sources
@@ -126,7 +126,7 @@ def text_info(model: str, clip: ClipChoice, *, device: str | None = None) -> Tex
     need_clip = "Needs CLIP weights (see the note above)." if missing else ""
     try:
         spaces = get_spec(model).spaces
-    except KeyError:
+    except ModelUnavailableError:
         spaces = ()
     directions = sg.default_directions_path(model, clip.label)
     if "S" not in spaces:

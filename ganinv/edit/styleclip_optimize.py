@@ -31,7 +31,7 @@ from torch import nn
 from ..latent import check_latent, latent_shape, to_ws
 from ..models.base import Generator
 from ..settings import ProgressFn
-from ..registry import get_spec
+from ..registry import ModelUnavailableError, get_spec
 from ..identity import IdentityLoss
 from ..clip_models import load_clip
 from .prompts import text_embedding
@@ -88,7 +88,7 @@ def resolve_identity(G: Generator, id_weight: float, identity=None) -> tuple[obj
         return identity, f"identity network: {type(identity).__name__}"
     try:
         align = get_spec(G.name).align
-    except KeyError:
+    except ModelUnavailableError:
         align = "center"
     if align == "center":
         return None, f"identity term skipped: model {G.name!r} has no face alignment template (not a face model)"
