@@ -7,6 +7,7 @@ callback as the public ``/edit`` endpoint, which takes that mapping as one named
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 
 import gradio as gr
 import pandas as pd
@@ -23,14 +24,28 @@ EDIT_MD = """
 InterFaceGAN (Shen et al., CVPR 2020, eq. 3 and 5) fits a linear boundary with unit normal
 *n* for a binary attribute and edits by moving along it, $w' = w + \\alpha n$; conditional
 editing removes a second attribute's direction, $n_1 - (n_1^\\top n_2)\\, n_2$.
-That removes only its average trend: on the bundled model a smile lightens the darkest faces by ~18° of skin
-tone (ITA). **Keep skin tone** (on by default) therefore steps the edited latent along the skin-tone boundary
-$n_t$ until the face has its own tone again, $w'' = w' + c\\, n_t$ with $ITA(G(w'')) = ITA(G(w))$
-(a secant search, 1-3 extra renders).
+That removes only its average trend: on the bundled model a smile also turns some heads, ages faces or
+lightens the darkest ones. **Hold pose, age, gender** and **Keep skin tone** (on by default) therefore steer the
+edited latent along those attributes' boundaries $n_k$ (made orthogonal to the edit) until each is back at the
+face's own value, $w'' = w' + \\sum_k c_k n_k$ with $s_k(G(w'')) = s_k(G(w))$ (a damped Broyden search, at most
+10 renders). **Target** turns the sliders into the change you want in the attribute's own units (smile score
+0-1, degrees of yaw / pitch, years of age, P(male)); the same loop finds the strength.
+
+**Paste back** (on once 1 Invert aligned a face) puts the edit into your photo at its own resolution: *flow*
+(default) moves the photo's own pixels along the edit's motion (DIS optical flow between the tuned generator's
+renders $G'(w)$ and $G'(w'')$) and adds only what the motion does not explain, without its skin-colour drift, a
+training-free counterpart of HFGI's distortion re-alignment (Wang et al., CVPR 2022). The scores are then read
+off the pasted photo.
 """
 
+_LAST: OrderedDict[str, tuple] = OrderedDict()   # session -> (its last EditOutput, model): scored after it shows
+LAST_KEPT = 16                     # sessions whose last edit is kept for scoring (each holds one photo)
 MAX_SLOTS = 24                     # sliders: the model's shipped directions first, then the session's own
 FAST = dict(concurrency_id="edit", concurrency_limit=2, show_progress="minimal")
+
+
+def _session(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "-"
 
 
 def directions_root(ctx: Context, request: gr.Request | None) -> str:
@@ -60,58 +75,83 @@ def make_callbacks(ctx: Context) -> dict:
         preview = faces.alignment_preview(prepared)
         has_face = getattr(prepared, "aligned", None) is not None
         return [*slots(model, request), gr.update(value="session" if record is not None else "seed"),
-                gr.update(value=preview, visible=preview is not None), gr.update(interactive=has_face, value=False)]
+                gr.update(value=preview, visible=preview is not None), gr.update(interactive=has_face, value=has_face)]
 
     def edit_directions(model, request: gr.Request):
         """The direction names /edit accepts for the model, in slider order."""
         return {"model": model, "directions": slot_keys(ctx, model, request)}
 
     @shows_errors
-    def edit(strengths, source, seed, keep, score, paste, model, state, keep_tone=True, request: gr.Request = None):
-        """Edit a latent: strengths maps direction names to alpha, e.g. {"smile": 2, "yaw": -1}; keep_tone holds
-        the face's skin tone (ITA) by a step along the model's skin-tone boundary."""
+    def edit(strengths, source, seed, keep, score, paste, model, state, keep_tone=True, hold=True, target=False,
+             paste_mode=edit_actions.DEFAULT_PASTE_MODE, request: gr.Request = None):
+        """Edit a latent: strengths maps direction names to alpha, e.g. {"smile": 2, "yaw": -1} (with target: the
+        change wanted in each attribute's own units, e.g. {"smile": 0.5}); hold keeps yaw, pitch, age and gender,
+        keep_tone the skin tone (ITA), each by a closed loop along its boundary."""
         if not isinstance(strengths, dict):
             raise gr.Error('Strengths must be a mapping of direction names to numbers, e.g. {"smile": 2}.',
                            print_exception=False)
         kind = source or "seed"
         do_paste = bool(paste) and kind == "session"
-        r = edit_actions.edit(latent_source(kind, seed, state, label="edit"), strengths, model=model,
-                              without=keep or [], keep_tone=bool(keep_tone), score=bool(score), paste=do_paste,
+        values = {k: v for k, v in strengths.items() if v not in (0, None)} if target else strengths
+        r = edit_actions.edit(latent_source(kind, seed, state, label="edit"), {} if target else strengths,
+                              targets=values if target else None, model=model, without=keep or [],
+                              keep_tone=bool(keep_tone), hold=bool(hold), score=False, paste=do_paste,
+                              paste_mode=paste_mode or edit_actions.DEFAULT_PASTE_MODE,
                               extra_root=directions_root(ctx, request), device=ctx.device)
         folder = ctx.folder(request)
         latent_path = edit_actions.save_edit(os.path.join(folder, "edited-latent.npz"), r)
         png_path = os.path.join(folder, "edited.png")
-        pil(r.image).save(png_path)
-        applied = ", ".join(f"{k} {v:+.1f}" for k, v in r.strengths.items()) or "no edit"
+        (r.pasted if r.pasted is not None else pil(r.image)).save(png_path)      # the full-resolution photo
+        _LAST[_session(request)] = (r, model)
+        _LAST.move_to_end(_session(request))
+        while len(_LAST) > LAST_KEPT:
+            _LAST.popitem(last=False)
+        applied = ", ".join(f"{k} {v:+.2f}" for k, v in r.strengths.items()) or "no edit"
         status = f"{r.model}, {r.note}: {applied}" + (f"; kept fixed: {', '.join(keep)}" if keep else "")
-        scores = dict(r.scores or {})
-        sim = (r.identity or {}).get("arcface_similarity")
-        if sim is not None:                    # next to the scores: is the edited face still the person?
-            scores = {"identity (ArcFace cos to the original)": (1.0, sim), **scores}
-            verdict = "same person" if r.identity.get("arcface_same_person") else "another person"
-            status += f". Identity kept: ArcFace similarity {sim:.3f} to the original ({verdict})"
-        elif r.identity:
-            status += f". Identity: {r.identity.get('identity_note', 'not measured')}"
+        status += f". {edit_actions.hold_summary(r.held)}" if r.held else ""
         status += f". {edit_actions.tone_summary(r.tone)}" if r.tone else ""
         if paste and not do_paste:
             status += ". Paste-back needs the latent from 1 Invert of an aligned face."
+        compare = (r.prepared.original, r.pasted) if r.pasted is not None else None
         cosines = pd.DataFrame(r.cosines, columns=["direction", "condition", "cos_before", "cos_after"])
-        return (show(r.before), show(r.image), gr.update(value=r.pasted, visible=r.pasted is not None),
-                score_table(scores or None), cosines, latent_path, png_path, status)
-
-    def edit_sliders(source, seed, keep, score, paste, model, state, keep_tone, request: gr.Request, *values):
-        """The sliders' event: their values as the named mapping /edit takes."""
-        keys = slot_keys(ctx, model, request)
-        return edit(dict(zip(keys, values)), source, seed, keep, score, paste, model, state, keep_tone, request)
+        return (show(r.before), show(r.image), gr.update(value=compare, visible=compare is not None),
+                cosines, latent_path, png_path, status)
 
     @shows_errors
-    def edit_strip(source, seed, direction, limit, keep, model, state, request: gr.Request):
-        """The latent moved along one direction by seven strengths from -limit to +limit."""
+    def edit_scores(score, request: gr.Request = None):
+        """Scores of the last edit (after the image is shown): read off the pasted photo when there is one."""
+        last = _LAST.get(_session(request))
+        if not score or last is None:
+            return score_table(None), gr.update()
+        r, model = last
+        edit_actions.score_edit(r, model=model, device=ctx.device)
+        where = "photo" if r.photo_scores else "render"
+        scores = dict(r.photo_scores or r.scores or {})
+        sim = (r.identity or {}).get("photo_arcface_similarity", (r.identity or {}).get("arcface_similarity"))
+        note = ""
+        if sim is not None:                    # next to the scores: is the edited face still the person?
+            scores = {f"identity (ArcFace cos to the original, {where})": (1.0, sim), **scores}
+            note = f"Identity kept: ArcFace similarity {sim:.3f} to the original {where}"
+        return score_table(scores or None), note
+
+    def edit_sliders(source, seed, keep, score, paste, model, state, keep_tone, hold, target, paste_mode,
+                     request: gr.Request, *values):
+        """The sliders' event: their values as the named mapping /edit takes."""
+        keys = slot_keys(ctx, model, request)
+        return edit(dict(zip(keys, values)), source, seed, keep, score, paste, model, state, keep_tone, hold, target,
+                    paste_mode, request)
+
+    @shows_errors
+    def edit_strip(source, seed, direction, limit, keep, model, state, on_photo=True, request: gr.Request = None):
+        """The latent moved along one direction by seven strengths from -limit to +limit (on the photo: each
+        frame pasted in, shown around the face at the photo's resolution)."""
         s = edit_actions.strip(latent_source(source, seed, state, label="edit"), direction, model=model,
                                strengths=edit_actions.strip_strengths(limit), without=keep or [],
-                               extra_root=directions_root(ctx, request), device=ctx.device)
-        return (s.grid.resize((s.grid.width * 3, s.grid.height * 3), Image.NEAREST),
-                f"{s.label}: strengths {', '.join(f'{a:+.2g}' for a in s.strengths)}")
+                               extra_root=directions_root(ctx, request), device=ctx.device,
+                               on_photo=bool(on_photo) and source == "session")
+        grid = s.grid if s.on_photo else s.grid.resize((s.grid.width * 3, s.grid.height * 3), Image.NEAREST)
+        where = " (pasted into the photo)" if s.on_photo else ""
+        return grid, f"{s.label}{where}: strengths {', '.join(f'{a:+.2g}' for a in s.strengths)}"
 
     @shows_errors
     def train_boundary(attribute, num_samples, seed, model, request: gr.Request, progress=gr.Progress()):
@@ -123,7 +163,7 @@ def make_callbacks(ctx: Context) -> dict:
                 f"{t.detection_rate:.0%}): validation accuracy {t.accuracy_val:.3f}, remaining samples "
                 f"{t.accuracy_rest:.3f}. Added to the sliders."), t.path
 
-    return dict(slots=slots, on_state=on_state, edit_directions=edit_directions, edit=edit,
+    return dict(slots=slots, on_state=on_state, edit_directions=edit_directions, edit=edit, edit_scores=edit_scores,
                 edit_sliders=edit_sliders, edit_strip=edit_strip, train_boundary=train_boundary)
 
 
@@ -144,23 +184,31 @@ def build(ctx: Context) -> dict:
                                  visible=i < len(keys), elem_id=f"edit-slider-{i}") for i in range(MAX_SLOTS)]
             keep = gr.Dropdown(edit_actions.condition_names(ctx.model.value), value=[], multiselect=True,
                                elem_id="edit-keep", label="Keep fixed (conditional editing: n1 - (n1·n2) n2)")
+            target = gr.Checkbox(False, label="Target: sliders set the change in the attribute's units",
+                                 info="smile 0-1, yaw / pitch degrees, age years, male P(male)", elem_id="edit-target")
             with gr.Row():
                 score = gr.Checkbox(True, label="Score attributes")
                 paste = gr.Checkbox(False, label="Paste back into the photo", interactive=False,
                                     info="for a face aligned in 1 Invert", elem_id="edit-paste")
                 keep_tone = gr.Checkbox(True, label="Keep skin tone", elem_id="edit-keep-tone",
-                                        info="step along the skin-tone boundary until the face's ITA is back")
+                                        info="the face's ITA held, in the render and on the photo")
+                hold = gr.Checkbox(True, label="Hold pose, age, gender", elem_id="edit-hold",
+                                   info="what you did not ask to change stays")
+            paste_mode = gr.Radio(list(edit_actions.PASTE_MODES), value=edit_actions.DEFAULT_PASTE_MODE,
+                                  label="Paste mode", elem_id="edit-paste-mode",
+                                  info="; ".join(f"{k}: {v}" for k, v in edit_actions.PASTE_MODE_HELP.items()))
             with gr.Row():
                 render = gr.Button("Render", variant="primary", elem_id="edit-render")
                 reset = gr.Button("Reset sliders")
             strengths = gr.JSON({}, label="Strengths (what /edit takes)", visible=False)
         with gr.Column(scale=2):
             status = gr.Markdown(label="status", elem_id="edit-status")
+            score_note = gr.Markdown(elem_id="edit-identity")
             with gr.Row():
                 before = gr.Image(label="Before", format="png", interactive=False, elem_id="edit-before")
                 after = gr.Image(label="After", format="png", interactive=False, elem_id="edit-after")
-            pasted = gr.Image(label="Edited face pasted back into the photo", format="png", interactive=False,
-                              visible=False, elem_id="edit-pasted")
+            pasted = gr.ImageSlider(label="Your photo: before | after (drag to compare; full resolution)",
+                                    format="png", interactive=False, visible=False, elem_id="edit-pasted")
             scores = gr.Dataframe(headers=["attribute", "before", "after", "change"], interactive=False,
                                   label="Identity kept and attribute scores (ArcFace; MediaPipe blendshapes / "
                                         "pose, PyEmotion, face-api age / gender, skin tone ITA)",
@@ -169,12 +217,14 @@ def build(ctx: Context) -> dict:
                                    label="Conditional editing: cosines before / after the projection")
             with gr.Row():
                 latent_out = gr.File(label="Edited latent (.npz)", interactive=False, elem_id="edit-latent")
-                png_out = gr.File(label="Edited image (PNG)", interactive=False, elem_id="edit-png")
+                png_out = gr.File(label="Edited photo (PNG, full resolution)", interactive=False, elem_id="edit-png")
             with gr.Accordion("Strength strip", open=False):
                 with gr.Row():
                     strip_dir = gr.Dropdown(keys, value=keys[0] if keys else None, label="Direction",
                                             allow_custom_value=True, elem_id="edit-strip-direction")
                     strip_max = gr.Slider(0.5, SLIDER_RANGE, value=3.0, step=0.5, label="Strip range ±")
+                    strip_photo = gr.Checkbox(True, label="On the photo", info="each frame pasted in (1 Invert)",
+                                              elem_id="edit-strip-photo")
                 strip_btn = gr.Button("Show strip", elem_id="edit-strip-button")
                 strip_img = gr.Image(label="-range ... +range", format="png", interactive=False, elem_id="edit-strip")
                 strip_note = gr.Markdown(label="status")
@@ -205,24 +255,29 @@ def build(ctx: Context) -> dict:
                 train_file = gr.File(label="Direction (.npy; metadata .json beside it)", interactive=False)
 
     slot_outputs = [*sliders, keep, strip_dir]
-    options = [kind, seed, keep, score, paste, model, state, keep_tone]
-    edit_out = [before, after, pasted, scores, cosines, latent_out, png_out, status]
+    options = [kind, seed, keep, score, paste, model, state, keep_tone, hold, target, paste_mode]
+    edit_out = [before, after, pasted, cosines, latent_out, png_out, status]
+    score_out = [scores, score_note]
     # The public endpoint: named strengths.  A hidden button carries it; the sliders call the same function.
     api_btn = gr.Button(visible=False)
-    api_btn.click(cb["edit"], [strengths, *options], edit_out, api_name="edit", **FAST)
+    # The image first, then its scores (read off the pasted photo: they take longer than the edit itself).
+    scored = dict(fn=cb["edit_scores"], inputs=[score], outputs=score_out, **{**FAST, "api_visibility": "private"})
+    api_btn.click(cb["edit"], [strengths, *options], edit_out, api_name="edit", **FAST).then(
+        api_name="edit_scores", **{**scored, "api_visibility": "public"})
     # Renders on what the user does (.input, not .change: the updates below would cascade into extra renders).
     gr.on([*(s.release for s in sliders), render.click, keep.input, paste.input, kind.input,
-           keep_tone.input], cb["edit_sliders"],
+           keep_tone.input, hold.input, target.input, paste_mode.input], cb["edit_sliders"],
           [*options, *sliders], edit_out, api_name="edit_sliders", trigger_mode="always_last",
-          **{**FAST, "api_visibility": "private"})
+          **{**FAST, "api_visibility": "private"}).then(api_name="edit_sliders_scores", **scored)
     reset.click(lambda: [0] * MAX_SLOTS, None, sliders, api_name="edit_reset", api_visibility="private",
                 queue=False).then(cb["edit_sliders"], [*options, *sliders], edit_out, api_name="edit_after_reset",
-                                  **{**FAST, "api_visibility": "private"})
-    strip_btn.click(cb["edit_strip"], [kind, seed, strip_dir, strip_max, keep, model, state], [strip_img, strip_note],
-                    api_name="edit_strip", **FAST)
+                                  **{**FAST, "api_visibility": "private"}).then(api_name="edit_reset_scores", **scored)
+    strip_btn.click(cb["edit_strip"], [kind, seed, strip_dir, strip_max, keep, model, state, strip_photo],
+                    [strip_img, strip_note], api_name="edit_strip", **FAST)
     state.change(cb["on_state"], [model, state], [*slot_outputs, kind, alignment, paste], api_name="edit_new_latent",
                  **UI_ONLY).then(cb["edit_sliders"], [*options, *sliders], edit_out, api_name="edit_new_latent_render",
-                                 **{**FAST, "api_visibility": "private"})
+                                 **{**FAST, "api_visibility": "private"}).then(api_name="edit_new_latent_scores",
+                                                                               **scored)
     model.change(cb["slots"], [model], slot_outputs, api_name="edit_model_sliders", **UI_ONLY)
     train_btn.click(cb["train_boundary"], [attr, n, tseed, model], [train_status, train_file],
                     api_name="train_boundary", **COMPUTE).then(cb["slots"], [model], slot_outputs,

@@ -19,9 +19,11 @@ import torch
 from PIL import Image
 
 from ..attributes import ATTRIBUTE_NAMES, LANDMARK_ATTRIBUTES, SCORERS, get_scorer
+from ..attributes.photo import face_box, photo_age_gender, photo_scores, skin_change
 from ..edit.apply import edit as apply_edit, sweep
 from ..edit.directions import Direction, DirectionError, directions_root, list_directions, load_direction, save_direction
 from ..edit.hold import hold_score, steer
+from ..identity import arcface_similarity
 from ..edit.interfacegan import conditional, conditional_direction, sample_and_score, train_direction
 from ..io import image_grid, save_latent, tensor_to_pil
 from ..latent import render, to_ws
@@ -36,19 +38,21 @@ from .sources import resolve_source
 
 SESSION_SUFFIX = " (session)"
 PASTE_MODES = tuple(_PASTE_MODES)               # flow (default) / delta / face: ganinv.faces.PASTE_MODES
+PASTE_MODE_HELP = dict(_PASTE_MODES)
 ATTRIBUTES = ATTRIBUTE_NAMES                    # every attribute a scorer declares (ganinv.attributes)
 TRAIN_SAMPLES = (60, 3000)                      # range of "train a boundary" sample counts
+STRIP_PHOTO_PX = 256                            # largest side of a strip frame cut from the photo
 MAX_STRIP = 25                                  # frames of a strength strip
 TRAIN_SPACES = ("Z", "W")                       # boundaries are fitted in Z or W (InterFaceGAN Sec. 2.1, 3.3)
 TONE_DIRECTION = "skin_tone"                    # the shipped ITA boundary edits step along to keep skin tone
 TONE_TOLERANCE = 1.0                            # degrees of ITA the held edit may differ from the original
 # Attributes held at their unedited value while editing (attribute -> the shipped direction it is steered along)
 HOLD_AXES = {"yaw": "yaw", "pitch": "pitch", "ita": TONE_DIRECTION, "age": "age", "male": "gender"}
-HOLD_TOLERANCE = {"yaw": 2.0, "pitch": 2.0, "ita": TONE_TOLERANCE, "age": 5.0, "male": 0.15}
+HOLD_TOLERANCE = {"yaw": 2.0, "pitch": 2.0, "ita": TONE_TOLERANCE, "age": 8.0, "male": 0.25}
 TARGET_TOLERANCE = {"smile": 0.05, "mouth_open": 0.05, "eyes_closed": 0.05, "happy": 0.05, "yaw": 2.0,
                     "pitch": 2.0, "age": 2.0, "male": 0.05, "ita": 1.0}
 TARGET_LIMIT = 100.0                            # largest target change accepted (degrees / years / score units)
-HOLD_MAX_STEP = 3.0                             # a held attribute's boundary moves the latent at most this far
+HOLD_MAX_STEP = 2.0                             # a held attribute's boundary moves the latent at most this far
 STEER_EVALUATIONS = 10                          # renders + scores the closed loop may spend per edit
 
 
@@ -120,7 +124,8 @@ class EditOutput:
     identity: dict | None = None                # identity_metric(original photo, pasted)
     tone: dict | None = None                    # skin tone held: ita_before / ita_edited / ita_after, step, held, note
     held: list[dict] = field(default_factory=list)  # per steered attribute: before, edited, after, target, step, held
-    photo_scores: dict | None = None            # scores read off the pasted photo (ganinv.attributes.photo)
+    photo_scores: dict[str, tuple[float, float]] | None = None  # attribute -> (photo, pasted photo), full resolution
+    prepared: object | None = field(default=None, repr=False)   # the photo the edit was pasted into
 
 
 def score_pair(before: torch.Tensor, after: torch.Tensor, *, scorer: str = "face") -> dict[str, tuple[float, float]]:
@@ -178,20 +183,47 @@ def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MO
         if held_latent is not None:
             result.latent, result.image = held_latent, held_image
         result.tone = tone
-    if score:
-        result.scores = score_pair(result.before, result.image)
     prepared = getattr(source.record, "prepared", None) if source.kind == "session" else None
     if photo is not None:                      # the CLI's --paste PHOTO: align the record's face again
         meta = _record_meta(G, source)
         prepared = prepare_image(photo, generator(model, device), align="face",
                                  face_index=int(meta.get("face", 0) or 0))
-    if score:                                  # is the edited face still the person (ArcFace, aligned crops)?
-        reference = prepared.tensor.cpu() if prepared is not None else result.before
-        result.identity = crop_similarity(G, reference, result.image)
     if (paste or photo is not None) and prepared is not None and getattr(prepared, "aligned", None) is not None:
         result.pasted = paste_photo(prepared, result.before, result.image, mode=paste_mode,
                                     keep_tone=keep_tone and TONE_DIRECTION not in active)
+    result.prepared = prepared
+    if score:
+        score_edit(result, model=model, device=device)
     return result
+
+
+def score_edit(result: EditOutput, *, model: str = DEFAULT_MODEL, device: str | None = None) -> EditOutput:
+    """Fill in ``result``'s scores: the renders' attributes, ArcFace of the edited face to the aligned photo (or to
+    the unedited render), and, when the edit was pasted, every score read off the whole photo (``score_photo``).
+    Separate from ``edit`` so that a front end can show the image first."""
+    G = generator(model, device)
+    prepared = result.prepared
+    result.scores = score_pair(result.before, result.image)
+    reference = prepared.tensor.cpu() if prepared is not None else result.before
+    result.identity = crop_similarity(G, reference, result.image)
+    if result.pasted is not None and prepared is not None and getattr(prepared, "aligned", None) is not None:
+        result.photo_scores, photo_id = score_photo(prepared, result.pasted)
+        result.identity = {**result.identity, **photo_id}
+    return result
+
+
+def score_photo(prepared, pasted: Image.Image) -> tuple[dict[str, tuple[float, float]], dict]:
+    """Scores of the face in the original photo and in ``pasted``, read at full resolution around the aligned face
+    (MediaPipe blendshapes and pose, face-api.js age / P(male), skin ITA and Delta E over the mesh's cheeks, chin
+    and forehead), and ArcFace similarity of the two faces (``photo_arcface_similarity``)."""
+    box = face_box(prepared.aligned)
+    before, after = (dict(photo_scores(im, box), **photo_age_gender(im, box)) for im in (prepared.original, pasted))
+    out = {k: (before[k], after[k]) for k in before}
+    skin = skin_change(prepared.original, pasted, box)
+    out["ita"] = (skin["ita_before"], skin["ita_after"])
+    out["skin_delta_e"] = (0.0, skin["delta_e"])
+    sim = arcface_similarity(prepared.original.crop(box), pasted.crop(box))
+    return out, {"photo_arcface_similarity": sim}
 
 
 def _effect_slope(d: Direction, attribute: str) -> float | None:
@@ -222,13 +254,11 @@ def _steer_edit(G: Generator, catalog: dict[str, Direction], result: EditOutput,
     scorer = get_scorer("face")
     for k, change in targets.items():
         axes.append((catalog[k].attribute, catalog[k], "target"))
-    for k in active:                           # a raw-strength edit keeps the effect it had before the holds
-        if k not in targets and catalog[k].attribute in scorer.names:
-            axes.append((catalog[k].attribute, catalog[k], "edit"))
-    if hold:
+    edits = [catalog[k] for k in active]
+    if hold:                                   # held axes orthogonal to the edit's directions (InterFaceGAN eq. 6)
         for attribute, key in HOLD_AXES.items():
             if key in catalog and key not in active and attribute not in asked and (attribute != "ita" or keep_tone):
-                axes.append((attribute, catalog[key], "hold"))
+                axes.append((attribute, _conditioned(catalog[key], edits), "hold"))
     if not any(role != "edit" for _, _, role in axes):
         return
     names = [a for a, _, _ in axes]
@@ -243,7 +273,7 @@ def _steer_edit(G: Generator, catalog: dict[str, Direction], result: EditOutput,
                            for _, d, _ in axes])
     except DirectionError:
         return
-    jac = np.array([[(_effect_slope(d, a) or 0.0) for _, d, _ in axes] for a in names])
+    jac = np.array([[(_effect_slope(_measured(catalog, d), a) or 0.0) for _, d, _ in axes] for a in names])
     for i, (a, d, _) in enumerate(axes):
         if abs(jac[i, i]) < 1e-6:
             jac[i, i] = HOLD_TOLERANCE.get(a, 1.0)                       # unmeasured: one tolerance per unit step
@@ -267,6 +297,12 @@ def _steer_edit(G: Generator, catalog: dict[str, Direction], result: EditOutput,
         result.note += "; " + "; ".join(f"{h['attribute']} reached {h['after'] - h['before']:+.2f} of the "
                                         f"{h['target'] - h['before']:+.2f} asked (strength capped at "
                                         f"{STRENGTH_LIMIT:g}, or this face does not move further)" for h in missed)
+
+
+def _measured(catalog: dict[str, Direction], d: Direction) -> Direction:
+    """The shipped direction a conditioned one came from (its measured effects start the loop's Jacobian)."""
+    primal = (d.extra or {}).get("primal")
+    return next((v for v in catalog.values() if v.name == primal), d) if primal else d
 
 
 def _key_of(catalog: dict[str, Direction], d: Direction) -> str:
@@ -398,6 +434,7 @@ class Strip:
     strengths: list[float]
     grid: Image.Image                           # the frames side by side
     label: str
+    on_photo: bool = False                      # the frames are the photo with each edit pasted in (face crops)
 
 
 def direction_strip(G: Generator, latent: torch.Tensor, space: str, d: Direction, strengths: Sequence[float],
@@ -422,8 +459,11 @@ def strip_strengths(limit: float, count: int = len(STRIP_STRENGTHS)) -> list[flo
 
 def strip(source: Source, key: str, *, model: str = DEFAULT_MODEL, strengths: Sequence[float] = STRIP_STRENGTHS,
           without: Sequence[str] = (), layers: str | Sequence[int] | None = None, extra_root: str | None = None,
-          root: str | None = None, allow_path: bool = False, device: str | None = None) -> Strip:
-    """The latent moved along direction ``key`` by each strength (conditioned on ``without``; options as ``edit``)."""
+          root: str | None = None, allow_path: bool = False, device: str | None = None,
+          on_photo: bool = False, paste_mode: str = DEFAULT_PASTE_MODE) -> Strip:
+    """The latent moved along direction ``key`` by each strength (conditioned on ``without``; options as ``edit``).
+    ``on_photo``: for a session latent inverted from an aligned face, each frame is the photo with that edit
+    pasted in (``paste_mode``), cropped around the face at the photo's resolution."""
     if not key:
         raise InputError("Choose a direction for the strip.")
     G = generator(model, device)
@@ -433,7 +473,17 @@ def strip(source: Source, key: str, *, model: str = DEFAULT_MODEL, strengths: Se
     strengths = [strength(a) for a in strengths]
     lat, space, _ = resolve_source(G, source)
     lat, space, idx = _layers(G, lat, space, layers)
-    return direction_strip(G, lat, space, d, strengths, key, layers=idx)
+    s = direction_strip(G, lat, space, d, strengths, key, layers=idx)
+    prepared = getattr(source.record, "prepared", None) if source.kind == "session" else None
+    if on_photo and prepared is not None and getattr(prepared, "aligned", None) is not None:
+        with torch.no_grad():
+            base = render(G, lat, space, **RENDER_KWARGS).cpu()
+        box = face_box(prepared.aligned)
+        side = min(STRIP_PHOTO_PX, box[2] - box[0])
+        frames = [paste_photo(prepared, base, f[None], mode=paste_mode).crop(box).resize((side, side), Image.LANCZOS)
+                  for f in s.images]
+        s.grid, s.on_photo = image_grid(frames, cols=len(frames)), True
+    return s
 
 
 # --------------------------------------------------------------------------- train a boundary
@@ -509,4 +559,4 @@ def train_boundaries(attributes: Sequence[str], *, root: str | None = None, mode
 __all__ = ["Disentanglement", "disentanglement", "SESSION_SUFFIX", "ATTRIBUTES", "TRAIN_SPACES", "MAX_STRIP", "directions_for", "condition_names",
            "EditOutput", "score_pair", "edit", "save_edit", "Strip", "direction_strip", "strip_strengths", "strip",
            "TrainedDirection", "train_boundary", "train_boundaries", "TONE_DIRECTION", "TONE_TOLERANCE", "tone_slope",
-           "tone_summary", "hold_summary", "HOLD_AXES"]
+           "tone_summary", "hold_summary", "HOLD_AXES", "score_photo", "score_edit", "PASTE_MODES", "PASTE_MODE_HELP"]

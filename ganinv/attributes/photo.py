@@ -19,6 +19,7 @@ import math
 import numpy as np
 from PIL import Image
 
+from . import get_scorer
 from .age_gender import AgeGenderModel, crops_from_observations
 from .landmarker import LandmarkerScorer, observation_scores
 from .skin import ita_degrees, srgb_to_lab
@@ -106,15 +107,12 @@ def seam_energy(photo: Image.Image, mask: np.ndarray, *, band: tuple[float, floa
     return float(np.hypot(gx, gy)[sel].mean()) if sel.any() else 0.0
 
 
-_SCORER: LandmarkerScorer | None = None
 _AGE = None
 
 
 def _default() -> LandmarkerScorer:
-    global _SCORER
-    if _SCORER is None:
-        _SCORER = LandmarkerScorer()
-    return _SCORER
+    """The shared landmarker (``ganinv.attributes.get_scorer``), which reads any image size as it is."""
+    return get_scorer("landmarker")
 
 
 __all__ = ["face_box", "photo_scores", "photo_age_gender", "skin_change", "skin_pixels", "sharpness", "seam_energy", "SKIN_VERTICES"]

@@ -14,7 +14,13 @@ def register(sub) -> None:
     source_options(s, 1)
     s.add_argument("--direction", nargs="*", default=[], metavar="NAME=STRENGTH",
                    help="direction name (or .npy file) and strength, e.g. smile=2 yaw=-1 (NAME alone: 1)")
+    s.add_argument("--target", nargs="*", default=[], metavar="NAME=CHANGE",
+                   help="reach a change in the attribute's own units instead of a strength, e.g. smile=+0.5 "
+                        "(MediaPipe smile score) or age=+10 (years); found by a closed loop, capped at the "
+                        "strength limit")
     option(s, "--without", edit.edit, nargs="*", help="make each direction orthogonal to these (conditional editing)")
+    option(s, "--hold", edit.edit, help="keep yaw, pitch, age, gender and skin tone at their unedited values "
+                                        "(closed loop per face; default: on)")
     option(s, "--keep-tone", edit.edit, help="keep the face's skin tone (ITA): step along the model's skin-tone "
                                              "boundary after the edit (default: on)")
     option(s, "--layers", edit.edit, help="W+ layers the edit moves, e.g. 0-3 or 4,5 (StyleGAN2 only)")
@@ -25,7 +31,7 @@ def register(sub) -> None:
     option(s, "--paste", edit.edit, "photo", help="the photo the record was inverted from: --out is then the "
                                                   "whole photo with the edit pasted in")
     option(s, "--paste-mode", edit.edit, choices=edit.PASTE_MODES,
-           help="edit: add only the edit's change (keeps the photo's detail); face: paste the generator's face")
+           help="; ".join(f"{k}: {v}" for k, v in edit.PASTE_MODE_HELP.items()))
     s.add_argument("--list", action="store_true", help="list the model's directions")
     s.add_argument("--out", default="edited.png", help="image written (default: %(default)s)")
     s.add_argument("--save-latent", default=None, metavar="FILE.npz", help="also save the edited latent")
@@ -58,9 +64,10 @@ def cmd_list(args) -> int:
 
 
 def cmd_edit(args) -> int:
-    if args.list or not args.direction:
+    if args.list or not (args.direction or args.target):
         return cmd_list(args)
     strengths = pairs(args.direction)
+    targets = pairs(args.target, "target")
     (src,) = sources(args, 1, ["input"])
     options = kwargs_for(edit.edit, args)
     if args.sweep is not None:
@@ -74,7 +81,7 @@ def cmd_edit(args) -> int:
         return 0
     if args.save_latent and not str(args.save_latent).endswith(".npz"):
         raise InputError("--save-latent must name a .npz file.")
-    r = edit.edit(src, strengths, allow_path=True, **options)
+    r = edit.edit(src, strengths, targets=targets, allow_path=True, **options)
     info(f"{r.note}; strengths {r.strengths}")
     for c in r.cosines:
         info(f"{c['direction']} conditioned on {c['condition']}: cos {c['cos_before']} -> {c['cos_after']:.1e}")
@@ -82,7 +89,14 @@ def cmd_edit(args) -> int:
         info(f"{name:<12} {before:9.3f} -> {after:9.3f}")
     if r.tone:
         info(edit.tone_summary(r.tone))
-    if r.identity and r.identity.get("arcface_similarity") is not None:
+    if r.held:
+        info(edit.hold_summary(r.held))
+    for name, (before, after) in (r.photo_scores or {}).items():
+        info(f"photo {name:<12} {before:9.3f} -> {after:9.3f}")
+    sim = (r.identity or {}).get("photo_arcface_similarity")
+    if sim is not None:
+        info(f"identity kept: ArcFace similarity {sim:.3f} of the pasted photo's face to the original photo's")
+    elif r.identity and r.identity.get("arcface_similarity") is not None:
         info(f"identity kept: ArcFace similarity {r.identity['arcface_similarity']:.3f} to the original")
     if args.photo is not None and r.pasted is None:
         raise InputError("--paste needs a record inverted from an aligned face of that photo.")

@@ -113,14 +113,14 @@ class SteerResult:
 
 def steer(render: Callable[[torch.Tensor], torch.Tensor], score: Callable[[torch.Tensor], np.ndarray],
           edited: torch.Tensor, steps: torch.Tensor, target, jacobian, *, tolerance, max_evaluations: int = 5,
-          max_step=3.0, max_move: float = 1.5) -> SteerResult:
+          max_step=3.0, max_move: float = 1.0, damping: float = 0.5) -> SteerResult:
     """Eq. 1 for K scores at once: find c [K] with  s(G(w' + sum_k c_k u_k)) = t  (one latent).
 
     ``steps`` [K, ...]: u_k, the change one unit along axis k makes to ``edited`` [1, ...].
     ``score(images) -> [K]`` per image (NaN where a score cannot be read).  ``jacobian`` [K, K]: d s_i / d c_j
     to start from (the directions' measured effects); it is refined by Broyden's rank-one update
-    (Broyden, Math. Comp. 19, 1965) after each render, and c moves by the least-squares Newton step
-    -J^+ (s - t), at most ``max_move`` long per iteration, with |c_k| <= ``max_step`` (a number or one per
+    (Broyden, Math. Comp. 19, 1965) after each render, and c moves by the damped Gauss-Newton step
+    -(J^T J + ``damping`` I)^-1 J^T (s - t) (scores in units of their tolerance), at most ``max_move`` long per iteration, with |c_k| <= ``max_step`` (a number or one per
     axis: a few units along a boundary keep the latent in the prior's typical set).  The iterate with the smallest max_k |s_k - t_k| / tolerance_k
     is kept; an axis whose score is NaN at the start is left out.
     """
@@ -148,7 +148,8 @@ def steer(render: Callable[[torch.Tensor], torch.Tensor], score: Callable[[torch
         f = np.where(use, cur - target, 0.0) / tol
         j = jac[np.ix_(use, use)] / tol[use][:, None]
         dc = np.zeros(k)
-        dc[use] = -np.linalg.lstsq(j, f[use], rcond=None)[0]
+        # damped least squares (Levenberg-Marquardt): small steps along axes that barely move a score
+        dc[use] = -np.linalg.solve(j.T @ j + damping * np.eye(int(use.sum())), j.T @ f[use])
         norm = float(np.linalg.norm(dc))
         if norm > move:
             dc *= move / norm

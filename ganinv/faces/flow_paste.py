@@ -37,6 +37,7 @@ from .detect import BROWS, JAW
 from .paste import _as_float_rgb, _mask_in_original, face_mask
 
 FLOW_UPSAMPLE = 4            # renders are upsampled this much before DIS (64 px -> 256 px)
+MIN_PHOTO_PX = 0.25          # photo-pixel motion below this is shrunk to zero (those pixels keep their values)
 MIN_FLOW_PX = 0.02           # |F| below this many render pixels is noise: shrunk to zero
 TONE_BAND = 6.0              # the drift band: Gaussian sigma = R / TONE_BAND render pixels
 NEW_CONTENT = 60.0           # |R| (0..255 units, luminance) at which the photo's old detail is fully replaced
@@ -171,7 +172,13 @@ def paste_flow(original: Image.Image, before, after, aligned: Aligned, *, feathe
     fx = _sample(flow[..., 0], qx, qy, cv2.INTER_LINEAR).ravel() * (size / r)
     fy = _sample(flow[..., 1], qx, qy, cv2.INTER_LINEAR).ravel() * (size / r)
     # 2. the photo's own pixels moved along F, at full resolution
+    # motion under MIN_PHOTO_PX photo pixels is left out (soft shrink): resampling a still pixel only blurs it
+    per_px = np.sqrt(abs(np.linalg.det(aligned.transform[:2, :2])))               # aligned px per photo px
+    mag = np.hypot(fx, fy) / per_px
+    keep = np.clip(1 - MIN_PHOTO_PX / np.maximum(mag, 1e-12), 0, 1)
+    fx, fy = fx * keep, fy * keep
     src = aligned.to_original(q + np.c_[fx, fy])
+    src[keep == 0] = np.c_[px.ravel(), py.ravel()][keep == 0]                      # exactly the pixel centre
     warped = _sample(photo, src[:, 0].reshape(h, w), src[:, 1].reshape(h, w), cv2.INTER_LANCZOS4)
     res_px = _sample(resid, qx, qy, cv2.INTER_CUBIC)
     # new content: the photo's old detail gives way where the render changed a lot
