@@ -18,7 +18,6 @@ import math
 import os
 import re
 import struct
-import tempfile
 import warnings
 import zipfile
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .atomic import atomic_write
 from .latent import latent_shape
 
 MAX_PIXELS = int(os.environ.get("GANINV_MAX_PIXELS", 50_000_000))   # ~ 7000 x 7000
@@ -209,17 +209,8 @@ def save_latent(path: str, latent: torch.Tensor, *, model: str, space: str, extr
         # A reader that ignored the delta would silently render another face: new format version.
         meta.update(format=LATENT_DELTA_FORMAT, delta={"dtype": "float16",
                                                        "params": {n: list(t.shape) for n, t in delta.items()}})
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".tmp.npz", dir=folder)     # unique: concurrent writers never collide
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
-        os.chmod(tmp, 0o644)                                      # mkstemp's 0600 would hide it from other users
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
     return path
 
 

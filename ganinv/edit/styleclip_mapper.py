@@ -41,6 +41,7 @@ from torch import nn
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from ..atomic import atomic_write
 from ..io import read_json
 from ..latent import check_latent, to_ws
 from ..models.base import Generator
@@ -277,14 +278,12 @@ def save_mapper(result: MapperTrainResult, path: str | None = None) -> str:
     path = path or default_mapper_path(result.model, result.prompt)
     if not path.endswith(".safetensors"):
         raise MapperError("mapper files are safetensors: give a path ending in .safetensors")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     meta = result.metadata()
     state = {k: v.detach().cpu().contiguous() for k, v in result.mapper.state_dict().items()}
-    save_file(state, path + ".tmp", metadata={"format": FORMAT, "config": json.dumps(meta["config"])})
-    os.replace(path + ".tmp", path)
-    with open(path + ".json.tmp", "w") as f:
+    with atomic_write(path) as tmp:
+        save_file(state, tmp, metadata={"format": FORMAT, "config": json.dumps(meta["config"])})
+    with atomic_write(json_path(path)) as tmp, open(tmp, "w") as f:
         json.dump(meta, f, indent=1)
-    os.replace(path + ".json.tmp", json_path(path))
     return path
 
 

@@ -47,7 +47,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -58,6 +57,7 @@ from torch import nn
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from ..atomic import atomic_write
 from ..latent import latent_shape, to_ws
 from ..losses import image_metrics, perceptual_metric
 from ..models.base import Generator
@@ -239,17 +239,8 @@ def latent_frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
 
 # --------------------------------------------------------------------------- checkpoints
 def _atomic_write(path: str, write: Callable[[str], None]) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=d)
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         write(tmp)
-        os.chmod(tmp, 0o644)                       # mkstemp creates 0600 files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _write_json(path: str, obj) -> None:

@@ -14,7 +14,7 @@ import types
 import numpy as np
 import pytest
 
-from ganinv.models import loaders
+from ganinv.models import safe_pickle
 from ganinv.models.loaders import UnsafeCheckpointError, load_nvidia_pkl, safe_unpickle
 
 
@@ -35,10 +35,10 @@ def _slot_build(attr: str, value: bytes) -> bytes:
 def _snapshot() -> dict:
     """Every class's and function's attributes and defaults in the loader module."""
     out = {}
-    for name, obj in vars(loaders).items():
-        if isinstance(obj, type) and obj.__module__ == loaders.__name__:
+    for name, obj in vars(safe_pickle).items():
+        if isinstance(obj, type) and obj.__module__ == safe_pickle.__name__:
             out[name] = dict(vars(obj))
-        elif isinstance(obj, types.FunctionType) and obj.__module__ == loaders.__name__:
+        elif isinstance(obj, types.FunctionType) and obj.__module__ == safe_pickle.__name__:
             out[name] = (dict(vars(obj)), obj.__defaults__, obj.__kwdefaults__)
     return out
 
@@ -109,7 +109,7 @@ def test_each_load_gets_its_own_callables():
     blob = pickle.PROTO + b"\x04" + _global("dnnlib.util", "EasyDict") + pickle.STOP
     a, b = (safe_unpickle(io.BytesIO(blob)) for _ in range(2))
     assert a is not b and issubclass(a, dict)
-    assert a is not loaders._EasyDict
+    assert a is not safe_pickle._EasyDict
 
 
 def test_numeric_arrays_and_easydicts_still_load(tmp_path, fake_nvidia_env):
