@@ -117,7 +117,8 @@ def _pti(G, x, s, encoder, progress) -> MethodOutput:
     the model has one, else optimisation; ``steps``), then ``tune_steps`` tuning the weights around it."""
     E = method_encoder(G, encoder, False)
     part = sub_progress(progress, 0.0, 0.25)
-    p = _hybrid_run(G, E, x, s, part) if E is not None else optimize_run(G, x, dict(s, space=pivot_space(G, s["space"])), part)
+    pivot_settings = dict(s, space=pivot_space(G, s["space"]))            # the paper's W pivot where G has W
+    p = _hybrid_run(G, E, x, s, part) if E is not None else optimize_run(G, x, pivot_settings, part)
     r = pivotal_tuning(G, x, p.latent.detach(), space=p.space, num_steps=s["tune_steps"], seed=s["seed"],
                        progress=sub_progress(progress, 0.25, 1.0))
     return MethodOutput(r.image, r.latent, r.space, delta=r.delta, history=r.loss_history)

@@ -14,54 +14,27 @@ pivot draws the photo:
 The result is the weight delta theta* - theta; ganinv.models.tuned renders it without ever
 writing to the shared generator (the tuning itself runs on a private copy).
 
-Edit samples (ours, off by default, see the measurements below).  Eq. 5 keeps the generator
-unchanged far from the pivot, but edits start *at* the pivot.  Samples along the shipped
-edit directions n, w_e = w_p + a n with |a| in [edit_min, edit_max], can ask the tuned
-generator to keep the original's edit there:
+Edit samples (ours, off by default).  Eq. 5 keeps the generator unchanged far from the pivot,
+but edits start *at* the pivot.  Samples along the shipped edit directions n,
+w_e = w_p + a n with |a| in [edit_min, edit_max], can ask the tuned generator to keep the
+original's edit there:
 
     "difference"  L_E = L_L2( P(G(w_e; theta*) - G(w_p; theta*)),  P(G(w_e; theta) - G(w_p; theta)) )
     "image"       L_E = L_L2( P(G(w_e; theta*)),  P(G(w_e; theta)) )    (eq. 5 along the directions)
 
-with P an average pooling by ``edit_pool`` (1: none), added as ``edit_weight * L_E``.
+with P an average pooling by ``edit_pool`` (1: none), added as ``edit_weight * L_E``.  On the
+dev faces neither kept edits better than the paper's PTI ("image" keeps the pivot's face,
+"difference" draws the pivot's mouth as a ghost), so ``edit_weight`` is 0 by default.
 
-Measured (bench/editability.py setting, bundled celeba-dcgan-64, 21 real faces: the
-astronaut, gdp.jpg x3, yaoming.jpg, players.jpg x16 cropped from the photo enlarged 2x;
-pivots from hybrid inversion, 100 L-BFGS evaluations, 3.5 s; smile +2 judged on the 20
-faces whose smile score starts below 0.5; CPU seconds of the tuning on one thread):
-
-    variant                          PSNR   dlib<=.35  smile rise>=.3  same person  |ITA|<5   CPU s
-    paper PTI (edit_weight 0)        35.3   100%       90%             95%          71%       12.0
-    + difference, pool 8, weight 3   33.5   100%       80%             90%          71%       14.8
-    + difference, pool 8, weight 10  30.5   100%       75%             95%          71%       15.1
-    + image, weight 0.1              34.3   100%       100%            25%          67%       13.0
-    (10-face subset: difference at full resolution, weight 1: 34.1 dB, 78% / 67%; pool 4,
-    weight 10: 30.3 dB, 67% / 78%; an SFace identity loss on the edit samples removed the
-    edit altogether; freezing the first one or two layers: 78% / 56% and 78% / 44%.)
-
-The "image" samples keep the original's edit and with it the pivot's face (a stranger
-smiles).  The "difference" samples do not help either: tuning makes the photo win in a small
-ball around the pivot, so edits set in late.  On the two faces that fail, the tuned smile
-score is 0.0 at a = 2 and 0.6-0.95 at a = 3, where the original's is 0.6-0.7 at a = 2 (one
-of them is a dark face the smile direction mostly lightens).  Matching the original's pixel
-change transfers the *pivot's* mouth, which lies elsewhere than the photo's (the DCGAN's
-pivots reach only ~19 dB), so the change is drawn as a ghost the scorer does not read as a
-smile.  The defaults are therefore the paper's, ``edit_weight`` = 0; the samples stay
-available for generators whose pivots are closer to the photo.
-
-With 300 steps, bench/editability.py (21 faces found at 1x, hybrid pivot + tuning,
-one thread) gave 35.8 dB, LPIPS-VGG 0.021, dlib <= 0.35 on 100%, 11.9 CPU s per face;
-smile +2 rises by >= 0.3 on 90% and keeps the person on 90% of the 20, ITA within 5 degrees
-on 81%.  The float16 delta in a record renders the same images as float32 (PSNR at the
-metric's 100 dB ceiling).
-
-Defaults: ``PTI_STEPS`` = 150 steps at the paper's learning rate 3e-4.  On 5 of the faces
-(100-evaluation hybrid pivots): 300 steps 35.6 dB, 13.7 CPU s per face (pivot included);
-150 steps 32.4 dB, 8.4 s; 100 steps 30.4 dB, 6.8 s; the smile +2 rise, identity and ITA
-criteria came out the same for all three, so 150 keeps a margin over the 30 dB target at
-about half the time.  lr 1e-3 / 6e-4 reach lower PSNR and weaken the edit (lr 1e-3, 100
-steps: the smile rose on none of the faces); LPIPS-Alex as in the authors' code; one w_r per step at alpha = 1
-spread of W (random samples lie ~1.4 spreads apart) with lambda_R = 0.1 and the L2 term only
-(LPIPS in eq. 5 adds ~30% to a step).
+As the paper, by default: eq. 2 with LPIPS-Alex (the authors' code) and L2 at weight 1, lr
+3e-4, eq. 5 with both its L2 and LPIPS terms at lambda_R = 0.1, one fresh w_r per step, and
+(through ganinv.actions) a W pivot on generators that have W.  Departures, each measured in
+docs/benchmarks.md (bench/pti_settings.py, docs/results/pti-settings.json):
+- ``num_steps`` 150 instead of 350 (``PTI_STEPS``): 350 steps take 2.4x the time;
+- no LPIPS stop (``lpips_stop`` 0; the paper's is 0.06): on 64-px images LPIPS-Alex falls
+  below 0.06 after 2-4 steps (at the pivot's PSNR), so the stop would return it untuned;
+- alpha of eq. 4 is in units of W's spread (1.0), not the paper's raw 30, so one value fits
+  every model.
 
 Legend (variable -> paper symbol): ``pivot`` -> w_p, ``target`` -> x, ``delta`` ->
 theta* - theta, ``l2_weight`` -> lambda_L2, ``lpips_weight`` -> weight of L_LPIPS (1),
@@ -71,10 +44,11 @@ model), ``edit_weight`` -> weight of L_E.
 
 Steps:
 1. ws of the pivot (any space; eq. 2's w_p) and the original's image there.
-2. A bank of w_r (eq. 4) and w_e with their images under the untouched G (theta).
+2. A bank of w_e (and of w_r when ``fresh_locality`` is off) rendered by the untouched G (theta).
 3. A private copy of G: theta*, all synthesis weights (StyleGAN2's mapping stays fixed).
-4. Per step: eq. 2 at the pivot, eq. 5 at ``locality_samples`` banked w_r, L_E at
-   ``edit_samples`` banked w_e; Adam on theta*.
+4. Per step: ``locality_samples`` new w_r (eq. 4) rendered by theta; stop if L_LPIPS at the
+   pivot is <= ``lpips_stop``; eq. 2 at the pivot, eq. 5 at the w_r, L_E at ``edit_samples``
+   banked w_e; Adam on theta*.
 5. delta = theta* - theta and the metrics of G(w_p; theta*).
 """
 from __future__ import annotations
@@ -92,7 +66,7 @@ from ..latent import check_latent, latent_shape, to_ws
 from ..losses import image_metrics, mse, perceptual_metric
 from ..models.base import Generator
 from ..models.tuned import Delta, weight_delta
-from ..settings import PTI_STEPS, ProgressFn
+from ..settings import PTI_LPIPS_STOP, PTI_PIVOT_SPACE, PTI_STEPS, ProgressFn
 from .optimize import w_stats
 
 EDIT_LOSSES = ("difference", "image")
@@ -126,7 +100,7 @@ def pivotal_tuning(
     perceptual: str = "lpips-alex",    # ganinv.losses metric for L_LPIPS (authors' code: LPIPS-Alex)
     locality_weight: float = 0.1,      # lambda_R of eq. 6 (paper: 0.1)
     locality_l2_weight: float = 1.0,   # lambda_R_L2 of eq. 5, relative to its LPIPS term
-    locality_lpips: bool = False,      # also the LPIPS term of eq. 5 (2x the cost of a step)
+    locality_lpips: bool = True,       # the LPIPS term of eq. 5 (paper: on); False keeps its L2 term only
     locality_alpha: float = 1.0,       # alpha of eq. 4, in units of W's spread
     locality_samples: int = 1,         # w_r per step (paper: 1)
     directions: Sequence | None = None,  # for L_E: Direction objects or vectors; None: G's shipped ones
@@ -136,7 +110,9 @@ def pivotal_tuning(
     edit_min: float = 1.0,             # |a| of the edit samples, uniform in [edit_min, edit_max]
     edit_max: float = 3.0,
     edit_samples: int = 2,             # w_e per step
-    reference_bank: int = 64,          # w_r and w_e drawn (and rendered by G) once, then reused
+    lpips_stop: float = PTI_LPIPS_STOP,  # stop once L_LPIPS at the pivot is at most this (paper: 0.06; 0: never)
+    fresh_locality: bool = True,       # a new w_r every step (paper); False: drawn from the bank below
+    reference_bank: int = 64,          # w_e (and w_r unless fresh_locality) drawn and rendered by G once, then reused
     freeze: Sequence[str] = (),        # parameter-name prefixes kept fixed besides "mapping."
     seed: int = 0,
     progress: ProgressFn | None = None,
@@ -164,7 +140,8 @@ def pivotal_tuning(
     n_edit = edit_samples if steps and edit_weight > 0 else 0
     settings["num_directions"] = len(steps)
     bank = max(1, min(reference_bank, num_steps * max(n_loc, n_edit, 1)))
-    loc_ws = _locality_points(G, ws_p, bank, locality_alpha * w_stats(G)[1], gen) if n_loc else None
+    alpha = locality_alpha * w_stats(G)[1]
+    loc_ws = _locality_points(G, ws_p, bank, alpha, gen) if n_loc and not fresh_locality else None
     edit_ws = _edit_points(G, pivot.to(device), space, ws_p, steps, bank, edit_min, edit_max, gen) if n_edit else None
     loc_ref, edit_ref = (_render(G, w) if w is not None else None for w in (loc_ws, edit_ws))
 
@@ -181,17 +158,23 @@ def pivotal_tuning(
     # 4. Eq. 6 (+ L_E), one Adam step per iteration.
     history: list[dict] = []
     for step in range(num_steps):
-        i_loc = torch.randint(bank, (n_loc,), generator=gen)
+        if n_loc and fresh_locality:                 # eq. 4 drawn anew, its x_r from the untouched G
+            w_r = _locality_points(G, ws_p, n_loc, alpha, gen)
+            x_r = _render(G, w_r)
+        elif n_loc:
+            i_loc = torch.randint(bank, (n_loc,), generator=gen)
+            w_r, x_r = loc_ws[i_loc], loc_ref[i_loc]
         i_edit = torch.randint(bank, (n_edit,), generator=gen)
-        parts = [ws_p] + ([loc_ws[i_loc]] if n_loc else []) + ([edit_ws[i_edit]] if n_edit else [])
+        parts = [ws_p] + ([w_r] if n_loc else []) + ([edit_ws[i_edit]] if n_edit else [])
         img = Gt.synthesis(torch.cat(parts), noise_mode="const")
         out, loc_t, edit_t = img[:1], img[1:1 + n_loc], img[1 + n_loc:]
         l2 = mse(out, x)
         lp = percept(out, x) if lpips_weight > 0 else torch.zeros_like(l2)
         loss = lpips_weight * lp + l2_weight * l2
         row = {"step": step + 1, "l2": float(l2.detach()), "lpips": float(lp.detach())}
+        if lpips_weight > 0 and row["lpips"] <= lpips_stop:
+            break                                    # the paper's stop (authors' code: before the step)
         if n_loc:
-            x_r = loc_ref[i_loc]
             l_r = locality_l2_weight * mse(loc_t, x_r).mean()
             if locality_lpips:
                 l_r = l_r + percept(loc_t, x_r).mean()
@@ -213,6 +196,7 @@ def pivotal_tuning(
         if progress and ((step + 1) % progress_every == 0 or step + 1 == num_steps):
             progress((step + 1) / num_steps, f"pivotal tuning {step + 1}/{num_steps}  loss {row['loss']:.4f}")
 
+    settings["steps_run"] = len(history)
     # 5. The delta and the tuned reconstruction.
     Gt.requires_grad_(False)
     delta = weight_delta(G, Gt, names)
@@ -222,6 +206,12 @@ def pivotal_tuning(
     return PTIResult(delta=delta, latent=pivot.detach().cpu().clone(), space=space, image=image.cpu(),
                      pivot_image=pivot_image.cpu(), metrics=metrics, pivot_metrics=pivot_metrics,
                      loss_history=history, settings=settings, model=G.name, seconds=time.time() - t0)
+
+
+def pivot_space(G: Generator, requested: str | None = None) -> str | None:
+    """The pivot's space: ``requested``, else the paper's W when G has it (Sec. 3.1: W, not W+, keeps the
+    pivot editable), else None (the inversion's own default, Z for a DCGAN)."""
+    return requested or (PTI_PIVOT_SPACE if G.supports(PTI_PIVOT_SPACE) else None)
 
 
 def _check(G: Generator, target: torch.Tensor, pivot: torch.Tensor, space: str, num_steps: int,
@@ -297,4 +287,4 @@ def _adam(params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=lr)
 
 
-__all__ = ["EDIT_LOSSES", "PTIResult", "pivotal_tuning"]
+__all__ = ["EDIT_LOSSES", "PTIResult", "pivot_space", "pivotal_tuning"]

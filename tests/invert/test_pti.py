@@ -6,14 +6,15 @@ import pytest
 import torch
 
 from factories import tiny_dcgan, tiny_stylegan2
-from ganinv.invert.pti import pivotal_tuning
+from ganinv.invert import pti
+from ganinv.invert.pti import pivot_space, pivotal_tuning
 from ganinv.io import load_latent, save_latent
 from ganinv.latent import render, to_ws
 from ganinv.losses import perceptual_metric, psnr
 from ganinv.models.tuned import TunedGenerator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-FAST = dict(perceptual="stlpips-alex", lpips_weight=0.0)      # pixel loss only: the maths, in milliseconds
+FAST = dict(perceptual="stlpips-alex", lpips_weight=0.0, locality_lpips=False)   # pixel losses only: milliseconds
 
 
 def _unit(dim: int, seed: int) -> torch.Tensor:
@@ -84,6 +85,52 @@ def test_shipped_defaults_run_every_term_of_eq_6(G, case):
     no_lpips = pivotal_tuning(G, x, pivot, space="Z", lpips_weight=0.0)
     with torch.no_grad():
         assert float(percept(r.image, x)) < float(percept(no_lpips.image, x)) - 0.005
+
+
+def test_shipped_defaults_are_the_papers_but_for_the_documented_departures():
+    """Eq. 5 with its LPIPS term, a fresh w_r each step, lr 3e-4; 150 steps and no LPIPS stop (documented)."""
+    import inspect
+    d = {k: p.default for k, p in inspect.signature(pivotal_tuning).parameters.items()}
+    assert d["locality_lpips"] is True and d["fresh_locality"] is True and d["locality_samples"] == 1
+    assert d["lr"] == 3e-4 and d["locality_weight"] == 0.1 and d["l2_weight"] == d["lpips_weight"] == 1.0
+    assert d["num_steps"] == 150 and d["lpips_stop"] == 0.0
+
+
+def test_locality_samples_are_drawn_anew_every_step(G, case, monkeypatch):
+    x, pivot = case
+    drawn = []
+    original = pti._locality_points
+
+    def spy(G, ws_p, n, alpha, gen):
+        out = original(G, ws_p, n, alpha, gen)
+        drawn.append(out)
+        return out
+    monkeypatch.setattr(pti, "_locality_points", spy)
+    pivotal_tuning(G, x, pivot, space="Z", num_steps=5, directions=[], **FAST)
+    assert len(drawn) == 5 and all(w.shape[0] == 1 for w in drawn)
+    assert all(not torch.equal(drawn[i], drawn[i + 1]) for i in range(4))
+    drawn.clear()
+    pivotal_tuning(G, x, pivot, space="Z", num_steps=5, directions=[], fresh_locality=False, reference_bank=8, **FAST)
+    assert len(drawn) == 1 and drawn[0].shape[0] == 5        # one bank (min(bank, steps)), drawn once
+
+
+def test_lpips_stop_ends_tuning_at_the_first_step_at_or_below_it(G, case):
+    """The paper's stop: before the step whose L_LPIPS at the pivot is <= lpips_stop (authors' code)."""
+    x, pivot = case
+    kw = dict(space="Z", num_steps=30, lr=3e-3, directions=[], locality_lpips=False, perceptual="stlpips-alex")
+    full = [row["lpips"] for row in pivotal_tuning(G, x, pivot, **kw).loss_history]
+    stop = sorted(full)[len(full) // 2]                       # reached part-way, not at step 1
+    first = next(i for i, v in enumerate(full) if v <= stop)
+    assert 0 < first < len(full) - 1
+    r = pivotal_tuning(G, x, pivot, lpips_stop=stop, **kw)
+    assert r.settings["steps_run"] == len(r.loss_history) == first
+    assert [row["lpips"] for row in r.loss_history] == pytest.approx(full[:first], rel=1e-6)
+
+
+def test_pivot_space_is_w_where_the_generator_has_it():
+    assert pivot_space(tiny_stylegan2()) == "W"
+    assert pivot_space(tiny_stylegan2(), "W+") == "W+"
+    assert pivot_space(tiny_dcgan()) is None                  # Z only: the inversion's own default
 
 
 def _far_change(G, delta, pivot, alpha: float) -> float:
