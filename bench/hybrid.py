@@ -38,12 +38,13 @@ import editability as eb  # noqa: E402
 from ganinv.invert.encoder import encoder_path, load_encoder  # noqa: E402
 from ganinv.invert.hybrid import invert_hybrid  # noqa: E402
 from ganinv.invert.optimize import invert_optimize  # noqa: E402
-from ganinv.losses import perceptual_metric  # noqa: E402
+from ganinv.losses import PSNR_8BIT_MAX, perceptual_metric  # noqa: E402
 from ganinv.registry import load_generator  # noqa: E402
 
 def db(mse: float) -> float:
-    """PSNR in dB of a mean squared error measured in [-1, 1] units."""
-    return float(10 * np.log10(4 / mse)) if mse > 0 else 100.0
+    """PSNR in dB of a float mean squared error in [-1, 1] units, shown at most at the 8-bit ceiling
+    (``PSNR_8BIT_MAX``): a smaller error does not survive saving the image."""
+    return min(PSNR_8BIT_MAX, float(10 * np.log10(4 / mse))) if mse > 0 else PSNR_8BIT_MAX
 
 
 def targets(G, n_samples: int, n_faces: int) -> dict[str, torch.Tensor]:

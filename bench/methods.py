@@ -126,8 +126,10 @@ def one_at_a_time(G, E, n: int = 4) -> None:
 
 
 def _psnr(mse: float) -> float:
+    """PSNR of a float MSE in [-1, 1] units (peak-to-peak 2), at most the 8-bit ceiling."""
     import math
-    return 10 * math.log10(4.0 / max(mse, 1e-12))                     # images in [-1, 1]: peak-to-peak 2
+    from ganinv.losses import PSNR_8BIT_MAX
+    return min(PSNR_8BIT_MAX, 10 * math.log10(4.0 / max(mse, 1e-12)))
 
 
 def domain_sweep(G, E, n: int) -> None:

@@ -33,6 +33,7 @@ import copy
 import hashlib
 import importlib.util
 import io
+import math
 import os
 import threading
 
@@ -320,6 +321,22 @@ def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1.0 / err)
 
 
+# An 8-bit image carries rounding noise of variance LSB^2 / 12 (LSB = 1/255 in [0, 1]): two saved images
+# that differ by less than that are equal for every purpose, so reported PSNR stops at 10 log10(12 * 255^2).
+PSNR_8BIT_MAX = 10 * math.log10(12 * 255 ** 2)      # 58.92 dB
+
+
+def quantize_8bit(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in [-1, 1] as the 8-bit image a user saves (clamped, rounded to 1/255 steps), back in [-1, 1]."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
+
+
+def psnr_8bit(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB of the 8-bit images, at most ``PSNR_8BIT_MAX`` (identical at 8 bits), [N]."""
+    err = ((quantize_8bit(x) - quantize_8bit(y)) / 2).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(1.0 / err.clamp_min(1.0 / (12 * 255 ** 2)))
+
+
 def _gaussian_window(size: int, sigma: float, channels: int, device) -> torch.Tensor:
     coords = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
     g = torch.exp(-coords ** 2 / (2 * sigma ** 2))
@@ -345,8 +362,10 @@ def ssim(x: torch.Tensor, y: torch.Tensor, *, window: int = 11, sigma: float = 1
 
 @torch.no_grad()
 def image_metrics(x: torch.Tensor, y: torch.Tensor, *, perceptual: PerceptualMetric | None = None) -> list[dict]:
-    """PSNR, SSIM and perceptual distance between each pair; one dict per image."""
+    """PSNR, SSIM and perceptual distance between each pair, computed on the 8-bit images a user would
+    save (PSNR at most ``PSNR_8BIT_MAX``); one dict per image."""
     perceptual = perceptual or perceptual_metric(x.device)
-    p, s, d = psnr(x, y), ssim(x, y), perceptual(x, y)
+    x, y = quantize_8bit(x), quantize_8bit(y)
+    p, s, d = psnr_8bit(x, y), ssim(x, y), perceptual(x, y)
     return [{"psnr": float(p[i]), "ssim": float(s[i]), "perceptual": float(d[i]),
              "perceptual_metric": perceptual.name} for i in range(x.shape[0])]

@@ -1,6 +1,9 @@
+import math
+
+import pytest
 import torch
 
-from ganinv.losses import image_metrics, perceptual_metric, psnr, ssim
+from ganinv.losses import PSNR_8BIT_MAX, image_metrics, perceptual_metric, psnr, ssim
 
 
 def test_psnr_known_value():
@@ -36,6 +39,27 @@ def test_perceptual_metric_orders_distortions(astronaut):
     y = small.clone().requires_grad_(True)
     m(x, y).sum().backward()
     assert y.grad is not None and y.grad.abs().sum() > 0
+
+
+def test_image_metrics_are_on_the_saved_8_bit_images():
+    """PSNR / SSIM / perceptual distance of what a user saves: floats that round to the same 8-bit image are
+    identical (PSNR at the 8-bit ceiling 10 log10(12 * 255^2), not 100 dB), and 8-bit images that differ give
+    the PSNR numpy computes on the uint8 arrays."""
+    import numpy as np
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 64, 64, generator=g) * 2 - 1
+    u8 = ((x + 1) * 127.5).round()
+    x = u8 / 127.5 - 1
+    near = x + 0.3 / 127.5 * (torch.rand(x.shape, generator=g) - 0.5)        # < half a level off everywhere
+    (row,) = image_metrics(x, near)
+    assert row["psnr"] == pytest.approx(PSNR_8BIT_MAX, abs=1e-4) and row["ssim"] == pytest.approx(1.0, abs=1e-6)
+    assert PSNR_8BIT_MAX == pytest.approx(58.92, abs=0.005) and row["perceptual"] < 1e-6
+    assert float(psnr(x, near)) > 65                                    # the float PSNR reports rounding noise
+    a = u8.numpy().astype(np.int64)
+    b = np.clip(a + np.where(a < 128, 3, -2), 0, 255)                   # 2-3 levels off everywhere
+    (row,) = image_metrics(x, torch.from_numpy(b.astype(np.float32)) / 127.5 - 1)
+    expect = 10 * math.log10(255 ** 2 / ((a - b) ** 2).mean())
+    assert row["psnr"] == pytest.approx(expect, abs=1e-3) and 38 < expect < 43
 
 
 def test_metrics_name_their_perceptual_metric():

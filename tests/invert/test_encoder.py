@@ -116,7 +116,8 @@ def test_force_in_domain_reports_latent_distance():
     with torch.no_grad():
         x = G(G.sample_z(16, seed=seed), noise_mode="const")
         rec = G(r.encoder(x), noise_mode="const")
-    mse01 = ((rec - x) / 2).square().flatten(1).mean(1)                    # images in [0, 1]
+    u8 = lambda t: ((t.clamp(-1, 1) + 1) * 127.5).round()                       # noqa: E731  the saved 8-bit image
+    mse01 = ((u8(rec) - u8(x)) / 255).square().flatten(1).mean(1)          # 8-bit images in [0, 1]
     assert held["psnr"] == pytest.approx(float((10 * torch.log10(1 / mse01)).mean()), abs=1e-3)
     again = evaluate_encoder(G, r.encoder, n=16)
     assert again["psnr"] == pytest.approx(held["psnr"], abs=1e-4)      # held-out set is fixed
