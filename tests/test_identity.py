@@ -98,7 +98,8 @@ def test_identity_distance_without_a_face_says_why(astronaut):
 def test_torch_sface_matches_opencv(astronaut):
     _needs_sface()
     require("cv2", "opencv-python-headless, requirements.txt")
-    from ganinv.identity import load_sface, sface_embedding_cv2
+    from ganinv.identity import load_sface
+    from identity_reference import sface_embedding_cv2
     crop = sface_align(astronaut, detect_faces(astronaut)[0])
     ref = sface_embedding_cv2(crop)
     got = load_sface()(torch.tensor(np.asarray(crop), dtype=torch.float32).permute(2, 0, 1)[None])[0]
@@ -109,7 +110,8 @@ def test_torch_sface_matches_opencv(astronaut):
 # --------------------------------------------------------------------------- ArcFace
 def test_torch_arcface_matches_an_onnx_runtime(astronaut):
     _needs_arcface()
-    from ganinv.identity import _face_tensor, arcface_embedding_reference, load_arcface
+    from ganinv.identity import _face_tensor, load_arcface
+    from identity_reference import arcface_embedding_reference
     crop = arcface_align(astronaut, detect_faces(astronaut)[0])
     ref, runtime = arcface_embedding_reference(crop)
     x = _face_tensor(crop).requires_grad_(True)
@@ -263,3 +265,11 @@ def test_template_points_follow_each_template():
         pts = template_points(spec) / spec.size
         assert abs(pts[:2, 0].mean() - 0.5) < 0.01 and abs(pts[0, 1] - pts[1, 1]) < 0.01
     assert template_points(CELEBA_DCGAN)[0, 1] / 64 > template_points(FFHQ)[0, 1] / 1024
+
+
+def test_identity_match_words_its_verdict_once():
+    from ganinv.identity import IdentityMatch, verdict
+    assert IdentityMatch("dlib", 0.3, True, SAME_PERSON_THRESHOLD).verdict == "same person" == verdict(True)
+    assert IdentityMatch("arcface", 0.1, False, ARCFACE_SAME_PERSON_THRESHOLD).verdict == "different person"
+    missing = IdentityMatch("dlib", None, None, SAME_PERSON_THRESHOLD, "no face found in the first image")
+    assert missing.verdict == "no face found in the first image" and missing.distance is None

@@ -71,12 +71,12 @@ def _metric_rows(inv) -> list[tuple[str, object]]:
     m = inv.metrics
     rows = []
     if m.get("arcface_similarity") is not None:
-        verdict = "same person" if m.get("arcface_same_person") else "different person"
+        verdict = face_actions.verdict(m.get("arcface_same_person"))
         rows.append(("identity: ArcFace similarity to the photo", f"{m['arcface_similarity']:.3f} ({verdict})"))
     rows += [("PSNR (dB)", f"{m['psnr']:.2f}"), ("SSIM", f"{m['ssim']:.3f}"),
              (f"perceptual distance ({m['perceptual_metric']})", f"{m['perceptual']:.4f}")]
     if m.get("identity_distance") is not None:
-        verdict = "same person" if m.get("same_person") else "different person"
+        verdict = face_actions.verdict(m.get("same_person"))
         rows.append(("identity distance (dlib, < 0.6 same person)", f"{m['identity_distance']:.3f} ({verdict})"))
     elif m.get("identity_note"):
         rows.append(("identity distance (dlib)", m["identity_note"]))
@@ -106,7 +106,7 @@ def make_callbacks(ctx: Context) -> dict:
         prep = inv.prepared
         sim = inv.metrics.get("arcface_similarity")
         kept = "" if sim is None else (f", ArcFace similarity {sim:.3f} "
-                                       f"({'same person' if inv.metrics.get('arcface_same_person') else 'another person'})")
+                                       f"({face_actions.verdict(inv.metrics.get('arcface_same_person'))})")
         tuned = " with its tuned generator" if inv.delta else ""
         status = (f"Inverted with **{inv.model}** by {inv.method} in {inv.seconds:.1f} s ({prep.note}, {inv.space} "
                   f"space): PSNR {inv.metrics['psnr']:.2f} dB{kept}. The latent{tuned} is kept for the other tabs.")

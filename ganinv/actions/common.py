@@ -25,7 +25,7 @@ from ..models.loaders import CheckpointFormatError, UnsafeCheckpointError
 from ..models.tuned import DeltaError, delta_digest, tuned_generator
 from ..plots import loss_figure
 from ..registry import REPO_ROOT, ChecksumError, ModelUnavailableError, checkpoints_dir, get_spec, load_generator
-from ..settings import SEED_MAX, SOURCE_KINDS, STRENGTH_LIMIT
+from ..settings import MAX_STEPS, SEED_MAX, SOURCE_KINDS, STRENGTH_LIMIT
 
 
 class InputError(ValueError):
@@ -85,6 +85,21 @@ def number(value, what: str, lo: float, hi: float, *, whole: bool = False) -> fl
 def _bound(x: float) -> str:
     """A range bound as users write it: 4294967295 rather than 4.29497e+09, 0.5 rather than 0.500000."""
     return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+def check_steps(value, what: str = "Steps", limit: int = MAX_STEPS) -> int:
+    """A step count: a whole number from 1 to ``limit``."""
+    return number(value, what, 1, limit, whole=True)
+
+
+def check_layer(G: Generator, layer, what: str = "Layer", allowed=None) -> str | None:
+    """None for a missing layer (the method's default), else one of ``allowed`` (default: G's hidden layers)."""
+    if layer is None or layer == "":
+        return None
+    allowed = tuple(G.layer_names[1:-1] if allowed is None else allowed)
+    if layer not in allowed:
+        raise InputError(f"{what} must be one of {', '.join(allowed)}; got {str(layer)[:40]!r}.")
+    return layer
 
 
 def optional_number(value, what: str, lo: float, hi: float) -> float | None:
@@ -226,6 +241,6 @@ def session_latent(G: Generator, record: Record | None, label: str = "source") -
 
 # Presentation helpers front ends use on results: tensor_to_pil (images in [-1, 1] -> PIL) and
 # loss_figure (loss curves, drawn under matplotlib's lock).
-__all__ = ["tensor_to_pil", "loss_figure", "InputError", "USER_ERRORS", "IMAGE_ERRORS", "user_message", "public_path", "public_text", "grid_image", "number", "optional_number",
+__all__ = ["tensor_to_pil", "loss_figure", "InputError", "USER_ERRORS", "IMAGE_ERRORS", "user_message", "public_path", "public_text", "grid_image", "number", "check_steps", "check_layer", "optional_number",
            "choice", "strength", "seed", "layer_list", "generator", "Record", "load_record", "record_generator", "source_generator", "Source", "check_source",
            "session_latent", "seed_latent"]

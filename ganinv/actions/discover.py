@@ -17,7 +17,7 @@ from ..edit.sefa import Components, sefa
 from ..io import image_grid, tensor_to_pil
 from ..registry import DEFAULT_MODEL
 from ..settings import MAX_COMPONENTS, STRIP_STRENGTHS, ProgressFn
-from .common import (source_generator, InputError, Source, choice, generator, layer_list, number, seed as check_seed,
+from .common import (source_generator, InputError, Source, check_layer, choice, generator, layer_list, number, seed as check_seed,
                      strength as check_strength)
 from .edit import SESSION_SUFFIX, Strip, direction_strip, strip_strengths
 from .sources import resolve_source
@@ -43,11 +43,10 @@ def find_components(*, model: str = DEFAULT_MODEL, method: str = "sefa", num_com
     G = generator(model, device)
     if method == "sefa":
         return sefa(G, num_components=k, layers=layer_list(layers, G.num_ws) if layers else None)
-    if layer not in (None, "") and layer not in G.layer_names:
-        raise InputError(f"Layer must be one of {', '.join(G.layer_names)}; got {str(layer)[:40]!r}.")
+    layer = check_layer(G, layer, allowed=G.layer_names)
     return ganspace(G, num_components=k, num_samples=number(num_samples, "GANSpace samples", *GANSPACE_SAMPLES,
                                                             whole=True),
-                    layer=layer or None, seed=check_seed(seed), progress=progress)
+                    layer=layer, seed=check_seed(seed), progress=progress)
 
 
 def discover(source: Source, *, model: str = DEFAULT_MODEL, method: str = "sefa", num_components: int = 5,

@@ -14,7 +14,7 @@ from PIL import Image
 
 from ..cache import LoadOnceCache
 from ..faces import NoFaceError, align_face, detect_faces, draw_landmarks, get_align_spec, paste_back, pick_face
-from ..identity import ARCFACE_SAME_PERSON_THRESHOLD, IdentityLoss, identity_metrics
+from ..identity import ARCFACE_SAME_PERSON_THRESHOLD, IdentityLoss, identity_metrics, verdict
 from ..io import center_crop_resize, load_image, pil_to_tensor, tensor_to_pil
 from ..models.base import Generator
 from ..registry import MODELS, get_spec
@@ -158,6 +158,6 @@ def alignment_preview(prepared: Prepared | None) -> Image.Image | None:
     return out
 
 
-__all__ = ["Prepared", "check_alignment", "prepare_image", "find_faces", "FaceCrop", "face_crops", "identity_metric",
+__all__ = ["verdict", "Prepared", "check_alignment", "prepare_image", "find_faces", "FaceCrop", "face_crops", "identity_metric",
            "paste_into_photo",
            "alignment_preview", "NoFaceError"]

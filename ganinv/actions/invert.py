@@ -18,8 +18,8 @@ from ..models.base import Generator
 from ..plots import loss_figure, save_figure
 from ..registry import DEFAULT_MODEL
 from ..settings import (DOMAIN_WEIGHT_MAX, INVERT_BATCH, PTI_STEPS, INVERT_STEPS, LATENT_SPACES, MAX_CODES, MAX_RESTARTS,
-                        MAX_STEPS, MULTICODE_N, PERCEPTUAL_WEIGHT, SEED_MAX, ProgressFn, sub_progress)
-from .common import (IMAGE_ERRORS, InputError, Record, choice, generator, load_record, number, optional_number,
+                        MULTICODE_N, PERCEPTUAL_WEIGHT, SEED_MAX, ProgressFn, sub_progress)
+from .common import (IMAGE_ERRORS, InputError, Record, check_layer, check_steps, choice, generator, load_record, number, optional_number,
                      record_generator, user_message)
 from .faces import Prepared, check_alignment, identity_metric, paste_into_photo, prepare_image
 from .invert_methods import HYBRID_OPTIMIZERS, METHODS, batched_methods, latent_methods, method_encoder, optimize_run
@@ -66,19 +66,16 @@ def check_settings(G: Generator, *, method: str, space: str | None, steps, perce
     spaces = [s for s in LATENT_SPACES if G.supports(s)]
     if space not in (None, ""):
         choice(space, f"Latent space for {G.name}", spaces)
-    if layer not in (None, "") and layer not in G.layer_names:
-        raise InputError(f"Layer must be one of {', '.join(G.layer_names[1:-1])}; got {str(layer)[:40]!r}.")
-    return dict(space=space or None, steps=number(steps, "Steps", 1, MAX_STEPS, whole=True),
+    return dict(space=space or None, steps=check_steps(steps),
                 perceptual_weight=number(perceptual_weight, "Perceptual weight", 0, 1e3),
                 restarts=number(restarts, "Restarts", 1, MAX_RESTARTS, whole=True),
                 seed=number(seed, "Seed", 0, SEED_MAX, whole=True),
-                n_codes=number(n_codes, "Codes N", 1, MAX_CODES, whole=True), layer=layer or None,
+                n_codes=number(n_codes, "Codes N", 1, MAX_CODES, whole=True), layer=check_layer(G, layer),
                 l_dom=optional_number(l_dom, "Domain weight", 0, DOMAIN_WEIGHT_MAX), optimizer=optimizer,
                 lr=optional_number(lr, "Learning rate", 1e-5, 10),
-                latent_steps=None if latent_steps in (None, "") else number(latent_steps, "Latent steps", 1,
-                                                                            MAX_STEPS, whole=True),
+                latent_steps=None if latent_steps in (None, "") else check_steps(latent_steps, "Latent steps"),
                 l_reg=optional_number(l_reg, "Feature regulariser weight", 0, 1e3),
-                tune_steps=number(tune_steps, "Tuning steps", 1, MAX_STEPS, whole=True))
+                tune_steps=check_steps(tune_steps, "Tuning steps"))
 
 
 def run_method(G: Generator, prep: Prepared, method: str, settings: dict, *, encoder: str | None = None,

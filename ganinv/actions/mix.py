@@ -22,11 +22,11 @@ from ..io import image_grid, save_latent, tensor_to_pil
 from ..latent import render, to_ws
 from ..models.base import Generator
 from ..registry import DEFAULT_MODEL
-from ..settings import (DOMAIN_WEIGHT_MAX, INVERT_STEPS, MAX_FRAMES, MAX_STEPS, MORPH_FPS, MORPH_FRAMES,
+from ..settings import (DOMAIN_WEIGHT_MAX, INVERT_STEPS, MAX_FRAMES, MORPH_FPS, MORPH_FRAMES,
                         RENDER_KWARGS, STRENGTH_LIMIT, ProgressFn)
-from .common import source_generator, InputError, Source, check_source, choice, generator, layer_list, number, seed as check_seed
+from .common import source_generator, InputError, Source, check_layer, check_source, check_steps, choice, generator, layer_list, number, seed as check_seed
 from .faces import prepare_image
-from .invert import method_encoder
+from .invert_methods import method_encoder
 from .sources import resolve_source, resolve_sources
 
 MORPH_METHODS = ("lerp", "slerp")
@@ -63,7 +63,7 @@ def _render(G: Generator, latents: torch.Tensor, space: str) -> torch.Tensor:
 
 
 def _steps(invert_steps) -> int:
-    return number(invert_steps, "Inversion steps for photos", 1, MAX_STEPS, whole=True)
+    return check_steps(invert_steps, "Inversion steps for photos")
 
 
 def morph(a: Source, b: Source, *, folder: str, model: str = DEFAULT_MODEL, num_frames: int = MORPH_FRAMES,
@@ -108,9 +108,7 @@ def crossover(a: Source, b: Source, *, model: str = DEFAULT_MODEL, layers: str |
     wlayers = layer_list(layers, G.num_ws) if layers not in (None, "") and G.num_ws > 1 else None
     seed = check_seed(seed)
     if wlayers is None:
-        layer = layer or G.layer_names[len(G.layer_names) // 2]
-        if layer not in G.layer_names[1:-1]:
-            raise InputError(f"Choose a feature layer: {', '.join(G.layer_names[1:-1])}; got {str(layer)[:40]!r}.")
+        layer = check_layer(G, layer, "Feature layer") or G.layer_names[len(G.layer_names) // 2]
         choice(mode, "Mode", FEATURE_MODES)
         choice(region, "Region", REGIONS)
         fraction = number(fraction, "Fraction from B", 0.01, 1)
@@ -192,7 +190,7 @@ def diffusion(context: Source, target: Source, *, model: str = DEFAULT_MODEL, bo
     inverted in-domain so the generator blends it.  ``inputs`` are context, target and the composite."""
     box = number(box, "Pasted box", 0.1, 0.9)
     feather = number(feather, "Feather", 0, 64, whole=True)
-    steps = number(num_steps, "Evaluations", 1, MAX_STEPS, whole=True)
+    steps = check_steps(num_steps, "Evaluations")
     l_dom = number(l_dom, "Domain weight", 0, DOMAIN_WEIGHT_MAX)
     G = generator(model, device)
     E = method_encoder(G, encoder, True)

@@ -17,8 +17,8 @@ from ..invert.multicode import center_hole_mask, restore as mc_restore, to_grey
 from ..io import center_crop_resize, load_image, pil_to_tensor, tensor_to_pil
 from ..models.base import Generator
 from ..registry import DEFAULT_MODEL
-from ..settings import INVERT_STEPS, MAX_CODES, MAX_STEPS, MULTICODE_N, RESTORE_FACTORS, RESTORE_TASKS, ProgressFn
-from .common import Record, record_generator, InputError, choice, generator, number
+from ..settings import INVERT_STEPS, MAX_CODES, MULTICODE_N, RESTORE_FACTORS, RESTORE_TASKS, ProgressFn
+from .common import Record, record_generator, InputError, check_steps, choice, generator, number
 from .faces import Prepared, prepare_image
 
 HOLE = 0.35                                     # centre hole side, fraction of the image (inpainting preset)
@@ -116,7 +116,7 @@ def restore(image, task: str, *, model: str = DEFAULT_MODEL, mask: torch.Tensor 
     masks are drawn on the whole photo, so alignment must stay "center"."""
     choice(task, "Task", RESTORE_TASKS)
     n = number(codes, "Codes N", 1, MAX_CODES, whole=True)
-    num_steps = number(steps, "Steps", 1, MAX_STEPS, whole=True)
+    num_steps = check_steps(steps)
     f = number(factor, "Factor", 2, 8, whole=True)
     G = record_generator(generator(model, device), record)
     if mask is not None and not isinstance(mask, torch.Tensor):

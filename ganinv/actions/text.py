@@ -24,8 +24,8 @@ from ..edit.styleclip_optimize import text_edit_optimize
 from ..io import save_latent
 from ..latent import render
 from ..registry import DEFAULT_MODEL, ModelUnavailableError, checkpoints_dir, get_spec, offline
-from ..settings import MAPPER_STEPS, MAX_MAPPER_STEPS, MAX_STEPS, STRENGTH_LIMIT, TEXT_STEPS, ProgressFn
-from .common import source_generator, InputError, Source, generator, number, seed as check_seed
+from ..settings import MAPPER_STEPS, MAX_MAPPER_STEPS, STRENGTH_LIMIT, TEXT_STEPS, ProgressFn
+from .common import source_generator, InputError, Source, check_steps, generator, number, seed as check_seed
 from .sources import resolve_source, resolve_sources
 
 TEXT_METHODS = ("optimize", "mapper", "global")
@@ -192,7 +192,7 @@ def text_edit(source: Source | Sequence[Source], prompt: str, *, model: str = DE
     _first_check(prompt)
     l2 = number(l2_weight, "λ_L2", 0, 100)
     idw = number(id_weight, "λ_ID", 0, 100)
-    n = number(steps, "Steps", 1, MAX_STEPS, whole=True)
+    n = check_steps(steps)
     lr = number(lr, "Learning rate", 1e-5, 10)
     if progress:
         progress(0.0, "loading CLIP")
@@ -234,7 +234,7 @@ def train_mapper(prompt: str, *, model: str = DEFAULT_MODEL, clip: ClipChoice = 
                  progress: ProgressFn | None = None) -> TrainedMapper:
     """Train a latent mapper M_t for ``prompt`` and save it (default checkpoints/mapper-<model>-<prompt>)."""
     _first_check(prompt)
-    n = number(steps, "Mapper steps", 1, MAX_MAPPER_STEPS, whole=True)
+    n = check_steps(steps, "Mapper steps", MAX_MAPPER_STEPS)
     b = number(batch, "Batch", 1, 64, whole=True)
     seed = check_seed(seed)
     for v, what in ((lr, "Learning rate"), (l2_weight, "λ_L2"), (id_weight, "λ_ID"), (truncation_psi, "Truncation")):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ..invert.encoder import encoder_path, train_encoder as train_encoder_method
 from ..registry import DEFAULT_MODEL
 from ..settings import LATENT_SPACES, ProgressFn
-from .common import InputError, choice, generator, number, seed as check_seed
+from .common import InputError, check_steps, choice, generator, number, seed as check_seed
 
 PERCEPTUAL_KINDS = ("discriminator", "auto", "lpips", "stlpips")   # F in the perceptual term
 MAX_ENCODER_STEPS = 1_000_000
@@ -37,7 +37,7 @@ def train_encoder(*, model: str = DEFAULT_MODEL, out: str | None = None, steps: 
     """Train (or with ``resume`` continue) an encoder for ``model`` and save it to ``out``
     (default checkpoints/encoder-<model>.safetensors).  ``images``: a folder of real training images
     (default: generator samples); ``minutes``: stop and save after this wall time."""
-    n = number(steps, "Steps", 1, MAX_ENCODER_STEPS, whole=True)
+    n = check_steps(steps, limit=MAX_ENCODER_STEPS)
     max_seconds = None if minutes in (None, "") else 60 * number(minutes, "Minutes", 0.01, 60 * 24 * 30)
     b = number(batch, "Batch", 1, 512, whole=True)
     lr = number(lr, "Learning rate", 1e-7, 1)

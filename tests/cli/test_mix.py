@@ -44,7 +44,7 @@ def test_mix_sheet_is_inputs_and_result(cli, tmp_path, mode, seeds, panels):
     (["--mode", "crossover", "--seeds", 1, 2], "Layer crossover swaps W+ codes, and celeba-dcgan-64 has a single code"),
     (["--mode", "feature", "--seeds", 1, 2, 3], "Mode 'feature' combines 2 latents, got 3."),
     (["--mode", "expression", "--seeds", 1, 2], "Mode 'expression' combines 3 latents, got 2."),
-    (["--layer", "output"], "Choose a feature layer: layer1, layer2, layer3, layer4"),
+    (["--layer", "output"], "Feature layer must be one of layer1, layer2, layer3, layer4"),
     (["--region", "middle"], "Region must be one of"),
 ])
 def test_mix_refusals(cli, tmp_path, argv, fragment):
