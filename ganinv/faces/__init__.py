@@ -15,7 +15,7 @@ from .align import (ALIGN_SPECS, CELEBA_DCGAN, CENTER, FFHQ, Aligned, AlignSpec,
 from .detect import (Face, NoFaceError, detect_faces, face_landmarks, faces_json, fit_landmarks, pick_face,
                      require_face)
 from .draw import draw_landmarks
-from .flow_paste import paste_flow
+from .flow_paste import paste_flow, render_flow
 from .paste import face_mask, paste_back, paste_edit, paste_mask
 
 # How an edited face goes back into the photo, by name: the CLI's --paste-mode choices, the app's list.
@@ -32,6 +32,6 @@ __all__ = [
     "apply_transform", "face_quad", "get_align_spec", "quad_from_points", "quad_transform",
     "Face", "NoFaceError", "detect_faces", "face_landmarks", "faces_json", "fit_landmarks", "pick_face",
     "require_face",
-    "draw_landmarks", "face_mask", "paste_back", "paste_edit", "paste_flow", "paste_mask", "PASTE_MODES",
+    "draw_landmarks", "face_mask", "paste_back", "paste_edit", "paste_flow", "paste_mask", "render_flow", "PASTE_MODES",
     "DEFAULT_PASTE_MODE",
 ]

@@ -40,7 +40,9 @@ FLOW_UPSAMPLE = 4            # renders are upsampled this much before DIS (64 px
 MIN_PHOTO_PX = 0.25          # photo-pixel motion below this is shrunk to zero (those pixels keep their values)
 MIN_FLOW_PX = 0.02           # |F| below this many render pixels is noise: shrunk to zero
 TONE_BAND = 6.0              # the drift band: Gaussian sigma = R / TONE_BAND render pixels
-NEW_CONTENT = 60.0           # |R| (0..255 units, luminance) at which the photo's old detail is fully replaced
+COARSE_BAND = 0.0            # >0: also drop the residual's band below Gaussian sigma R / COARSE_BAND everywhere
+GRAIN_KEPT = 0.5             # share of the photo's own fine detail kept over new content (its grain)
+NEW_CONTENT = 80.0           # |R| (0..255 units, luminance) at which the photo's old detail is fully replaced
 
 LandmarkFn = Callable[[np.ndarray], "np.ndarray | None"]
 
@@ -155,12 +157,16 @@ def paste_flow(original: Image.Image, before, after, aligned: Aligned, *, feathe
             drift = cv2.GaussianBlur(resid * skin[..., None], (0, 0), sig) / np.maximum(wsum, 1e-3)[..., None]
             resid = resid - drift * np.clip(wsum / max(wsum.max(), 1e-6) * 2, 0, 1)[..., None] * mask_r[..., None]
             resid = resid - np.median(resid[skin], axis=0) * mask_r[..., None]
+    if COARSE_BAND:                    # the residual's coarse band everywhere: lighting and hair drift, not the edit
+        resid = resid - cv2.GaussianBlur(resid, (0, 0), r / COARSE_BAND) * mask_r[..., None]
     detail = resid - cv2.GaussianBlur(resid, (0, 0), 1.5)          # the residual's own structure (teeth, lids)
     # where the photo is touched: the mask, widened to where the warp moved the face, M(q + F(q))
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     f_al = cv2.resize(flow, (size, size), interpolation=cv2.INTER_LINEAR) * (size / r)
     moved = _sample(mask_al, xs + f_al[..., 0], ys + f_al[..., 1], cv2.INTER_LINEAR)
-    alpha, box, _ = _mask_in_original(aligned, np.maximum(mask_al, np.clip(moved, 0, 1)))
+    ramp = np.clip(np.minimum(np.arange(size), np.arange(size)[::-1]) / max(feather * size, 1), 0, 1)
+    moved = np.clip(moved, 0, 1) * np.minimum.outer(ramp, ramp)                 # fades out at the crop's border
+    alpha, box, _ = _mask_in_original(aligned, np.maximum(mask_al, np.where(moved < 1 / 255, 0, moved)))
     out = photo.copy()
     if alpha is None:
         return Image.fromarray(out)
@@ -188,7 +194,7 @@ def paste_flow(original: Image.Image, before, after, aligned: Aligned, *, feathe
     sigma = max(face_px / r, 1.0)                                  # one render pixel, in photo pixels
     low = cv2.GaussianBlur(warped, (0, 0), sigma)
     new = np.clip(ndimage.gaussian_filter(lum, sigma) / NEW_CONTENT, 0, 1)[..., None]
-    composite = warped - new * (warped - low) + res_px
+    composite = warped - new * (1 - GRAIN_KEPT) * (warped - low) + res_px
     # 4. blend under the (widened) feathered mask
     a_px = alpha
     region_px = photo[y0:y1, x0:x1].astype(np.float32)
