@@ -197,7 +197,7 @@ def test_delta_headers_checked_before_data(tmp_path, monkeypatch):
         load_latent(p)
     assert not (tmp_path / "CANARY_FIRED").exists()
     # the size cap applies before the data is read
-    import ganinv.io as gio
+    import ganinv.io.latent_file as gio
     good = save_latent(str(tmp_path / "e.npz"), torch.randn(1, 8), model=G.name, space="Z", delta=_delta(G))
     monkeypatch.setattr(gio, "MAX_DELTA_BYTES", 1000)
     read = []

@@ -45,7 +45,7 @@ def test_edits_render_with_the_tuned_generator_from_the_session_and_from_the_fil
 
 def test_an_edit_from_a_record_file_reads_the_file_once(tuned, tmp_path, monkeypatch):
     # its tuned weights, its latent and its alignment metadata all come from the one read
-    from ganinv import io
+    from ganinv.io import latent_file as io
     inv, _ = tuned
     path = invert.save_record(str(tmp_path / "r.npz"), inv)
     reads = []
