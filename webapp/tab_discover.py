@@ -7,6 +7,7 @@ import pandas as pd
 from PIL import Image
 
 from ganinv.actions import discover as discover_actions
+from ganinv.actions.common import default_of
 from ganinv.actions.edit import strip_strengths
 from ganinv.settings import MAX_COMPONENTS, SLIDER_RANGE
 
@@ -64,8 +65,9 @@ def build(ctx: Context, edit_ui: dict) -> None:
         with gr.Column(scale=1):
             method = gr.Radio([("SeFa (closed form, instant)", "sefa"), ("GANSpace (PCA of samples)", "ganspace")],
                               value="sefa", label="Method", elem_id="discover-method")
-            num = gr.Slider(1, min(20, MAX_COMPONENTS), value=5, step=1, label="Number of components")
-            num_samples = gr.Slider(*discover_actions.GANSPACE_SAMPLES, value=500, step=100, label="GANSpace samples")
+            num = gr.Slider(1, min(20, MAX_COMPONENTS), value=default_of(discover_actions.discover, "num_components"), step=1, label="Number of components")
+            num_samples = gr.Slider(*discover_actions.GANSPACE_SAMPLES, value=default_of(discover_actions.discover, "num_samples"),
+                                    step=100, label="GANSpace samples")
             with gr.Row():
                 kind = gr.Radio(SOURCE_CHOICES, value="seed", label="Latent to show the components on", scale=3)
                 seed = gr.Number(0, label="Seed", precision=0, scale=1)
@@ -77,7 +79,7 @@ def build(ctx: Context, edit_ui: dict) -> None:
                             elem_id="discover-grid")
             with gr.Row():
                 index = gr.Slider(0, 19, value=0, step=1, label="Component index", elem_id="discover-index")
-                limit = gr.Slider(0.5, SLIDER_RANGE, value=3.0, step=0.5, label="Strip range ±")
+                limit = gr.Slider(0.5, SLIDER_RANGE, value=max(default_of(discover_actions.component_strip, "strengths")), step=0.5, label="Strip range ±")
             with gr.Row():
                 show = gr.Button("Show component", elem_id="discover-show")
                 use = gr.Button("Use as slider in 2 Edit", elem_id="discover-use")

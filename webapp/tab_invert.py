@@ -8,8 +8,8 @@ import gradio as gr
 import pandas as pd
 
 from ganinv.actions import USER_ERRORS, faces as face_actions, invert as inv_actions, models, user_message
-from ganinv.settings import ALIGN_MODES, INVERT_STEPS, MAX_CODES, MAX_FACES, MAX_RESTARTS, MAX_STEPS, MULTICODE_N, \
-    PERCEPTUAL_WEIGHT, PTI_STEPS
+from ganinv.actions.common import default_of
+from ganinv.settings import ALIGN_MODES, MAX_CODES, MAX_FACES, MAX_RESTARTS, MAX_STEPS
 
 from .common import (COMPUTE, LATEX, UI_ONLY, Context, ImageInput, cancellable, loss_figure, metric_table, one_based,
                      record_of, reporter, show, show_map, shows_errors, upscale)
@@ -91,7 +91,7 @@ def make_callbacks(ctx: Context) -> dict:
 
     @shows_errors
     def invert(image, model, align, face, space, steps, perceptual_weight, restarts, seed, state,
-               method=inv_actions.DEFAULT_METHOD, tune_steps=PTI_STEPS, request: gr.Request = None,
+               method=default_of(inv_actions.invert, "method"), tune_steps=default_of(inv_actions.invert, "tune_steps"), request: gr.Request = None,
                progress=gr.Progress()):
         """Invert a photo (method: pti, optimize, hybrid or encoder); the latent, with PTI's tuned weights,
         becomes the session's (for tabs 2-6)."""
@@ -223,14 +223,16 @@ def build(ctx: Context, examples: list[str]) -> dict:
                                  info="PTI keeps the person (the latent plus tuned weights); optimisation gives a "
                                       "latent only.")
             with gr.Row():
-                steps = gr.Slider(1, MAX_STEPS, value=INVERT_STEPS, step=1, label="Steps", elem_id="steps", scale=3,
+                steps = gr.Slider(1, MAX_STEPS, value=default_of(inv_actions.invert, "steps"), step=1, label="Steps", elem_id="steps", scale=3,
                                   info="optimisation steps; PTI / hybrid: the pivot's loss evaluations")
-                tune_steps = gr.Number(PTI_STEPS, label="Tuning steps (PTI)", precision=0, minimum=1,
+                tune_steps = gr.Number(default_of(inv_actions.invert, "tune_steps"), label="Tuning steps (PTI)", precision=0, minimum=1,
                                        maximum=MAX_STEPS, elem_id="tune-steps", scale=1)
             with gr.Row():
-                pweight = gr.Number(PERCEPTUAL_WEIGHT, label="Perceptual weight λp", minimum=0.0)
-                restarts = gr.Number(1, label="Restarts", precision=0, minimum=1, maximum=MAX_RESTARTS)
-                seed = gr.Number(0, label="Seed", precision=0)
+                pweight = gr.Number(default_of(inv_actions.invert, "perceptual_weight"), label="Perceptual weight λp",
+                                    minimum=0.0)
+                restarts = gr.Number(default_of(inv_actions.invert, "restarts"), label="Restarts", precision=0,
+                                     minimum=1, maximum=MAX_RESTARTS)
+                seed = gr.Number(default_of(inv_actions.invert, "seed"), label="Seed", precision=0)
             with gr.Row():
                 run = gr.Button("Run inversion", variant="primary", elem_id="run-invert", scale=3)
                 stop = gr.Button("Stop", variant="stop", elem_id="stop-invert", scale=1)
@@ -275,12 +277,12 @@ def build(ctx: Context, examples: list[str]) -> dict:
         gr.Markdown(METHODS_MD, latex_delimiters=LATEX)
         with gr.Row():
             m_method = gr.Dropdown(method_choices(), value="encoder", label="Method")
-            m_steps = gr.Number(INVERT_STEPS, label="Steps (optimising methods)", precision=0, minimum=1,
+            m_steps = gr.Number(default_of(inv_actions.invert, "steps"), label="Steps (optimising methods)", precision=0, minimum=1,
                                 maximum=MAX_STEPS)
-            m_codes = gr.Number(MULTICODE_N, label="Multi-code N", precision=0, minimum=1, maximum=MAX_CODES)
+            m_codes = gr.Number(default_of(inv_actions.invert, "n_codes"), label="Multi-code N", precision=0, minimum=1, maximum=MAX_CODES)
             m_layer = gr.Textbox("", label="Layer (multi-code / layer-wise; empty: middle)")
-            m_dom = gr.Number(0.001, label="Domain weight λ_dom (hybrid)", minimum=0, maximum=100,
-                              info="higher: codes stay where E(G(z)) = z (in-domain), fit a little less")
+            m_dom = gr.Number(default_of(inv_actions.invert, "l_dom"), label="Domain weight λ_dom (hybrid)", minimum=0,
+                              maximum=100, info="empty: the method's; higher: codes stay where E(G(z)) = z (in-domain), fit a little less")
         with gr.Row():
             m_run = gr.Button("Run method", elem_id="run-method")
             m_stop = gr.Button("Stop", variant="stop", elem_id="stop-methods")

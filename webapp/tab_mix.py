@@ -7,7 +7,8 @@ import gradio as gr
 from PIL import Image
 
 from ganinv.actions import mix, models
-from ganinv.settings import INVERT_STEPS, MAX_FRAMES, MORPH_FPS, MORPH_FRAMES
+from ganinv.actions.common import default_of
+from ganinv.settings import MAX_FRAMES
 
 from .common import (COMPUTE, LATEX, MIX_SOURCE_CHOICES, UI_ONLY, Context, cancellable, latent_source, reporter, show,
                      shows_errors)
@@ -49,7 +50,8 @@ def make_callbacks(ctx: Context) -> dict:
 
     @shows_errors
     def morph(kind_a="seed", seed_a=1, file_a=None, kind_b="seed", seed_b=2, file_b=None,
-              invert_steps=INVERT_STEPS, frames=MORPH_FRAMES, fps=MORPH_FPS, model=models.DEFAULT_MODEL, state=None,
+              invert_steps=default_of(mix.morph, "invert_steps"), frames=default_of(mix.morph, "num_frames"),
+              fps=default_of(mix.morph, "fps"), model=models.DEFAULT_MODEL, state=None,
               request: gr.Request = None, progress=gr.Progress()):
         """Morph A -> B: a GIF (and an MP4 with ffmpeg) that plays back and forth."""
         r = mix.morph(latent_source(kind_a, seed_a, state, file_a, "A"),
@@ -63,7 +65,8 @@ def make_callbacks(ctx: Context) -> dict:
 
     @shows_errors
     def crossover(kind_a="seed", seed_a=1, file_a=None, kind_b="seed", seed_b=2, file_b=None,
-                  invert_steps=INVERT_STEPS, layer=None, mode="spatial", region="bottom", fraction=0.5,
+                  invert_steps=default_of(mix.crossover, "invert_steps"), layer=None, mode="spatial", region="bottom",
+                  fraction=default_of(mix.crossover, "fraction"),
                   wplus_layers="", model=models.DEFAULT_MODEL, state=None, progress=gr.Progress()):
         """B's W+ layers (StyleGAN2) or B's feature maps at a layer (DCGAN) mixed into A."""
         r = mix.crossover(latent_source(kind_a, seed_a, state, file_a, "A"),
@@ -74,8 +77,9 @@ def make_callbacks(ctx: Context) -> dict:
 
     @shows_errors
     def expression_transfer(kind_a="seed", seed_a=1, file_a=None, kind_b="seed", seed_b=2, file_b=None,
-                            kind_c="seed", seed_c=3, file_c=None, invert_steps=INVERT_STEPS, strength=1.0,
-                            threshold=0.0, model=models.DEFAULT_MODEL, state=None, progress=gr.Progress()):
+                            kind_c="seed", seed_c=3, file_c=None, invert_steps=default_of(mix.expression, "invert_steps"),
+                            strength=default_of(mix.expression, "strength"),
+                            threshold=default_of(mix.expression, "threshold"), model=models.DEFAULT_MODEL, state=None, progress=gr.Progress()):
         """w1 + strength (w3 - w2): A gets the expression C shows and B does not."""
         r = mix.expression(latent_source(kind_a, seed_a, state, file_a, "w1"),
                            latent_source(kind_b, seed_b, state, file_b, "w2"),
@@ -86,8 +90,9 @@ def make_callbacks(ctx: Context) -> dict:
         return [(show(x), n) for x, n in zip(r.inputs, names)], show(r.image), r.note
 
     @shows_errors
-    def semantic_diffusion(kind_a="seed", seed_a=1, file_a=None, kind_b="seed", seed_b=2, file_b=None, box=0.5,
-                           steps=INVERT_STEPS, l_dom=0.1, model=models.DEFAULT_MODEL, state=None,
+    def semantic_diffusion(kind_a="seed", seed_a=1, file_a=None, kind_b="seed", seed_b=2, file_b=None,
+                           box=default_of(mix.diffusion, "box"), steps=default_of(mix.diffusion, "num_steps"),
+                           l_dom=default_of(mix.diffusion, "l_dom"), model=models.DEFAULT_MODEL, state=None,
                            progress=gr.Progress()):
         """B's centre box pasted into A and blended by in-domain inversion."""
         r = mix.diffusion(latent_source(kind_a, seed_a, state, file_a, "A (context)"),
@@ -125,11 +130,11 @@ def build(ctx: Context) -> None:
         a = _source_picker("A (morph start, crossover base, w1)", "seed", 1, "mix-a")
         b = _source_picker("B (morph end, crossover donor, w2 neutral)", "seed", 2, "mix-b")
         c = _source_picker("C (w3: B's face with an expression)", "seed", 3, "mix-c")
-    steps = gr.Slider(5, 300, value=INVERT_STEPS, step=5, label="Inversion steps for uploaded photos")
+    steps = gr.Slider(5, 300, value=default_of(mix.morph, "invert_steps"), step=5, label="Inversion steps for uploaded photos")
     with gr.Accordion("Morph", open=True):
         with gr.Row():
-            frames = gr.Slider(2, min(60, MAX_FRAMES), value=MORPH_FRAMES, step=1, label="Frames")
-            fps = gr.Slider(2, 30, value=MORPH_FPS, step=1, label="Frames per second")
+            frames = gr.Slider(2, min(60, MAX_FRAMES), value=default_of(mix.morph, "num_frames"), step=1, label="Frames")
+            fps = gr.Slider(2, 30, value=default_of(mix.morph, "fps"), step=1, label="Frames per second")
         morph_btn = gr.Button("Morph A → B", variant="primary", elem_id="morph-run")
         morph_note = gr.Markdown(label="status", elem_id="morph-status")
         with gr.Row():
@@ -145,7 +150,7 @@ def build(ctx: Context) -> None:
                                 label="Feature layer (DCGAN)")
             mode = gr.Radio(list(mix.FEATURE_MODES), value="spatial", label="Mode")
             region = gr.Dropdown(list(mix.REGIONS), value="bottom", label="Region from B (spatial)")
-            fraction = gr.Slider(0.1, 1.0, value=0.5, step=0.05, label="Fraction from B")
+            fraction = gr.Slider(0.1, 1.0, value=default_of(mix.crossover, "fraction"), step=0.05, label="Fraction from B")
         wplus = gr.Textbox("", label="W+ layers from B (StyleGAN2 only, e.g. 0-3; empty: feature crossover)")
         cross_btn = gr.Button("Cross over", variant="primary", elem_id="crossover-run")
         cross_note = gr.Markdown(label="status", elem_id="crossover-status")
@@ -158,8 +163,8 @@ def build(ctx: Context) -> None:
                     "person, uploaded and inverted). Two unrelated random faces transfer identity, not expression, "
                     "and λ = 1 then leaves the latent prior: start with a small λ and a threshold.")
         with gr.Row():
-            lam = gr.Slider(-3, 3, value=1.0, step=0.1, label="λ")
-            thr = gr.Slider(0, 2, value=0.0, step=0.05, label="Threshold on |w3 - w2|")
+            lam = gr.Slider(-3, 3, value=default_of(mix.expression, "strength"), step=0.1, label="λ")
+            thr = gr.Slider(0, 2, value=default_of(mix.expression, "threshold"), step=0.05, label="Threshold on |w3 - w2|")
         expr_btn = gr.Button("Transfer C − B onto A", variant="primary", elem_id="expression-run")
         expr_note = gr.Markdown(label="status", elem_id="expression-status")
         with gr.Row():
@@ -168,9 +173,10 @@ def build(ctx: Context) -> None:
     with gr.Accordion("Semantic diffusion", open=True):
         gr.Markdown(DIFFUSION_MD, latex_delimiters=LATEX)
         with gr.Row():
-            box = gr.Slider(0.2, 0.8, value=0.5, step=0.05, label="Pasted box (fraction of the side)")
-            d_steps = gr.Slider(10, 500, value=INVERT_STEPS, step=10, label="Evaluations")
-            d_dom = gr.Number(0.1, label="Domain weight λ_dom", minimum=0, maximum=100)
+            box = gr.Slider(0.2, 0.8, value=default_of(mix.diffusion, "box"), step=0.05,
+                            label="Pasted box (fraction of the side)")
+            d_steps = gr.Slider(10, 500, value=default_of(mix.diffusion, "num_steps"), step=10, label="Evaluations")
+            d_dom = gr.Number(default_of(mix.diffusion, "l_dom"), label="Domain weight λ_dom", minimum=0, maximum=100)
         diff_btn = gr.Button("Paste B's centre into A and blend", variant="primary", elem_id="diffusion-run")
         diff_note = gr.Markdown(label="status", elem_id="diffusion-status")
         with gr.Row():

@@ -7,7 +7,8 @@ import os
 import gradio as gr
 
 from ganinv.actions import restore as restore_actions
-from ganinv.settings import INVERT_STEPS, MAX_CODES, MAX_STEPS, MULTICODE_N, RESTORE_FACTORS
+from ganinv.actions.common import default_of
+from ganinv.settings import MAX_CODES, MAX_STEPS, RESTORE_FACTORS
 
 from .common import COMPUTE, LATEX, Context, cancellable, metric_table, pil, record_of, reporter, shows_errors
 
@@ -81,11 +82,12 @@ def build(ctx: Context) -> None:
             task = gr.Radio(TASKS, value="inpaint", label="Task")
             mask = gr.Radio([("centre hole", "centre"), ("drawn mask", "draw")], value="centre",
                             label="Inpainting mask", elem_id="restore-mask")
-            factor = gr.Radio(list(RESTORE_FACTORS), value=4, label="Super-resolution factor")
+            factor = gr.Radio(list(RESTORE_FACTORS), value=default_of(restore_actions.restore, "factor"), label="Super-resolution factor")
             with gr.Row():
-                codes = gr.Number(MULTICODE_N, label="Codes N", precision=0, minimum=1, maximum=MAX_CODES)
+                codes = gr.Number(default_of(restore_actions.restore, "codes"), label="Codes N", precision=0, minimum=1, maximum=MAX_CODES)
                 layer = gr.Textbox("", label="Layer (empty: middle)")
-                steps = gr.Slider(1, MAX_STEPS, value=INVERT_STEPS, step=1, label="Steps", elem_id="restore-steps")
+                steps = gr.Slider(1, MAX_STEPS, value=default_of(restore_actions.restore, "steps"), step=1, label="Steps",
+                                  elem_id="restore-steps")
             with gr.Row():
                 run = gr.Button("Restore", variant="primary", elem_id="restore-run")
                 stop = gr.Button("Stop", variant="stop", elem_id="stop-restore")

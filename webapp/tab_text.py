@@ -7,7 +7,8 @@ import os
 import gradio as gr
 
 from ganinv.actions import text
-from ganinv.settings import MAPPER_STEPS, MAX_STEPS, TEXT_STEPS
+from ganinv.actions.common import default_of
+from ganinv.settings import MAX_STEPS
 
 from .common import (COMPUTE, LATEX, SOURCE_CHOICES, UI_ONLY, Context, latent_source, loss_figure, metric_table,
                      pil, record_of, reporter, show, shows_errors)
@@ -151,9 +152,11 @@ def build(ctx: Context) -> None:
             with gr.Column(visible=True) as opt_panel:
                 opt_reason = gr.Markdown(i.opt_reason, visible=bool(i.opt_reason), elem_id="text-opt-reason")
                 with gr.Row():
-                    l2 = gr.Number(0.008, label="λ_L2", minimum=0, info="stay close to w_s (paper: 0.008)")
-                    idw = gr.Number(0.005, label="λ_ID", minimum=0, info="keep identity (paper: 0.005; 0: off)")
-                steps = gr.Slider(1, MAX_STEPS, value=TEXT_STEPS, step=1, label="Steps (paper: 300)",
+                    l2 = gr.Number(default_of(text.text_edit, "l2_weight"), label="λ_L2", minimum=0,
+                                   info="stay close to w_s (the paper's weight)")
+                    idw = gr.Number(default_of(text.text_edit, "id_weight"), label="λ_ID", minimum=0,
+                                    info="keep identity (the paper's weight; 0: off)")
+                steps = gr.Slider(1, MAX_STEPS, value=default_of(text.text_edit, "steps"), step=1, label="Steps (paper: 300)",
                                   elem_id="text-steps")
                 opt_run = gr.Button("Run text edit", variant="primary", interactive=i.clip_ok, elem_id="text-run")
             with gr.Column(visible=False) as map_panel:
@@ -161,21 +164,21 @@ def build(ctx: Context) -> None:
                 mapper_file = gr.Dropdown(i.mappers, value=names[0] if names else None, allow_custom_value=True,
                                           label="Mapper (checkpoints/mapper-<model>-*.safetensors)",
                                           elem_id="text-mapper-file")
-                strength = gr.Slider(-3, 3, value=1.0, step=0.1, label="Mapper strength α in w + α M_t(w)")
+                strength = gr.Slider(-3, 3, value=default_of(text.apply_mapper, "strength"), step=0.1, label="Mapper strength α in w + α M_t(w)")
                 apply_run = gr.Button("Apply mapper", variant="primary", interactive=bool(names),
                                       elem_id="text-apply-mapper")
                 with gr.Accordion("Train a mapper for the prompt", open=False):
                     gr.Markdown("Trains M_t on freshly sampled latents (batch 2, the paper's losses) and saves it "
                                 "in `checkpoints/`. The authors trained 50k steps on a GPU; a few hundred on a "
                                 "CPU take minutes and give a rough mapper.")
-                    map_steps = gr.Slider(1, 5000, value=MAPPER_STEPS, step=1, label="Training steps")
+                    map_steps = gr.Slider(1, 5000, value=default_of(text.train_mapper, "steps"), step=1, label="Training steps")
                     train_run = gr.Button("Train mapper", interactive=i.clip_ok, elem_id="text-train-mapper")
             with gr.Column(visible=False) as glob_panel:
                 glob_reason = gr.Markdown(i.glob_reason, visible=bool(i.glob_reason), elem_id="text-global-reason")
                 neutral = gr.Textbox("a face", label="Neutral prompt (what the image shows now)", max_lines=2)
                 with gr.Row():
-                    alpha = gr.Slider(-10, 10, value=4.0, step=0.1, label="Strength α")
-                    beta = gr.Slider(0, 0.5, value=0.15, step=0.01, label="Threshold β (disentanglement)")
+                    alpha = gr.Slider(-10, 10, value=default_of(text.global_edit, "alpha"), step=0.1, label="Strength α")
+                    beta = gr.Slider(0, 0.5, value=default_of(text.global_edit, "beta"), step=0.01, label="Threshold β (disentanglement)")
                 glob_run = gr.Button("Apply global direction", variant="primary", interactive=i.glob_ok,
                                      elem_id="text-global-run")
             refresh = gr.Button("Check CLIP and model again", size="sm", elem_id="text-refresh")

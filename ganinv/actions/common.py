@@ -5,17 +5,24 @@ in the action that uses it; the method packages below trust their inputs.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from PIL import Image
 
 from ..clip_models import ClipUnavailableError
 from ..edit.apply import parse_layers
+from ..download import DownloadError
 from ..edit.directions import DirectionError
+from ..edit.mixing import CrossoverError
+from ..edit.prompts import PromptError
+from ..edit.styleclip_global import GlobalDirectionsError, GlobalDirectionUnsupported
+from ..edit.styleclip_mapper import MapperError
 from ..faces import NoFaceError
 from ..invert.residual import ResidualGenerator
 from ..io import ImageLoadError, LatentFileError, image_grid, load_latent, tensor_to_pil
@@ -34,7 +41,8 @@ class InputError(ValueError):
 
 # Errors whose message is meant for the user (front ends show it as is; anything else is a bug).
 USER_ERRORS = (InputError, ImageLoadError, LatentFileError, ModelUnavailableError, ChecksumError, NoFaceError,
-               DirectionError, CheckpointFormatError, UnsafeCheckpointError, ClipUnavailableError, DeltaError)
+               DirectionError, CheckpointFormatError, UnsafeCheckpointError, ClipUnavailableError, DeltaError,
+               CrossoverError, PromptError, GlobalDirectionUnsupported, GlobalDirectionsError, MapperError, DownloadError)
 
 # Errors that concern one image of a batch (unreadable, no face): front ends skip that image.
 IMAGE_ERRORS = (ImageLoadError, NoFaceError)
@@ -67,6 +75,29 @@ def public_text(text: str) -> str:
         p = m.group(0).rstrip(".")
         return public_path(p) + m.group(0)[len(p):]
     return _ABSOLUTE.sub(short, str(text))
+
+
+# --------------------------------------------------------------------------- defaults
+def defaults_from(method: Callable):
+    """Mark an action whose ``None`` settings mean ``method``'s own defaults (read by ``default_of``)."""
+    def mark(fn: Callable) -> Callable:
+        fn.defaults_from = method
+        return fn
+    return mark
+
+
+def default_of(fn: Callable, param: str, *, through: bool = True):
+    """The default of ``fn``'s parameter ``param``: the function that owns a default is its one home.
+
+    With ``through``, a ``None`` default of an action marked ``defaults_from(method)`` is the method's.
+    """
+    p = inspect.signature(fn).parameters[param]
+    if p.default is inspect.Parameter.empty:
+        raise TypeError(f"{fn.__qualname__}() has no default for {param!r}")
+    method = getattr(fn, "defaults_from", None)
+    if through and p.default is None and method is not None and param in inspect.signature(method).parameters:
+        return default_of(method, param)
+    return p.default
 
 
 # --------------------------------------------------------------------------- checks
@@ -241,6 +272,6 @@ def session_latent(G: Generator, record: Record | None, label: str = "source") -
 
 # Presentation helpers front ends use on results: tensor_to_pil (images in [-1, 1] -> PIL) and
 # loss_figure (loss curves, drawn under matplotlib's lock).
-__all__ = ["tensor_to_pil", "loss_figure", "InputError", "USER_ERRORS", "IMAGE_ERRORS", "user_message", "public_path", "public_text", "grid_image", "number", "check_steps", "check_layer", "optional_number",
+__all__ = ["defaults_from", "default_of", "tensor_to_pil", "loss_figure", "InputError", "USER_ERRORS", "IMAGE_ERRORS", "user_message", "public_path", "public_text", "grid_image", "number", "check_steps", "check_layer", "optional_number",
            "choice", "strength", "seed", "layer_list", "generator", "Record", "load_record", "record_generator", "source_generator", "Source", "check_source",
            "session_latent", "seed_latent"]

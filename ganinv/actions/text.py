@@ -25,7 +25,8 @@ from ..io import save_latent
 from ..latent import render
 from ..registry import DEFAULT_MODEL, ModelUnavailableError, checkpoints_dir, get_spec, offline
 from ..settings import MAPPER_STEPS, MAX_MAPPER_STEPS, STRENGTH_LIMIT, TEXT_STEPS, ProgressFn
-from .common import source_generator, InputError, Source, check_steps, generator, number, seed as check_seed
+from .common import (source_generator, InputError, Source, check_steps, default_of, defaults_from, generator, number,
+                     optional_number, seed as check_seed)
 from .sources import resolve_source, resolve_sources
 
 TEXT_METHODS = ("optimize", "mapper", "global")
@@ -184,14 +185,16 @@ def _first_check(prompt, what: str = "Prompt") -> None:
         check_text(prompt, what=what)
 
 
+@defaults_from(text_edit_optimize)
 def text_edit(source: Source | Sequence[Source], prompt: str, *, model: str = DEFAULT_MODEL, clip: ClipChoice = ClipChoice(),
-              steps: int = TEXT_STEPS, lr: float = 0.1, l2_weight: float = 0.008, id_weight: float = 0.005,
+              steps: int = TEXT_STEPS, lr: float = 0.1, l2_weight: float | None = None, id_weight: float | None = None,
               strict: bool = False, device: str | None = None, progress: ProgressFn | None = None) -> TextOutput:
     """Latent optimisation: move ``source``'s latent (or several sources' latents, as one batch) towards
-    ``prompt`` (eq. 1).  ``metrics`` describe the first image; ``extra`` has every image's distances."""
+    ``prompt`` (eq. 1).  ``metrics`` describe the first image; ``extra`` has every image's distances.
+    ``l2_weight`` / ``id_weight`` None: the method's (the paper's) weights."""
     _first_check(prompt)
-    l2 = number(l2_weight, "λ_L2", 0, 100)
-    idw = number(id_weight, "λ_ID", 0, 100)
+    weights = {k: v for k, v in (("l2_weight", optional_number(l2_weight, "λ_L2", 0, 100)),
+                                 ("id_weight", optional_number(id_weight, "λ_ID", 0, 100))) if v is not None}
     n = check_steps(steps)
     lr = number(lr, "Learning rate", 1e-5, 10)
     if progress:
@@ -201,8 +204,8 @@ def text_edit(source: Source | Sequence[Source], prompt: str, *, model: str = DE
     G = generator(model, device)
     G = source_generator(G, *_source_list(source))
     lat, space, note = _latents(G, source)
-    r = text_edit_optimize(G, lat, prompt, latent_space=space, clip=cm, num_steps=n, lr=lr, l2_weight=l2,
-                           id_weight=idw, on_overlong="error" if strict else "truncate",
+    r = text_edit_optimize(G, lat, prompt, latent_space=space, clip=cm, num_steps=n, lr=lr, **weights,
+                           on_overlong="error" if strict else "truncate",
                            progress_every=max(1, n // 50), progress=progress)
     metrics = [("D_CLIP before", r.clip_distance_before[0]), ("D_CLIP after", r.clip_distance_after[0]),
                ("||w - w_s||", r.latent_distance[0]), ("identity term", r.identity_reason), ("steps", str(n)),
@@ -292,16 +295,17 @@ def apply_mapper(source: Source | Sequence[Source], mapper: str, *, model: str =
                                          "step_norm": list(r.step_norm), "steps": meta.get("steps")})
 
 
+@defaults_from(sg.global_edit)
 def global_edit(source: Source | Sequence[Source], neutral: str, target: str, *, model: str = DEFAULT_MODEL,
-                clip: ClipChoice = ClipChoice(), alpha: float = 4.0, beta: float = 0.15,
+                clip: ClipChoice = ClipChoice(), alpha: float | None = None, beta: float | None = None,
                 directions: str | None = None, device: str | None = None,
                 progress: ProgressFn | None = None) -> TextOutput:
     """Global direction: move the style channels relevant to neutral -> target (StyleGAN2 only); several
-    sources are edited as one batch."""
+    sources are edited as one batch.  ``alpha`` / ``beta`` None: the method's defaults."""
     _first_check(neutral, "Neutral prompt")
     _first_check(target)
-    a = number(alpha, "α", -20, 20)
-    b = number(beta, "β", 0, 1)
+    a = number(default_of(global_edit, "alpha") if alpha is None else alpha, "α", -20, 20)
+    b = number(default_of(global_edit, "beta") if beta is None else beta, "β", 0, 1)
     G = generator(model, device)
     G = source_generator(G, *_source_list(source))
     sg.require_stylespace(G)                   # before loading CLIP: the DCGAN cannot do this at all

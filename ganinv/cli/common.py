@@ -17,6 +17,7 @@ from typing import Callable, Iterator, Sequence
 from tqdm import tqdm
 
 from ..actions import USER_ERRORS, InputError, Source, user_message
+from ..actions.common import default_of
 from ..actions.models import forbid_downloads
 from ..settings import DEFAULT_MODEL
 
@@ -41,14 +42,6 @@ class Parser(argparse.ArgumentParser):
 
 
 # --------------------------------------------------------------------------- options
-def default_of(fn: Callable, param: str):
-    """The default of ``fn``'s parameter ``param``: the action is the one home of every default."""
-    p = inspect.signature(fn).parameters[param]
-    if p.default is inspect.Parameter.empty:
-        raise TypeError(f"{fn.__qualname__}() has no default for {param!r}")
-    return p.default
-
-
 def option(s: argparse.ArgumentParser, flag: str, fn: Callable, param: str | None = None, *, help: str = "",
            **kw) -> None:
     """``flag`` feeding ``fn``'s keyword ``param`` (default: the flag's name), with ``fn``'s default.
@@ -57,12 +50,14 @@ def option(s: argparse.ArgumentParser, flag: str, fn: Callable, param: str | Non
     action to check.
     """
     param = param or flag.lstrip("-").replace("-", "_")
-    value = default_of(fn, param)
+    value = default_of(fn, param, through=False)
     if isinstance(value, bool):
         kw.setdefault("action", argparse.BooleanOptionalAction)
     elif "choices" not in kw:
         kw.setdefault("metavar", flag.lstrip("-").upper().replace("-", "_"))
     shown = "" if value is None or isinstance(value, bool) else " (default: %(default)s)"
+    if value is None and default_of(fn, param) is not None:             # None: the method's default
+        shown = f" (default: {default_of(fn, param)})"
     s.add_argument(flag, dest=param, default=value, help=(help + shown).strip() or None, **kw)
 
 

@@ -186,7 +186,8 @@ def cmd_global_edit(args) -> int:
     for w in r.warnings:
         warn(w)
     x = r.extra
-    info(f"'{x['neutral']}' -> '{x['target']}': {x['num_channels']} channels with |R| >= {float(args.beta):g}")
+    info(f"'{x['neutral']}' -> '{x['target']}': {x['num_channels']} channels with |R| >= "
+         f"{float(default_of(text.global_edit, 'beta') if args.beta is None else args.beta):g}")
     _save_pair(r, args.out)
     return 0
 

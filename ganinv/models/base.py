@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-ALL_SPACES = ("Z", "W", "W+", "S")
+from ..settings import ALL_SPACES  # noqa: F401  (the one list of spaces; the family attribute below is a subset)
 
 
 @dataclass(frozen=True)

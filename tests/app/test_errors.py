@@ -23,8 +23,8 @@ def test_a_value_error_from_a_bug_is_an_internal_error_with_its_traceback_logged
                                                                                   astronaut_png):
     def buggy(*args, **kwargs):
         raise ValueError("operands could not be broadcast together")
-    monkeypatch.setattr(inv_actions, "invert", buggy)
     cb = tab_invert.make_callbacks(common.Context(device="cpu"))
+    monkeypatch.setattr(inv_actions, "invert", buggy)
     with caplog.at_level(logging.ERROR, logger="ganinv.app"), pytest.raises(gr.Error) as e:
         cb["invert"](astronaut_png, "celeba-dcgan-64", "center", 1, "Z", 5, 0.0, 1, 0, None, "optimize", 5, None)
     assert str(e.value.message) == common.INTERNAL_ERROR and "broadcast" not in str(e.value.message)
