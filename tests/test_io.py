@@ -208,7 +208,7 @@ def test_delta_headers_checked_before_data(tmp_path, monkeypatch):
     assert not any(k.startswith("delta/") for k in read)
 
 
-# --------------------------------------------------------------------------- decompression bombs (issue 14, item 9)
+# --------------------------------------------------------------------------- decompression bombs
 MiB = 1 << 20
 
 

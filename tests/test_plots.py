@@ -1,4 +1,4 @@
-"""Loss figures are safe to draw while other threads render them (issue 14, item 8).
+"""Loss figures are safe to draw while other threads render them.
 
 The app draws a loss curve in its worker thread while Gradio's ``gr.Plot`` turns another request's
 figure into a PNG in a different thread; matplotlib's mathtext parser fails (``ParseException``)

@@ -24,15 +24,8 @@ counted in evaluations of the loss and its gradient, the same unit of work as on
 and the best code seen is kept.  ``optimizer="adam"`` gives the authors' optimiser.
 
 Domain weight.  ``l_dom`` trades reconstruction for in-domain codes: E(G(z)) = z holds only
-as well as the encoder inverts G, so a large weight holds z away from an exact fit.  Measured
-per image with the default perceptual loss (bench/hybrid.py, 100 evaluations; docs/benchmarks.md):
-at the paper's 2 the codes stay at the encoder's fixed point (domain distance 0.01-0.04 against
-0.24-1.25 at 0.001) and reconstruction stalls near the encoder's start (held-out samples 18-24 dB
-instead of 52-71 dB; 21 real faces 0.7-2.6 dB lower), while the smile +2 edit of its codes rises
-no more (faces, mean +0.76 against +0.82), keeps identity no better (dlib distance of the edit
-0.490 against 0.474) and its reconstructions are no closer to the photo's identity (dlib 0.770
-against 0.707).  So the default stays 0.001.  Raise it for editing real photos when the codes
-drift out of domain.
+as well as the encoder inverts G, so a large weight holds z away from an exact fit.  The default
+0.001 is measured against the paper's 2 in docs/benchmarks.md ("Hybrid inversion per image").
 """
 from __future__ import annotations
 

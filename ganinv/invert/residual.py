@@ -23,23 +23,9 @@ so ``adapt = 0`` keeps the whole residual (plain HFGI without ADA) and ``adapt =
 where the edit is strongest.  At a = 0 the output is the layer-wise reconstruction for any
 ``adapt``.
 
-Measured (bundled celeba-dcgan-64, the 21 real faces of bench/editability.py, players.jpg's
-cropped from the photo enlarged 2x; layer-wise inversion from the hybrid pivot; smile +2
-on the 20 faces whose smile starts below 0.5):
-
-    layer   PSNR   adapt  smile rise >= 0.3   dlib to unedited <= 0.5
-    layer3  35.9   0      85%                 90%
-    layer3  35.9   0.5    95%                 55%
-    layer3  35.9   1      100%                40%
-    layer4  43.5   0      85%                 80%
-    layer4  43.5   0.5    95%                 60%
-
-bench/editability.py (encoder start, layer3, adapt 0, faces found at 1x): 35.4 dB, 2.0 CPU s
-per face, rise 90%, kept 85%, ITA within 5 degrees on 62%.
-
-Dropping the residual where the edit acts strengthens the edit but lets the generator's own
-face show there, so the default keeps it whole (``adapt`` = 0); layer3 (the layer-wise
-default) keeps the identity best.
+The default keeps the whole residual (``adapt`` = 0): dropping it where the edit acts strengthens
+the edit but lets the generator's own face show there (docs/benchmarks.md, "Editing with the
+layer-wise residual").
 
 Legend (variable -> paper symbol): ``latent`` -> z* (HFGI: the code of the basic encoder),
 ``edited`` -> z* + a n, ``residual`` -> delta* at layer n (HFGI: the distortion map
@@ -52,7 +38,7 @@ import torch
 from ..latent import check_latent, to_ws
 from ..models.base import Generator
 
-ADAPT_DEFAULT = 0.0                            # 0: keep the whole residual (measured above)
+ADAPT_DEFAULT = 0.0                            # 0: keep the whole residual (docs/benchmarks.md)
 
 
 def feature_residual(G: Generator, latent: torch.Tensor, space: str, layer: str,

@@ -28,10 +28,8 @@ from ..cache import LoadOnceCache
 from .base import Generator
 
 Delta = dict[str, torch.Tensor]            # {parameter name: tuned - original}
-# Tuned copies kept per process by ``tuned_generator``.  A copy costs the base model's memory (DCGAN 14.5 MB,
-# StyleGAN2 1024 px 120 MB) and building one takes ~17 ms for the DCGAN (a cache hit ~8 ms: the delta's
-# digest); with 4, a single user's superseded PTI records kept ~55 MB of copies alive (bench/memory.py:
-# +6.3% over 200 requests, a plateau, not a leak), so 2: the sessions editing right now.
+# Tuned copies kept per process by ``tuned_generator``: the sessions editing right now.  A copy costs the base
+# model's memory; why 2 and not 4: docs/benchmarks.md, "Server memory".
 MAX_TUNED = 2
 
 

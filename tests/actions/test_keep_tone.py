@@ -1,4 +1,4 @@
-"""Edits keep skin tone by default (issue 12): the bundled model's smile changes a face's ITA by 7.6
+"""Edits keep skin tone by default: the bundled model's smile changes a face's ITA by 7.6
 degrees at +2 (seed 2); with keep_tone the edited face is back within 1 degree and still smiles."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The app online (issue 23): with a local HTTP server standing in for NVIDIA's CDN and the suite's
+"""The app online: with a local HTTP server standing in for NVIDIA's CDN and the suite's
 offline variables unset, picking ``stylegan2-ffhq-256`` downloads it with a visible progress bar
 (size and speed), then a portrait inverts with it.  The served file is a tiny NVIDIA-format pickle
 (16 px, tests/factories.py) under the registered file name."""

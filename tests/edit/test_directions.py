@@ -73,7 +73,7 @@ def test_shipped_directions_fit_and_carry_accuracies(dcgan):
 
 
 def test_direction_files_checked_before_reading(tmp_path, monkeypatch):
-    """Issue 14, item 9: the vector's header and the metadata's size are checked before either is read."""
+    """The vector's header and the metadata's size are checked before either is read."""
     folder = tmp_path / SHIPPED
     folder.mkdir()
     header = io.BytesIO()                                                    # a header for 2.4 MB of floats...

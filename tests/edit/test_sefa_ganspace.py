@@ -28,7 +28,7 @@ def test_sefa_dcgan_components_are_eigenvectors_of_ata(dcgan):
 
 
 def test_sefa_dcgan_folds_the_batch_norm_scale_into_a():
-    """Issue 14.5: convTr1 is followed by eval-mode batch norm, y_c = s_c (W z)_c + const, so SeFa's A is
+    """convTr1 is followed by eval-mode batch norm, y_c = s_c (W z)_c + const, so SeFa's A is
     diag(s) W: the components are the eigenvectors of (diag(s) W)^T (diag(s) W), not of W^T W."""
     G = tiny_dcgan(seed=3)
     bn = G.batchNorm1

@@ -79,7 +79,7 @@ def test_direction_moves_its_attribute_on_held_out_samples(name, dcgan, face_sco
 
 @pytest.mark.parametrize("conditional,plain,score,num", CONDITIONED)
 def test_conditional_direction_changes_the_condition_less(conditional, plain, score, num, dcgan):
-    """InterFaceGAN Sec. 2.2: editing along n1 - (n1.n2) n2 changes attribute 2 less (issue 14.7, 16)."""
+    """InterFaceGAN Sec. 2.2: editing along n1 - (n1.n2) n2 changes attribute 2 less."""
     from ganinv.attributes import SCORERS, get_scorer
     attribute = _direction(plain).attribute
     scorer = get_scorer(next(n for n in ("landmarker", "age_gender", "face")       # the cheapest with both

@@ -83,7 +83,7 @@ def _crafted_mapper(path, config: dict) -> str:
 
 
 def test_crafted_mapper_config_refused_before_anything_is_built(tmp_path, monkeypatch, tiny_sg2_w32):
-    """Issue 14, item 9: the config in a mapper's header decides what is allocated; a small file could ask
+    """The config in a mapper's header decides what is allocated; a small file could ask
     for gigabytes.  It is bounded, checked against G and the stored shapes before a real layer exists."""
     import ganinv.edit.styleclip_mapper as sm
     built, init = [], sm.FullyConnectedLayer.__init__

@@ -75,7 +75,7 @@ def test_load_refuses_other_model(tmp_path):
 
 
 def test_crafted_encoder_config_refused_before_anything_is_built(tmp_path, monkeypatch):
-    """Issue 14, item 9: the header's config decides what is allocated (channel widths are not tied to G);
+    """The header's config decides what is allocated (channel widths are not tied to G);
     it is bounded and checked against the stored shapes before a real layer exists."""
     from dataclasses import asdict
     from safetensors.torch import save_file
@@ -143,7 +143,7 @@ def test_e4e_progressive_offsets_on_tiny_stylegan2():
 
 
 def test_shipped_encoder_says_what_it_is(dcgan):
-    """Issue 14.10: the shipped encoder is IDInvert's domain-guided encoder trained on generator samples with
+    """The shipped encoder is IDInvert's domain-guided encoder trained on generator samples with
     code regression and a latent discriminator added; its metadata (sidecar JSON and safetensors header) and
     the README say so, and the settings it records back every part of that sentence."""
     from safetensors import safe_open

@@ -50,7 +50,7 @@ def test_noise_regularizer_is_per_run():
 
 
 def test_batch_run_matches_per_image_runs(tiny_sg2, one_thread):
-    """Issue 14.1: with the noise regulariser on, inverting two images together gives each image the
+    """With the noise regulariser on, inverting two images together gives each image the
     result it gets alone (image b of a batch starts like a lone run seeded seed + b)."""
     with torch.no_grad():
         targets = tiny_sg2(tiny_sg2.sample_z(2, seed=11), noise_mode="const")

@@ -1,4 +1,4 @@
-"""Our StyleGAN2 against the reference implementations (issue 14.3).
+"""Our StyleGAN2 against the reference implementations.
 
 tests/data/golden/ holds tiny seeded generators written by NVIDIA's stylegan2-ada-pytorch (a data-only
 network pickle) and by rosinality's stylegan2-pytorch (its ``.pt``), and what their own code rendered

@@ -1,4 +1,4 @@
-"""Crafted NVIDIA-style pickles that try to change the loader's own objects (issue 14.2).
+"""Crafted NVIDIA-style pickles that try to change the loader's own objects.
 
 Each file is written opcode by opcode (no class of ours is pickled).  A safe loader refuses every one as
 unsafe, not as a format error, and the loader module looks exactly the same afterwards: no class gained
