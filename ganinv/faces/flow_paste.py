@@ -41,6 +41,9 @@ MIN_PHOTO_PX = 0.25          # photo-pixel motion below this is shrunk to zero (
 MIN_FLOW_PX = 0.02           # |F| below this many render pixels is noise: shrunk to zero
 TONE_BAND = 6.0              # the drift band: Gaussian sigma = R / TONE_BAND render pixels
 COARSE_BAND = 0.0            # >0: also drop the residual's band below Gaussian sigma R / COARSE_BAND everywhere
+SHADING_EPS = 16.0           # 0..255 units added to both luminances of the shading gain (dark pixels stay stable)
+SHADING_GAIN = (0.4, 2.5)    # the gain's range
+NEW_COLOUR = 40.0            # |R| detail at which new content (teeth) takes the render's colour, not a gain
 GRAIN_KEPT = 0.5             # share of the photo's own fine detail kept over new content (its grain)
 NEW_CONTENT = 80.0           # |R| (0..255 units, luminance) at which the photo's old detail is fully replaced
 
@@ -121,7 +124,8 @@ def skin_region(aligned: Aligned, size: int) -> np.ndarray | None:
 
 
 def paste_flow(original: Image.Image, before, after, aligned: Aligned, *, feather: float = 0.04,
-               region: str = "hull", keep_tone: bool = True, landmarks: LandmarkFn | None = None) -> Image.Image:
+               region: str = "hull", keep_tone: bool = True, landmarks: LandmarkFn | None = None,
+               residual: str = "shading") -> Image.Image:
     """The photo with the edit ``before -> after`` (aligned renders, tensors in [-1, 1] or PIL, any
     size R) transferred by flow (module docstring).  ``landmarks``: use landmark thin-plate-spline
     motion instead of DIS (falls back to DIS when a render has no face).  ``keep_tone``: drop the
@@ -194,7 +198,15 @@ def paste_flow(original: Image.Image, before, after, aligned: Aligned, *, feathe
     sigma = max(face_px / r, 1.0)                                  # one render pixel, in photo pixels
     low = cv2.GaussianBlur(warped, (0, 0), sigma)
     new = np.clip(ndimage.gaussian_filter(lum, sigma) / NEW_CONTENT, 0, 1)[..., None]
-    composite = warped - new * (1 - GRAIN_KEPT) * (warped - low) + res_px
+    if residual == "shading":          # the change as a luminance gain on the photo's own colours
+        luma = np.array([0.299, 0.587, 0.114], np.float32)
+        base_px = _sample(b_warp, qx, qy, cv2.INTER_CUBIC) @ luma
+        gain = np.clip((base_px + res_px @ luma + SHADING_EPS) / (base_px + SHADING_EPS), *SHADING_GAIN)
+        kept = warped - new * (1 - GRAIN_KEPT) * (warped - low)
+        colour = np.clip(ndimage.gaussian_filter(lum, sigma) / NEW_COLOUR, 0, 1)[..., None]   # new content: its colour
+        composite = kept * gain[..., None] * (1 - colour) + (kept + res_px) * colour
+    else:
+        composite = warped - new * (1 - GRAIN_KEPT) * (warped - low) + res_px
     # 4. blend under the (widened) feathered mask
     a_px = alpha
     region_px = photo[y0:y1, x0:x1].astype(np.float32)
