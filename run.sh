@@ -28,6 +28,12 @@ setup_python() {
 
 setup_debian() {
   # packages.txt: Debian libraries the Python wheels load (OpenCV's libGL / glib); hosted Spaces read it too.
+  if ! command -v dpkg >/dev/null || ! command -v apt-get >/dev/null; then
+    local wanted; wanted=$(grep -v '^#' packages.txt)
+    echo "== no dpkg / apt-get: if OpenCV cannot load, install the system libraries of packages.txt" \
+         "(Debian names: ${wanted//$'\n'/ }) with your package manager; going on"
+    return 0
+  fi
   local missing=() pkg
   while read -r pkg; do
     [ -n "$pkg" ] && ! dpkg -s "$pkg" >/dev/null 2>&1 && missing+=("$pkg")

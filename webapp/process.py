@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import glob
+import logging
 import os
 import sys
 import threading
@@ -126,27 +128,47 @@ def release_gpu_libraries(device: str | None) -> int:
     return page_out(GPU_LIBRARY_MARKERS)
 
 
-# OpenMP runtimes torch is built against (GNU's, LLVM's, Intel's): their omp_pause_resource_all (OpenMP 5.0).
-OPENMP_LIBRARIES = ("/libgomp", "/libomp", "/libiomp5")
+# omp_pause_resource_all (OpenMP 5.0) is used only on GNU's runtime: on LLVM's or Intel's (conda builds, macOS
+# wheels) a pause releases the whole process's runtime, even while another request computes.
+GNU_OPENMP = "libgomp"
 OMP_PAUSE_SOFT = 1
-_pause = []                                   # [the loaded runtime's omp_pause_resource_all or None], looked up once
+_pause = []                                   # [GNU OpenMP's omp_pause_resource_all or None], looked up once
+log = logging.getLogger("ganinv.app")
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p), ("dli_sname", ctypes.c_char_p),
+                ("dli_saddr", ctypes.c_void_p)]
+
+
+def torch_openmp() -> tuple[str | None, object | None]:
+    """(file, omp_pause_resource_all) of the OpenMP runtime torch's own library links, resolved through
+    libtorch_cpu's dependencies (not the first OpenMP library mapped); (None, None) when there is none."""
+    torch = sys.modules["torch"]
+    libs = glob.glob(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.*"))
+    try:
+        function = ctypes.CDLL(libs[0]).omp_pause_resource_all          # searched in torch's dependency tree
+        dladdr = ctypes.CDLL(None).dladdr
+    except (IndexError, OSError, AttributeError):
+        return None, None
+    info = _DlInfo()
+    if not dladdr(ctypes.cast(function, ctypes.c_void_p), ctypes.byref(info)) or not info.dli_fname:
+        return None, None
+    return os.fsdecode(info.dli_fname), function
 
 
 def _openmp_pause():
-    """The loaded OpenMP runtime's omp_pause_resource_all, looked up once torch is imported (None: none loaded)."""
+    """GNU OpenMP's omp_pause_resource_all when torch links it, looked up once torch is imported; else None."""
     if not _pause:
-        function = None
-        try:
-            with open("/proc/self/maps") as f:
-                paths = [path for _, _, path in _file_mappings(f.read())]
-            path = next((p for p in paths if any(m in p for m in OPENMP_LIBRARIES)), None)
-            if path:
-                function = ctypes.CDLL(path).omp_pause_resource_all      # the copy torch loaded, by its path
-                function.argtypes, function.restype = [ctypes.c_int], ctypes.c_int
-        except (OSError, AttributeError):
+        if "torch" not in sys.modules:
+            return None                                 # torch loads its runtime on import: look again then
+        path, function = torch_openmp()
+        if path and os.path.basename(path).startswith(GNU_OPENMP):
+            function.argtypes, function.restype = [ctypes.c_int], ctypes.c_int
+        else:
+            log.info("OpenMP teams are not released after requests: torch links %s, not GNU libgomp",
+                     os.path.basename(path) if path else "no OpenMP runtime")
             function = None
-        if function is None and "torch" not in sys.modules:
-            return None                                 # torch may load a runtime later: look again then
         _pause.append(function)
     return _pause[0]
 
@@ -160,8 +182,8 @@ def release_openmp_threads() -> bool:
     process holds more OpenMP threads than the machine has cores, GNU's runtime stops spinning between
     parallel regions (100 spins instead of 300,000: "throttled", libgomp's GOMP_SPINCOUNT) and puts its
     workers to sleep after each of the thousands of small operators of an inversion, so every operator
-    waits for a wake-up.  Measured (PTI of the astronaut, 2 cores): 7.5 s in the main thread, 9.5-10 s in a
-    worker thread (1.5 s of it asleep) while the main thread's team lived on, 8.2 s once it was ended."""
+    waits for a wake-up (docs/benchmarks.md, "The OpenMP team of each thread").  GNU OpenMP only; elsewhere a
+    no-op (``_openmp_pause``)."""
     pause = _openmp_pause()
     return bool(pause) and pause(OMP_PAUSE_SOFT) == 0
 
@@ -208,4 +230,4 @@ def collect_garbage(now: float | None = None) -> bool:
 
 
 __all__ = ["COLLECT_EVERY_S", "MALLOC_SETTINGS", "collect_garbage", "freeze_startup", "page_out",
-           "release_gpu_libraries", "release_openmp_threads", "skip_triton", "tune_malloc"]
+           "release_gpu_libraries", "release_openmp_threads", "skip_triton", "torch_openmp", "tune_malloc"]

@@ -1,10 +1,12 @@
 """Settings of the server process (webapp/process.py): what app.py applies before serving."""
 from __future__ import annotations
 
+import os
 import pathlib
 import subprocess
 import sys
 
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -156,3 +158,24 @@ def test_releasing_the_openmp_team_ends_its_worker_threads_and_the_next_operator
     # the pinned torch build's GNU OpenMP has omp_pause_resource_all (OpenMP 5.0): without it the fix is gone
     out = _child(code)
     assert out.split() == ["True", "1", "1", "True", "True", "True"], out
+
+
+def test_openmp_runtime_is_the_one_torch_links():
+    import torch
+    from webapp.process import torch_openmp
+    path, function = torch_openmp()
+    assert path and os.path.basename(path).startswith("libgomp") and function is not None
+    assert os.path.realpath(path).startswith(os.path.realpath(os.path.dirname(torch.__file__))) or \
+        path.startswith(("/usr/", "/lib"))           # the wheel's own copy, or the system's for a distro torch
+
+
+@pytest.mark.parametrize("linked", ["/opt/conda/lib/libomp.so", "/opt/intel/lib/libiomp5.so", None])
+def test_other_openmp_runtimes_are_left_alone_with_one_log_line(monkeypatch, caplog, linked):
+    import logging
+    from webapp import process
+    calls = []
+    monkeypatch.setattr(process, "_pause", [])
+    monkeypatch.setattr(process, "torch_openmp", lambda: (linked, lambda kind: calls.append(kind) or 0))
+    with caplog.at_level(logging.INFO, logger="ganinv.app"):
+        assert process.release_openmp_threads() is False and process.release_openmp_threads() is False
+    assert calls == [] and len(caplog.records) == 1 and "not GNU libgomp" in caplog.text
