@@ -25,7 +25,7 @@ from .models import dcgan
 from .models.base import Generator
 from .models.dcgan import load_dcgan
 from .models.loaders import load_stylegan2
-from .settings import DEFAULT_MODEL, ProgressFn
+from .settings import ALL_SPACES, DEFAULT_MODEL, ProgressFn
 
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,32 +60,32 @@ class ModelSpec:
 
 _NV = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained"
 BASE_URL_ENV = "GANINV_WEIGHTS_BASE_URL"      # replaces _NV in every registered URL (mirrors, tests)
-_SG = ("Z", "W", "W+", "S")
+_SG = ALL_SPACES
+_NV_LICENCE = "NVIDIA Source Code License-NC (non-commercial)"
+
+
+def _nvidia(name: str, resolution: int, description: str, file: str, align: str) -> "ModelSpec":
+    """An official StyleGAN2(-ADA) network on NVIDIA's CDN, ``file`` below its pretrained folder."""
+    return ModelSpec(name, "stylegan2", resolution, description, _NV_LICENCE, filename=os.path.basename(file),
+                     url=f"{_NV}/{file}", align=align, spaces=_SG)
+
 
 MODELS: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("celeba-dcgan-64", "dcgan", 64, "DCGAN on celebrity faces (CelebA-like), 64x64. Bundled default.",
               "MIT (generateme 0.1.2)", package="generateme==0.1.2", align="celeba-dcgan"),
     ModelSpec("digiface-dcgan-64", "dcgan", 64, "DCGAN on DigiFace-1M synthetic faces, 64x64 (lower quality).",
               "MIT (gan-face-generate 1.0.1)", package="gan-face-generate==1.0.1", align="celeba-dcgan"),
-    ModelSpec("stylegan2-ffhq-1024", "stylegan2", 1024, "Official StyleGAN2-ADA FFHQ 1024x1024 (NVIDIA).",
-              "NVIDIA Source Code License-NC (non-commercial)", filename="ffhq.pkl", url=f"{_NV}/ffhq.pkl",
-              align="ffhq", spaces=_SG),
-    ModelSpec("stylegan2-ffhq-256", "stylegan2", 256,
-              "Official StyleGAN2 FFHQ 256x256 transfer-learning source net (NVIDIA).",
-              "NVIDIA Source Code License-NC (non-commercial)", filename="ffhq-res256-mirror-paper256-noaug.pkl",
-              url=f"{_NV}/transfer-learning-source-nets/ffhq-res256-mirror-paper256-noaug.pkl", align="ffhq", spaces=_SG),
-    ModelSpec("stylegan2-afhqcat-512", "stylegan2", 512, "Official StyleGAN2-ADA AFHQ cats 512x512 (NVIDIA).",
-              "NVIDIA Source Code License-NC (non-commercial)", filename="afhqcat.pkl", url=f"{_NV}/afhqcat.pkl",
-              align="center", spaces=_SG),
-    ModelSpec("stylegan2-afhqdog-512", "stylegan2", 512, "Official StyleGAN2-ADA AFHQ dogs 512x512 (NVIDIA).",
-              "NVIDIA Source Code License-NC (non-commercial)", filename="afhqdog.pkl", url=f"{_NV}/afhqdog.pkl",
-              align="center", spaces=_SG),
-    ModelSpec("stylegan2-afhqwild-512", "stylegan2", 512, "Official StyleGAN2-ADA AFHQ wild animals 512x512 (NVIDIA).",
-              "NVIDIA Source Code License-NC (non-commercial)", filename="afhqwild.pkl", url=f"{_NV}/afhqwild.pkl",
-              align="center", spaces=_SG),
-    ModelSpec("stylegan2-metfaces-1024", "stylegan2", 1024, "Official StyleGAN2-ADA MetFaces 1024x1024 (NVIDIA).",
-              "NVIDIA Source Code License-NC (non-commercial)", filename="metfaces.pkl", url=f"{_NV}/metfaces.pkl",
-              align="ffhq", spaces=_SG),
+    _nvidia("stylegan2-ffhq-1024", 1024, "Official StyleGAN2-ADA FFHQ 1024x1024 (NVIDIA).", "ffhq.pkl", "ffhq"),
+    _nvidia("stylegan2-ffhq-256", 256, "Official StyleGAN2 FFHQ 256x256 transfer-learning source net (NVIDIA).",
+            "transfer-learning-source-nets/ffhq-res256-mirror-paper256-noaug.pkl", "ffhq"),
+    _nvidia("stylegan2-afhqcat-512", 512, "Official StyleGAN2-ADA AFHQ cats 512x512 (NVIDIA).", "afhqcat.pkl",
+            "center"),
+    _nvidia("stylegan2-afhqdog-512", 512, "Official StyleGAN2-ADA AFHQ dogs 512x512 (NVIDIA).", "afhqdog.pkl",
+            "center"),
+    _nvidia("stylegan2-afhqwild-512", 512, "Official StyleGAN2-ADA AFHQ wild animals 512x512 (NVIDIA).",
+            "afhqwild.pkl", "center"),
+    _nvidia("stylegan2-metfaces-1024", 1024, "Official StyleGAN2-ADA MetFaces 1024x1024 (NVIDIA).", "metfaces.pkl",
+            "ffhq"),
 ]}
 
 

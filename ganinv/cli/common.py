@@ -61,6 +61,12 @@ def option(s: argparse.ArgumentParser, flag: str, fn: Callable, param: str | Non
     s.add_argument(flag, dest=param, default=value, help=(help + shown).strip() or None, **kw)
 
 
+def runs(s: argparse.ArgumentParser, func: Callable, *actions: Callable) -> None:
+    """The command runs ``func``, which feeds ``actions`` (their defaults are the options'), with --quiet."""
+    quiet_option(s)
+    s.set_defaults(func=func, actions=actions, fixed=())
+
+
 def kwargs_for(fn: Callable, args, *, exclude: Sequence[str] = ()) -> dict:
     """The values of ``args`` for every keyword parameter of ``fn`` the command has an option for."""
     params = inspect.signature(fn).parameters
@@ -218,6 +224,6 @@ def output_path(path: str) -> str:
     return path
 
 
-__all__ = ["DEBUG_ENV", "ALL", "Parser", "default_of", "option", "kwargs_for", "model_options", "offline_option", "quiet_option",
+__all__ = ["DEBUG_ENV", "ALL", "Parser", "default_of", "option", "runs", "kwargs_for", "model_options", "offline_option", "quiet_option",
            "source_options", "sources", "pairs", "face_index", "Progress", "progress_bar", "shown_path", "scrub",
            "info", "warn", "run", "output_path"]

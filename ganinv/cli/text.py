@@ -13,7 +13,7 @@ import json
 from ..actions import text
 from ..actions.common import grid_image
 from .common import (default_of, info, kwargs_for, model_options, option, output_path, progress_bar,
-                     quiet_option, shown_path, source_options, sources, warn)
+                     runs, shown_path, source_options, sources, warn)
 
 
 def clip_options(s: argparse.ArgumentParser) -> None:
@@ -51,8 +51,7 @@ def register(sub) -> None:
     s.add_argument("--out", default="text-edit.png", help="before (top row) and after (default: %(default)s)")
     s.add_argument("--save-latent", default=None, metavar="FILE.npz")
     s.add_argument("--log", default=None, metavar="FILE.json", help="write the summary and loss curves as JSON")
-    quiet_option(s)
-    s.set_defaults(func=cmd_text_edit, actions=(fn,), fixed=())
+    runs(s, cmd_text_edit, fn)
 
     s = sub.add_parser("train-mapper", help="train a StyleCLIP latent mapper for one prompt")
     model_options(s)
@@ -68,8 +67,7 @@ def register(sub) -> None:
     option(s, "--seed", fn)
     _strict(s, fn)
     option(s, "--out", fn, help="default: checkpoints/mapper-<model>-<prompt>.safetensors")
-    quiet_option(s)
-    s.set_defaults(func=cmd_train_mapper, actions=(fn,), fixed=())
+    runs(s, cmd_train_mapper, fn)
 
     s = sub.add_parser("apply-mapper", help="apply a trained StyleCLIP mapper (one forward pass)")
     s.add_argument("mapper", help="mapper .safetensors file (or a file name in checkpoints/)")
@@ -96,8 +94,7 @@ def register(sub) -> None:
     option(s, "--restart", fn, help="ignore a partial file and start over")
     option(s, "--seed", fn)
     option(s, "--out", fn, help="default: checkpoints/styleclip-global/<model>--<clip>.safetensors")
-    quiet_option(s)
-    s.set_defaults(func=cmd_global_directions, actions=(fn,), fixed=())
+    runs(s, cmd_global_directions, fn)
 
     s = sub.add_parser("global-edit", help="StyleCLIP global direction edit from a text pair (StyleGAN2)")
     model_options(s)
@@ -110,8 +107,7 @@ def register(sub) -> None:
     option(s, "--beta", fn, help="disentanglement threshold on |R_c|")
     option(s, "--directions", fn, help="precomputed file (default: the cached one)")
     s.add_argument("--out", default="global-edit.png", help="before (top row) and after (default: %(default)s)")
-    quiet_option(s)
-    s.set_defaults(func=cmd_global_edit, actions=(fn,), fixed=())
+    runs(s, cmd_global_edit, fn)
 
 
 # --------------------------------------------------------------------------- commands

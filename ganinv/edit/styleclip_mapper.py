@@ -38,16 +38,15 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 from torch import nn
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ..atomic import atomic_write
-from ..io import read_json
+from ..io.files import load_checked_module, read_json, safetensors_header
 from ..latent import check_latent, to_ws
 from ..models.base import Generator
 from ..models.stylegan2 import FullyConnectedLayer, normalize_2nd_moment
 from .styleclip_optimize import optimization_space, resolve_clip, resolve_identity, synth, to_space
-from ..settings import ProgressFn
+from ..settings import ProgressFn, call_settings
 from .prompts import text_embedding
 from ..registry import checkpoints_dir
 
@@ -200,9 +199,8 @@ def train_mapper(
     progress_every: int = 10,
 ) -> MapperTrainResult:
     """Train M_t for ``prompt`` with Eq. 3 on freshly sampled latents each step."""
+    settings = call_settings(locals(), "G", "clip", "identity", "mapper", "text_embedding")
     t0 = time.time()
-    settings = {k: v for k, v in locals().items()
-                if k not in ("G", "clip", "identity", "mapper", "progress", "t0", "text_embedding")}
     if num_steps < 1:
         raise ValueError("num_steps must be at least 1")
     clip = resolve_clip(clip, G.device)
@@ -301,12 +299,7 @@ def load_mapper(path: str, *, G: Generator | None = None) -> tuple[LatentMapper,
     if not os.path.isfile(path):
         raise MapperError(f"no mapper file at {os.path.basename(path)}")
     name = os.path.basename(path)
-    try:
-        with safe_open(path, "pt") as f:
-            header = f.metadata() or {}
-            stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-    except Exception as e:  # noqa: BLE001 - a corrupt file in any way is one user error
-        raise MapperError(f"{name} is not a readable safetensors mapper ({type(e).__name__})") from None
+    header, stored = safetensors_header(path, MapperError, f"{name} is not a readable safetensors mapper")
     if header.get("format") != FORMAT:
         raise MapperError(f"{name} is not a ganinv StyleCLIP mapper (format {str(header.get('format'))[:40]!r})")
     try:
@@ -318,12 +311,7 @@ def load_mapper(path: str, *, G: Generator | None = None) -> tuple[LatentMapper,
     if G is not None and meta.get("model") not in (None, "", G.name):
         raise MapperError(f"this mapper was trained for model {str(meta['model'])[:80]!r}, not {G.name!r}")
     config = _check_config(header.get("config"), G, name)
-    with torch.device("meta"):                      # shapes only: no memory
-        want = {k: tuple(v.shape) for k, v in LatentMapper(config).state_dict().items()}
-    if stored != want:
-        raise MapperError(f"{name}: the stored weights do not match the mapper's config")
-    mapper = LatentMapper(config)
-    mapper.load_state_dict(load_file(path), strict=True)
+    mapper = load_checked_module(lambda: LatentMapper(config), path, stored, MapperError, f"{name} (mapper)")
     mapper.eval().requires_grad_(False)
     return mapper.to(G.device if G is not None else "cpu"), meta
 

@@ -47,17 +47,23 @@ class IdentityMatch:
         return self.value
 
 
+def _pick_face(rgb: np.ndarray, face: Face | None, face_index: int) -> Face | None:
+    """``face`` itself, else the ``face_index``-th largest face found in ``rgb`` (None when there is none)."""
+    if face is not None:
+        return face
+    faces = detect_faces(rgb)
+    return faces[face_index] if len(faces) > face_index else None
+
+
 def face_descriptor(img: Image.Image | np.ndarray, face: Face | None = None, *,
                     face_index: int = 0) -> np.ndarray | None:
     """128-D dlib descriptor of the ``face_index``-th largest face; None if there is none."""
     import dlib
 
     rgb = to_rgb_array(img)
+    face = _pick_face(rgb, face, face_index)
     if face is None:
-        faces = detect_faces(rgb)
-        if len(faces) <= face_index:
-            return None
-        face = faces[face_index]
+        return None
     lm = face.landmarks
     # The network sees a 150 px chip: enlarge tiny images (e.g. 25 px LFW crops) first so
     # sub-pixel landmark positions survive the integer coordinates dlib takes.
@@ -83,16 +89,22 @@ def _no_face_reason(a, b) -> str:
     return f"no face found in the {' and '.join(missing)} image"
 
 
+def _match(metric: str, embed, score, same, img_a, img_b, threshold: float, face_index_a: int,
+           face_index_b: int) -> IdentityMatch:
+    """``score`` of the two faces' ``embed``-dings with the verdict ``same(value, threshold)``."""
+    ea, eb = embed(img_a, face_index=face_index_a), embed(img_b, face_index=face_index_b)
+    if ea is None or eb is None:
+        return IdentityMatch(metric, None, None, threshold, _no_face_reason(ea, eb))
+    value = float(score(ea, eb))
+    return IdentityMatch(metric, value, bool(same(value, threshold)), threshold)
+
+
 def compare_identity(img_a: Image.Image | np.ndarray, img_b: Image.Image | np.ndarray, *,
                      threshold: float = SAME_PERSON_THRESHOLD, face_index_a: int = 0,
                      face_index_b: int = 0) -> IdentityMatch:
     """dlib descriptor distance between the chosen faces of two images, with a verdict."""
-    da = face_descriptor(img_a, face_index=face_index_a)
-    db = face_descriptor(img_b, face_index=face_index_b)
-    if da is None or db is None:
-        return IdentityMatch("dlib", None, None, threshold, _no_face_reason(da, db))
-    dist = float(np.linalg.norm(da - db))
-    return IdentityMatch("dlib", dist, dist < threshold, threshold)
+    return _match("dlib", face_descriptor, lambda a, b: np.linalg.norm(a - b), lambda v, t: v < t, img_a, img_b,
+                  threshold, face_index_a, face_index_b)
 
 
 def identity_distance(img_a: Image.Image | np.ndarray, img_b: Image.Image | np.ndarray) -> float | None:
@@ -136,12 +148,8 @@ def arcface_embedding(img: Image.Image | np.ndarray, face: Face | None = None, *
     Aligned with dlib's landmarks (``arcface_align``); ``face`` skips detection.
     """
     rgb = to_rgb_array(img)
-    if face is None:
-        faces = detect_faces(rgb)
-        if len(faces) <= face_index:
-            return None
-        face = faces[face_index]
-    return arcface_embeddings(rgb, [face])[0]
+    face = _pick_face(rgb, face, face_index)
+    return None if face is None else arcface_embeddings(rgb, [face])[0]
 
 
 def arcface_embeddings(img: Image.Image | np.ndarray, faces: list[Face]) -> np.ndarray:
@@ -158,12 +166,8 @@ def compare_identity_arcface(img_a: Image.Image | np.ndarray, img_b: Image.Image
                              threshold: float = ARCFACE_SAME_PERSON_THRESHOLD, face_index_a: int = 0,
                              face_index_b: int = 0) -> IdentityMatch:
     """ArcFace cosine similarity between the chosen faces of two images, with a verdict."""
-    ea = arcface_embedding(img_a, face_index=face_index_a)
-    eb = arcface_embedding(img_b, face_index=face_index_b)
-    if ea is None or eb is None:
-        return IdentityMatch("arcface", None, None, threshold, _no_face_reason(ea, eb))
-    sim = float(ea @ eb)
-    return IdentityMatch("arcface", sim, sim >= threshold, threshold)
+    return _match("arcface", arcface_embedding, lambda a, b: a @ b, lambda v, t: v >= t, img_a, img_b, threshold,
+                  face_index_a, face_index_b)
 
 
 def arcface_similarity(img_a: Image.Image | np.ndarray, img_b: Image.Image | np.ndarray, *,

@@ -27,7 +27,7 @@ import torch
 from ..latent import check_latent, to_ws
 from ..losses import image_metrics, perceptual_metric
 from ..models.base import Generator
-from ..settings import ProgressFn
+from ..settings import ProgressFn, call_settings
 from .optimize import invert_optimize
 
 
@@ -74,9 +74,8 @@ def invert_layerwise(
     progress_every: int = 10,
 ) -> LayerwiseResult:
     """Invert ``target`` [N, C, H, W] into features at ``layer`` (see the module docstring)."""
+    settings = call_settings(locals(), "G", "target", "encoder", "init_latent")
     t0 = time.time()
-    settings = {k: v for k, v in locals().items()
-                if k not in ("G", "target", "encoder", "init_latent", "progress", "t0")}
     layer = layer or G.layer_names[len(G.layer_names) // 2]
     allowed = [name for name in G.layer_names[:-1] if name != "input"]   # something must follow the layer
     if layer not in allowed:

@@ -14,7 +14,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from ...atomic import atomic_write
-from ...io import MAX_META_BYTES
+from ...io.files import MAX_META_BYTES, load_checked_module, safetensors_header
+from ...models.safe_pickle import CheckpointFormatError
 from ...models.base import Generator
 from ...registry import checkpoints_dir
 from .networks import MAX_RESOLUTION, MAX_WIDTH, MAX_WS, Encoder, EncoderConfig
@@ -72,24 +73,18 @@ def load_encoder(name_or_path: str, *, G: Generator | None = None, device: str |
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no encoder checkpoint at {path}; train one with `python -m ganinv train-encoder`")
     name = os.path.basename(path)
+    header, stored = safetensors_header(path, CheckpointFormatError, f"{name} is not a readable encoder checkpoint")
+    text = header.get("ganinv", "{}")
     try:
-        with safe_open(path, "pt") as f:
-            text = (f.metadata() or {}).get("ganinv", "{}")
-            stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
         meta = json.loads(text) if len(text) <= MAX_META_BYTES else None
-    except Exception as e:  # noqa: BLE001 - a corrupt file in any way is one user error
-        raise ValueError(f"{name} is not a readable encoder checkpoint ({type(e).__name__})") from None
+    except ValueError:
+        meta = None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{name} is not a ganinv encoder checkpoint")
+        raise CheckpointFormatError(f"{name} is not a ganinv encoder checkpoint")
     config = _check_config(meta.get("config"), name)
     if G is not None:
         _check_fits(config, G)
-    with torch.device("meta"):                              # shapes only: no memory
-        want = {k: tuple(v.shape) for k, v in Encoder(config).state_dict().items()}
-    if stored != want:
-        raise ValueError(f"{name}: the stored weights do not match the encoder's config")
-    E = Encoder(config)
-    E.load_state_dict(load_file(path), strict=True)
+    E = load_checked_module(lambda: Encoder(config), path, stored, CheckpointFormatError, f"{name} (encoder)")
     E.metadata = meta
     return E.to(device).eval().requires_grad_(False)
 
@@ -106,14 +101,14 @@ def _check_config(config: object, name: str) -> EncoderConfig:
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise ValueError(f"{name}: the encoder's config is malformed or out of bounds")
+        raise CheckpointFormatError(f"{name}: the encoder's config is malformed or out of bounds")
     return c
 
 
 def _check_fits(config: EncoderConfig, G: Generator) -> None:
     want = EncoderConfig.for_generator(G, space=config.space, e4e=config.e4e)
     if (config.resolution, config.latent_dim, config.num_ws) != (want.resolution, want.latent_dim, want.num_ws):
-        raise ValueError(f"this encoder was trained for {config.model!r} ({config.resolution} px, {config.space} "
+        raise CheckpointFormatError(f"this encoder was trained for {config.model!r} ({config.resolution} px, {config.space} "
                          f"dim {config.latent_dim}); it does not fit {G.name!r}")
 
 
