@@ -87,7 +87,7 @@ def test_launcher_is_short_ui_modules_are_small_and_tabs_hold_no_tensor_code():
         assert own and all(i in ("ganinv.settings",) or i.startswith("ganinv.actions") for i in own), (m, own)
 
 
-def test_user_errors_become_one_line_messages_and_bugs_stay_bugs():
+def test_user_errors_become_one_line_messages_and_bugs_show_as_internal_errors():
     import gradio as gr
     from ganinv.actions import InputError
 
@@ -98,8 +98,9 @@ def test_user_errors_become_one_line_messages_and_bugs_stay_bugs():
     with pytest.raises(gr.Error) as e:
         refuse("user")
     assert e.value.message == "Seed must be a whole number." and e.value.print_exception is False
-    with pytest.raises(RuntimeError, match="bug"):
+    with pytest.raises(gr.Error) as e:
         refuse("bug")
+    assert e.value.message == common.INTERNAL_ERROR
 
 
 def test_metric_table_is_the_one_builder():
