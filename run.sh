@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for newcomers and CI.
 #   bash run.sh app  [app.py options]   set up (first time) and start the app on http://127.0.0.1:7860
-#   bash run.sh test [pytest options]   set up (first time, incl. Chromium for the browser tests) and run all tests
+#   bash run.sh test [pytest options]   set up (first time, incl. Chromium for the browser tests and Ray) and run all tests
 #   bash run.sh setup                   only install
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -22,6 +22,17 @@ setup_python() {
     "$VENV/bin/pip" install -q -r requirements-dev.txt
     # ganinv itself, editable, so `python -m ganinv` works from any folder.
     "$VENV/bin/pip" install -q --no-deps -e .
+    echo "$want" > "$stamp"
+  fi
+}
+
+setup_scale() {
+  # requirements-scale.txt: the optional Ray engine of `ganinv evaluate --engine ray`; the tests exercise it.
+  local stamp="$VENV/.ganinv-scale-installed" want
+  want=$(sha256sum requirements-scale.txt | cut -c1-16)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "== installing the optional Ray engine (requirements-scale.txt)"
+    "$VENV/bin/pip" install -q -r requirements-scale.txt
     echo "$want" > "$stamp"
   fi
 }
@@ -57,6 +68,6 @@ cmd=${1:-app}; shift || true
 case "$cmd" in
   setup) setup_debian; setup_python ;;
   app)   setup_debian; setup_python; exec "$VENV/bin/python" app.py "$@" ;;
-  test)  setup_debian; setup_python; setup_browser; GANINV_OFFLINE=1 HF_HUB_OFFLINE=1 exec "$VENV/bin/python" -m pytest "$@" ;;
+  test)  setup_debian; setup_python; setup_scale; setup_browser; GANINV_OFFLINE=1 HF_HUB_OFFLINE=1 exec "$VENV/bin/python" -m pytest "$@" ;;
   *) echo "usage: bash run.sh app|test|setup [args]" >&2; exit 2 ;;
 esac

@@ -16,5 +16,6 @@ LAZY_IMPORTS = {
     "onnx2torch": "converting the SFace / ArcFace graphs to torch",
     "onnxruntime": "reference runs of the ONNX identity networks, when installed",
     "open_clip": "CLIP (StyleCLIP); ~2 s to import",
+    "ray": "the Ray engine of `ganinv evaluate` (optional: requirements-scale.txt); ~2 s to import",
     "sklearn": "the linear SVM of InterFaceGAN; ~0.5 s to import",
 }

@@ -5,7 +5,7 @@ import gradio as gr
 
 from ganinv.actions import models
 
-from . import tab_discover, tab_edit, tab_invert, tab_mix, tab_models, tab_restore, tab_text
+from . import tab_discover, tab_edit, tab_invert, tab_mix, tab_models, tab_restore, tab_results, tab_text
 from .common import STATE_TTL_S, Context, Sessions, model_choices
 
 HEADER = """
@@ -53,6 +53,7 @@ def build_app(*, device: str | None = None, max_concurrency: int = 1) -> gr.Bloc
                 tab_restore.build(ctx)
             with gr.Tab("7 Models", id="models"):
                 models_cb = tab_models.build(ctx)
+                tab_results.build(ctx)
         ctx.model.change(models_cb["select_model"], [ctx.model], [invert_ui["space"], model_note],
                          api_name="select_model", concurrency_limit=None)
         demo.unload(ctx.sessions.close)

@@ -8,8 +8,8 @@ Each function takes explicit keyword arguments, checks every input once (finite 
 range, known names, shapes: ``common.InputError`` with a one-line message) and returns a small
 dataclass.  Defaults come from ``ganinv.settings``.  Nothing here draws UI or prints.
 """
-from . import common, discover, edit, faces, invert, mix, models, restore, sources, text, train
+from . import common, discover, edit, evaluate, faces, invert, mix, models, restore, sources, text, train
 from .common import USER_ERRORS, InputError, Record, Source, user_message
 
-__all__ = ["common", "discover", "edit", "faces", "invert", "mix", "models", "restore", "sources", "text", "train",
+__all__ = ["common", "discover", "edit", "evaluate", "faces", "invert", "mix", "models", "restore", "sources", "text", "train",
            "USER_ERRORS", "InputError", "Record", "Source", "user_message"]

@@ -8,6 +8,7 @@
     text.py      text-edit, train-mapper, apply-mapper, global-directions, global-edit
     restore.py   restore
     models.py    models, sample
+    evaluate.py  evaluate (methods x a folder of images: tables; in-process or Ray)
 
 Errors a user can fix print one line ``error: <message>`` and exit with status 2 (tracebacks with
 GANINV_DEBUG=1).
@@ -16,10 +17,10 @@ from __future__ import annotations
 
 import os
 
-from . import discover, edit, invert, mix, models, restore, text
+from . import discover, edit, evaluate, invert, mix, models, restore, text
 from .common import Parser, run
 
-GROUPS = (models, invert, edit, discover, mix, text, restore)
+GROUPS = (models, invert, edit, discover, mix, text, restore, evaluate)
 
 
 def build_parser() -> Parser:

@@ -13,7 +13,7 @@ from ganinv.registry import DEFAULT_MODEL
 
 COMMANDS = {"models", "sample", "invert", "encode", "invert-hybrid", "invert-layerwise", "train-encoder", "faces",
             "edit", "train-boundary", "discover", "morph", "mix", "diffuse", "text-edit", "train-mapper",
-            "apply-mapper", "global-directions", "global-edit", "restore"}
+            "apply-mapper", "global-directions", "global-edit", "restore", "evaluate"}
 
 # Per command, the options that must be compared with the action (the test fails if one is not found):
 # argparse dest = the action's parameter name.
@@ -41,6 +41,8 @@ COMPARED = {
                           "out"},
     "global-edit": {"alpha", "beta", "directions"},
     "restore": {"align", "mask", "hole", "factor", "codes", "layer", "steps"},
+    "evaluate": {"out", "methods", "limit", "seed", "steps", "tune_steps", "perceptual_weight", "batch_size", "engine",
+                 "address", "workers", "cpus_per_worker", "num_gpus_per_worker", "model", "device"},
 }
 
 
