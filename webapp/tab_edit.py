@@ -82,8 +82,8 @@ def make_callbacks(ctx: Context) -> dict:
         return {"model": model, "directions": slot_keys(ctx, model, request)}
 
     @shows_errors
-    def edit(strengths, source, seed, keep, score, paste, model, state, keep_tone=True, hold=True, target=False,
-             paste_mode=edit_actions.DEFAULT_PASTE_MODE, request: gr.Request = None):
+    def edit_view(strengths, source, seed, keep, score, paste, model, state, keep_tone=True, hold=True, target=False,
+                  paste_mode=edit_actions.DEFAULT_PASTE_MODE, request: gr.Request = None):
         """Edit a latent: strengths maps direction names to alpha, e.g. {"smile": 2, "yaw": -1} (with target: the
         change wanted in each attribute's own units, e.g. {"smile": 0.5}); hold keeps yaw, pitch, age and gender,
         keep_tone the skin tone (ITA), each by a closed loop along its boundary."""
@@ -106,7 +106,7 @@ def make_callbacks(ctx: Context) -> dict:
         _LAST.move_to_end(_session(request))
         while len(_LAST) > LAST_KEPT:
             _LAST.popitem(last=False)
-        applied = ", ".join(f"{k} {v:+.2f}" for k, v in r.strengths.items()) or "no edit"
+        applied = ", ".join(f"{k} {v:+.1f}" for k, v in r.strengths.items()) or "no edit"
         status = f"{r.model}, {r.note}: {applied}" + (f"; kept fixed: {', '.join(keep)}" if keep else "")
         status += f". {edit_actions.hold_summary(r.held)}" if r.held else ""
         status += f". {edit_actions.tone_summary(r.tone)}" if r.tone else ""
@@ -117,12 +117,24 @@ def make_callbacks(ctx: Context) -> dict:
         return (show(r.before), show(r.image), gr.update(value=compare, visible=compare is not None),
                 cosines, latent_path, png_path, status)
 
+    def edit(strengths, source, seed, keep, score, paste, model, state, keep_tone=True, hold=True, target=False,
+             paste_mode=edit_actions.DEFAULT_PASTE_MODE, request: gr.Request = None):
+        """Edit a latent: strengths maps direction names to alpha, e.g. {"smile": 2, "yaw": -1} (with target: the
+        change wanted in each attribute's own units, e.g. {"smile": 0.5}); hold keeps yaw, pitch, age and gender,
+        keep_tone the skin tone (ITA), each by a closed loop along its boundary; paste puts the edit into the
+        photo of a face aligned in 1 Invert (paste_mode flow, delta or face).  Returns the images and the scores."""
+        shown = edit_view(strengths, source, seed, keep, score, paste, model, state, keep_tone, hold, target,
+                          paste_mode, request)
+        table, note = edit_scores(score, request)
+        status = shown[-1] + (f". {note}" if note else "")
+        return (*shown[:3], table, *shown[3:-1], status)
+
     @shows_errors
     def edit_scores(score, request: gr.Request = None):
         """Scores of the last edit (after the image is shown): read off the pasted photo when there is one."""
         last = _LAST.get(_session(request))
         if not score or last is None:
-            return score_table(None), gr.update()
+            return score_table(None), ""
         r, model = last
         edit_actions.score_edit(r, model=model, device=ctx.device)
         where = "photo" if r.photo_scores else "render"
@@ -138,8 +150,8 @@ def make_callbacks(ctx: Context) -> dict:
                      request: gr.Request, *values):
         """The sliders' event: their values as the named mapping /edit takes."""
         keys = slot_keys(ctx, model, request)
-        return edit(dict(zip(keys, values)), source, seed, keep, score, paste, model, state, keep_tone, hold, target,
-                    paste_mode, request)
+        return edit_view(dict(zip(keys, values)), source, seed, keep, score, paste, model, state, keep_tone, hold,
+                         target, paste_mode, request)
 
     @shows_errors
     def edit_strip(source, seed, direction, limit, keep, model, state, on_photo=True, request: gr.Request = None):
@@ -163,7 +175,8 @@ def make_callbacks(ctx: Context) -> dict:
                 f"{t.detection_rate:.0%}): validation accuracy {t.accuracy_val:.3f}, remaining samples "
                 f"{t.accuracy_rest:.3f}. Added to the sliders."), t.path
 
-    return dict(slots=slots, on_state=on_state, edit_directions=edit_directions, edit=edit, edit_scores=edit_scores,
+    return dict(slots=slots, on_state=on_state, edit_directions=edit_directions, edit=edit, edit_view=edit_view,
+                edit_scores=edit_scores,
                 edit_sliders=edit_sliders, edit_strip=edit_strip, train_boundary=train_boundary)
 
 
@@ -256,26 +269,26 @@ def build(ctx: Context) -> dict:
 
     slot_outputs = [*sliders, keep, strip_dir]
     options = [kind, seed, keep, score, paste, model, state, keep_tone, hold, target, paste_mode]
-    edit_out = [before, after, pasted, cosines, latent_out, png_out, status]
+    view_out = [before, after, pasted, cosines, latent_out, png_out, status]
+    edit_out = [before, after, pasted, scores, cosines, latent_out, png_out, status]
     score_out = [scores, score_note]
     # The public endpoint: named strengths.  A hidden button carries it; the sliders call the same function.
     api_btn = gr.Button(visible=False)
     # The image first, then its scores (read off the pasted photo: they take longer than the edit itself).
     scored = dict(fn=cb["edit_scores"], inputs=[score], outputs=score_out, **{**FAST, "api_visibility": "private"})
-    api_btn.click(cb["edit"], [strengths, *options], edit_out, api_name="edit", **FAST).then(
-        api_name="edit_scores", **{**scored, "api_visibility": "public"})
+    api_btn.click(cb["edit"], [strengths, *options], edit_out, api_name="edit", **FAST)
     # Renders on what the user does (.input, not .change: the updates below would cascade into extra renders).
     gr.on([*(s.release for s in sliders), render.click, keep.input, paste.input, kind.input,
            keep_tone.input, hold.input, target.input, paste_mode.input], cb["edit_sliders"],
-          [*options, *sliders], edit_out, api_name="edit_sliders", trigger_mode="always_last",
+          [*options, *sliders], view_out, api_name="edit_sliders", trigger_mode="always_last",
           **{**FAST, "api_visibility": "private"}).then(api_name="edit_sliders_scores", **scored)
     reset.click(lambda: [0] * MAX_SLOTS, None, sliders, api_name="edit_reset", api_visibility="private",
-                queue=False).then(cb["edit_sliders"], [*options, *sliders], edit_out, api_name="edit_after_reset",
+                queue=False).then(cb["edit_sliders"], [*options, *sliders], view_out, api_name="edit_after_reset",
                                   **{**FAST, "api_visibility": "private"}).then(api_name="edit_reset_scores", **scored)
     strip_btn.click(cb["edit_strip"], [kind, seed, strip_dir, strip_max, keep, model, state, strip_photo],
                     [strip_img, strip_note], api_name="edit_strip", **FAST)
     state.change(cb["on_state"], [model, state], [*slot_outputs, kind, alignment, paste], api_name="edit_new_latent",
-                 **UI_ONLY).then(cb["edit_sliders"], [*options, *sliders], edit_out, api_name="edit_new_latent_render",
+                 **UI_ONLY).then(cb["edit_sliders"], [*options, *sliders], view_out, api_name="edit_new_latent_render",
                                  **{**FAST, "api_visibility": "private"}).then(api_name="edit_new_latent_scores",
                                                                                **scored)
     model.change(cb["slots"], [model], slot_outputs, api_name="edit_model_sliders", **UI_ONLY)

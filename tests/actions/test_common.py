@@ -76,7 +76,8 @@ def test_edit_with_a_kept_direction_is_the_conditional_edit(dcgan):
     from ganinv.edit import conditional, load_direction
     z = resolve_source(dcgan, Source("seed", seed=2))[0]
     smile, yaw = load_direction("smile", G=dcgan), load_direction("yaw", G=dcgan)
-    out = edit(Source("seed", seed=2), {"smile": 2.0, "yaw": 0.0}, without=["yaw"], keep_tone=False, device="cpu")
+    out = edit(Source("seed", seed=2), {"smile": 2.0, "yaw": 0.0}, without=["yaw"], keep_tone=False, hold=False,
+               device="cpu")
     expected = z + 2.0 * conditional(smile, [yaw])[0].tensor()
     assert torch.allclose(out.latent, expected, atol=1e-6) and out.strengths == {"smile": 2.0}
     assert out.cosines and out.cosines[0]["condition"] == "yaw" and abs(out.cosines[0]["cos_after"]) < 1e-5

@@ -34,8 +34,11 @@ def edit(client, strengths=None, *, source="seed", seed=3, keep=(), score=True, 
 def test_edit_parameters_have_readable_names_and_defaults(session):
     info = session.view_api(print_info=False, return_format="dict")["named_endpoints"]
     params = {p["parameter_name"]: p for p in info["/edit"]["parameters"]}
-    assert list(params) == ["strengths", "source", "seed", "keep", "score", "paste", "model", "keep_tone"]
+    assert list(params) == ["strengths", "source", "seed", "keep", "score", "paste", "model", "keep_tone", "hold",
+                            "target", "paste_mode"]
     assert params["keep_tone"]["parameter_default"] is True                   # edits keep skin tone by default
+    assert params["hold"]["parameter_default"] is True                        # and hold what was not asked
+    assert params["paste_mode"]["parameter_default"] == "flow"
     assert params["strengths"]["component"] == "Json" and params["strengths"]["parameter_default"] == {}
     assert params["model"]["parameter_default"] == MODEL
     unnamed = {name: [p["parameter_name"] for p in e["parameters"] if p["parameter_name"].startswith("param_")]
@@ -47,7 +50,7 @@ def test_edit_parameters_have_readable_names_and_defaults(session):
 
 
 def test_smile_strength_moves_the_latent_along_the_direction_and_raises_the_score(session):
-    before, after, pasted, scores, cosines, latent_path, png_path, status = edit(session, {"smile": 3.0})
+    before, after, pasted, scores, cosines, latent_path, png_path, status = edit(session, {"smile": 3.0}, hold=False)
     assert "smile +3.0" in status and shown(pasted) is None
     assert np.abs(pixels(before) - pixels(after)).mean() > 2                # the face changed
     G = registry.load_generator(MODEL, "cpu")
@@ -67,7 +70,7 @@ def test_smile_strength_moves_the_latent_along_the_direction_and_raises_the_scor
     assert np.array_equal(pixels(zero[0]), pixels(zero[1])) and "no edit" in zero[-1]
     two = edit(session, {"smile": 2, "yaw": -1}, score=False)               # several directions by name
     assert "smile +2.0, yaw -1.0" in two[-1]
-    plain = edit(session, {"smile": 3.0}, score=False, keep_tone=False)      # the plain InterFaceGAN edit
+    plain = edit(session, {"smile": 3.0}, score=False, keep_tone=False, hold=False)   # the plain InterFaceGAN edit
     lf = gio.load_latent(plain[5], model=MODEL)
     assert torch.allclose(lf.latent, z + 3.0 * n, atol=1e-5) and "Skin tone" not in plain[-1]
 
@@ -114,11 +117,13 @@ def test_session_source_needs_a_latent_of_the_picked_model(session, tmp_path):
 def test_paste_back_after_inverting_the_astronaut(session, astronaut_png):
     session.predict(handle_file(astronaut_png), MODEL, "auto", 1, "Z", 2, 1.0, 1, 0, "optimize", api_name="/invert")
     out = edit(session, {"smile": 3.0}, source="session", paste=True, score=True)
-    pasted, status = shown(out[2]), out[-1]
+    original, pasted = (shown(x) for x in shown(out[2]))                   # the before / after slider
+    status = out[-1]
+    assert np.array_equal(pixels(original), np.asarray(Image.open(astronaut_png).convert("RGB"), dtype=np.int16))
     assert Image.open(pasted).size == (512, 512)                            # the whole photo
     assert re.search(r"Identity kept: ArcFace similarity -?[01]\.\d{3} to the original", status), status
     rows = table(out[3])
-    assert "identity (ArcFace cos to the original)" in rows and "ita" in rows and "age" in rows
+    assert "identity (ArcFace cos to the original, photo)" in rows and "ita" in rows and "age" in rows
     photo = np.asarray(Image.open(astronaut_png).convert("RGB"), dtype=np.int16)
     diff = np.abs(pixels(pasted) - photo).sum(-1)
     assert diff[:40].mean() < 1 and diff.mean() > 0.5                      # only the face area changed
@@ -224,7 +229,7 @@ def test_rotated_off_centre_portrait_is_aligned_edited_and_pasted_back(session, 
     out = session.predict(handle_file(path), MODEL, "auto", 1, "Z", 3, 1.0, 1, 0, "optimize", api_name="/invert")
     assert "aligned" in out[-1]                                            # the face was found and aligned
     edited = edit(session, {"smile": 3.0}, source="session", paste=True, score=True)
-    pasted, status = shown(edited[2]), edited[-1]
+    pasted, status = shown(shown(edited[2])[1]), edited[-1]
     assert Image.open(pasted).size == (900, 700)                           # the whole original frame
     assert "Identity kept: ArcFace similarity" in status
     diff = np.abs(pixels(pasted) - np.asarray(canvas, dtype=np.int16)).sum(-1)
