@@ -34,7 +34,7 @@ from scipy.interpolate import RBFInterpolator
 
 from .align import Aligned
 from .detect import BROWS, JAW
-from .paste import _as_float_rgb, _mask_in_original, face_mask
+from .paste import _as_float_rgb, _mask_in_original, blend_into, face_mask
 
 FLOW_UPSAMPLE = 4            # renders are upsampled this much before DIS (64 px -> 256 px)
 MIN_PHOTO_PX = 0.25          # photo-pixel motion below this is shrunk to zero (those pixels keep their values)
@@ -171,9 +171,8 @@ def paste_flow(original: Image.Image, before, after, aligned: Aligned, *, feathe
     ramp = np.clip(np.minimum(np.arange(size), np.arange(size)[::-1]) / max(feather * size, 1), 0, 1)
     moved = np.clip(moved, 0, 1) * np.minimum.outer(ramp, ramp)                 # fades out at the crop's border
     alpha, box, _ = _mask_in_original(aligned, np.maximum(mask_al, np.where(moved < 1 / 255, 0, moved)))
-    out = photo.copy()
     if alpha is None:
-        return Image.fromarray(out)
+        return Image.fromarray(photo.copy())
     x0, y0, x1, y1 = box
     py, px = np.mgrid[y0:y1, x0:x1].astype(np.float64) + 0.5
     q = aligned.to_aligned(np.c_[px.ravel(), py.ravel()])                          # aligned px (0..size)
@@ -207,14 +206,7 @@ def paste_flow(original: Image.Image, before, after, aligned: Aligned, *, feathe
         composite = kept * gain[..., None] * (1 - colour) + (kept + res_px) * colour
     else:
         composite = warped - new * (1 - GRAIN_KEPT) * (warped - low) + res_px
-    # 4. blend under the (widened) feathered mask
-    a_px = alpha
-    region_px = photo[y0:y1, x0:x1].astype(np.float32)
-    blended = np.clip(np.round(region_px + (composite - region_px) * a_px[..., None]), 0, 255).astype(np.uint8)
-    keep = a_px == 0
-    blended[keep] = photo[y0:y1, x0:x1][keep]
-    out[y0:y1, x0:x1] = blended
-    return Image.fromarray(out)
+    return Image.fromarray(blend_into(photo, composite, alpha, box))           # 4. under the widened feathered mask
 
 
 __all__ = ["paste_flow", "render_flow", "landmark_flow", "skin_region", "FLOW_UPSAMPLE"]

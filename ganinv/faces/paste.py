@@ -93,13 +93,20 @@ def paste_back(original: Image.Image, edited_aligned: Image.Image, aligned: Alig
         return original.convert("RGB")
     face = np.asarray(edited.transform((x1 - x0, y1 - y0), Image.AFFINE, data=data, resample=Image.BICUBIC),
                       np.float32)
-    out = np.asarray(original.convert("RGB")).copy()
+    return Image.fromarray(blend_into(np.asarray(original.convert("RGB")), face, alpha, (x0, y0, x1, y1)))
+
+
+def blend_into(photo: np.ndarray, face: np.ndarray, alpha: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """A copy of ``photo`` [H, W, 3] uint8 with ``face`` (float, the box's size) blended in under ``alpha``;
+    pixels where alpha is 0 keep their values bit for bit."""
+    x0, y0, x1, y1 = box
+    out = photo.copy()
     region_px = out[y0:y1, x0:x1].astype(np.float32)
     blended = np.clip(np.round(region_px + (face - region_px) * alpha[..., None]), 0, 255).astype(np.uint8)
     keep = alpha == 0
     blended[keep] = out[y0:y1, x0:x1][keep]
     out[y0:y1, x0:x1] = blended
-    return Image.fromarray(out)
+    return out
 
 
 def paste_edit(original: Image.Image, before: torch.Tensor | Image.Image, after: torch.Tensor | Image.Image,
