@@ -8,22 +8,20 @@ components) as "<name> (session)".  No key is a path, so API callers cannot name
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import numpy as np
 import torch
 from PIL import Image
 
 from ..attributes import ATTRIBUTE_NAMES, LANDMARK_ATTRIBUTES, SCORERS, get_scorer
-from ..attributes.photo import face_box, photo_age_gender, photo_scores, skin_change
+from ..attributes.photo import face_box, score_photo
 from ..edit.apply import edit as apply_edit, sweep
 from ..edit.directions import Direction, DirectionError, directions_root, list_directions, load_direction, save_direction
-from ..edit.hold import hold_score, steer
-from ..identity import arcface_similarity
+from ..edit.steering import (HOLD_AXES, HOLD_TOLERANCE, STEER_EVALUATIONS, TARGET_LIMIT, TARGET_TOLERANCE,
+                             SteeringError, hold_summary, hold_tone, initial_strength, steer_edit, tone_slope)
 from ..edit.interfacegan import conditional, conditional_direction, sample_and_score, train_direction
 from ..io import image_grid, save_latent, tensor_to_pil
 from ..latent import render, to_ws
@@ -46,14 +44,6 @@ MAX_STRIP = 25                                  # frames of a strength strip
 TRAIN_SPACES = ("Z", "W")                       # boundaries are fitted in Z or W (InterFaceGAN Sec. 2.1, 3.3)
 TONE_DIRECTION = "skin_tone"                    # the shipped ITA boundary edits step along to keep skin tone
 TONE_TOLERANCE = 1.0                            # degrees of ITA the held edit may differ from the original
-# Attributes held at their unedited value while editing (attribute -> the shipped direction it is steered along)
-HOLD_AXES = {"yaw": "yaw", "pitch": "pitch", "ita": TONE_DIRECTION, "age": "age", "male": "gender"}
-HOLD_TOLERANCE = {"yaw": 2.0, "pitch": 2.0, "ita": TONE_TOLERANCE, "age": 8.0, "male": 0.25}
-TARGET_TOLERANCE = {"smile": 0.05, "mouth_open": 0.05, "eyes_closed": 0.05, "happy": 0.05, "yaw": 2.0,
-                    "pitch": 2.0, "age": 2.0, "male": 0.05, "ita": 1.0}
-TARGET_LIMIT = 100.0                            # largest target change accepted (degrees / years / score units)
-HOLD_MAX_STEP = 2.0                             # a held attribute's boundary moves the latent at most this far
-STEER_EVALUATIONS = 10                          # renders + scores the closed loop may spend per edit
 
 
 # --------------------------------------------------------------------------- directions
@@ -162,8 +152,11 @@ def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MO
     G = source_generator(G, source)
     catalog = directions_for(G.name, extra_root=extra_root, root=root)
     targets = {k: number(v, f"target change of {k!r}", -TARGET_LIMIT, TARGET_LIMIT) for k, v in (targets or {}).items()}
-    strengths = {**(strengths or {}), **{k: _initial_strength(_pick(catalog, k, G, allow_path), t)
-                                         for k, t in targets.items()}}
+    try:
+        strengths = {**(strengths or {}), **{k: initial_strength(_pick(catalog, k, G, allow_path), t)
+                                             for k, t in targets.items()}}
+    except SteeringError as e:
+        raise InputError(str(e)) from None
     checked = {k: strength(v, f"strength of {k!r}") for k, v in (strengths or {}).items()}
     active = {k: a for k, a in checked.items() if _pick(catalog, k, G, allow_path) is not None and a}
     conds = [_pick(catalog, c, G, allow_path) for c in without or ()]
@@ -178,7 +171,7 @@ def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MO
     if active and (hold or targets):
         _steer_edit(G, catalog, result, space, idx, active, targets, keep_tone=keep_tone, hold=hold)
     elif keep_tone and active and TONE_DIRECTION not in active:
-        tone = _hold_tone(G, catalog, out.latent, space, before, idx)
+        tone = hold_tone(G, catalog.get(TONE_DIRECTION), out.latent, space, before, idx, tolerance=TONE_TOLERANCE)
         held_latent, held_image = tone.pop("latent", None), tone.pop("image", None)
         if held_latent is not None:
             result.latent, result.image = held_latent, held_image
@@ -207,128 +200,32 @@ def score_edit(result: EditOutput, *, model: str = DEFAULT_MODEL, device: str | 
     reference = prepared.tensor.cpu() if prepared is not None else result.before
     result.identity = crop_similarity(G, reference, result.image)
     if result.pasted is not None and prepared is not None and getattr(prepared, "aligned", None) is not None:
-        result.photo_scores, photo_id = score_photo(prepared, result.pasted)
+        result.photo_scores, photo_id = score_photo(prepared.original, result.pasted, prepared.aligned)
         result.identity = {**result.identity, **photo_id}
     return result
 
 
-def score_photo(prepared, pasted: Image.Image) -> tuple[dict[str, tuple[float, float]], dict]:
-    """Scores of the face in the original photo and in ``pasted``, read at full resolution around the aligned face
-    (MediaPipe blendshapes and pose, face-api.js age / P(male), skin ITA and Delta E over the mesh's cheeks, chin
-    and forehead), and ArcFace similarity of the two faces (``photo_arcface_similarity``)."""
-    box = face_box(prepared.aligned)
-    before, after = (dict(photo_scores(im, box), **photo_age_gender(im, box)) for im in (prepared.original, pasted))
-    out = {k: (before[k], after[k]) for k in before}
-    skin = skin_change(prepared.original, pasted, box)
-    out["ita"] = (skin["ita_before"], skin["ita_after"])
-    out["skin_delta_e"] = (0.0, skin["delta_e"])
-    sim = arcface_similarity(prepared.original.crop(box), pasted.crop(box))
-    return out, {"photo_arcface_similarity": sim}
-
-
-def _effect_slope(d: Direction, attribute: str) -> float | None:
-    """Score change of ``attribute`` per unit step along ``d``, from its measured held-out effect
-    (-s to +s, in its metadata; scripts/train_directions.py); None when not measured."""
-    effect = (d.extra or {}).get("effect", {})
-    v = effect.get(f"delta_{attribute}")
-    return float(v) / (2 * float(effect.get("strength") or 1)) if v is not None else None
-
-
-def _initial_strength(d: Direction, change: float) -> float:
-    """Where the target mode's loop starts: the change divided by the direction's measured slope."""
-    slope = _effect_slope(d, d.attribute or "")
-    if not slope or abs(slope) < 1e-6:
-        raise InputError(f"Direction {d.name!r} has no measured effect on a score, so it has no target mode; "
-                         f"use a strength instead.")
-    return float(np.clip(change / slope, -STRENGTH_LIMIT, STRENGTH_LIMIT))
-
-
 def _steer_edit(G: Generator, catalog: dict[str, Direction], result: EditOutput, space: str, layers, active: dict,
                 targets: dict[str, float], *, keep_tone: bool, hold: bool) -> None:
-    """Closed loop on the edited latent (ganinv.edit.hold.steer): the target attributes reach their change,
-    the held ones keep their unedited value.  Updates ``result`` (latent, image, strengths, held, tone)."""
-    asked = {catalog[k].attribute for k in active}
+    """The closed loop of ganinv.edit.steering on the edited latent; updates ``result``."""
     if keep_tone and TONE_DIRECTION not in catalog:
         result.tone = {"held": False, "note": f"{G.name} has no skin-tone direction: skin tone not held"}
-    axes: list[tuple[str, Direction, str]] = []                          # (attribute, direction, role)
-    scorer = get_scorer("face")
-    for k, change in targets.items():
-        axes.append((catalog[k].attribute, catalog[k], "target"))
-    edits = [catalog[k] for k in active]
-    if hold:                                   # held axes orthogonal to the edit's directions (InterFaceGAN eq. 6)
-        for attribute, key in HOLD_AXES.items():
-            if key in catalog and key not in active and attribute not in asked and (attribute != "ita" or keep_tone):
-                axes.append((attribute, _conditioned(catalog[key], edits), "hold"))
-    if not any(role != "edit" for _, _, role in axes):
-        return
-    names = [a for a, _, _ in axes]
-    read = lambda images: np.array([scorer.score(images.float().cpu())[n][0] for n in names])  # noqa: E731
-    s0 = scorer.score(torch.cat([result.before, result.image]).float().cpu())
-    start = np.array([float(s0[n][0]) for n in names])
-    target = np.array([start[i] + targets[_key_of(catalog, d)] if role == "target"
-                       else float(s0[a][1]) if role == "edit" else start[i] for i, (a, d, role) in enumerate(axes)])
-    edited = result.latent.to(G.device)
     try:
-        steps = torch.cat([apply_edit(G, edited, space, [d], [1.0], layers=layers, render_image=False).latent - edited
-                           for _, d, _ in axes])
+        r = steer_edit(G, catalog, result.before, result.image, result.latent.to(G.device), space, layers, active,
+                       targets, keep_tone=keep_tone, hold=hold, tone_direction=TONE_DIRECTION)
     except DirectionError:
         return
-    jac = np.array([[(_effect_slope(_measured(catalog, d), a) or 0.0) for _, d, _ in axes] for a in names])
-    for i, (a, d, _) in enumerate(axes):
-        if abs(jac[i, i]) < 1e-6:
-            jac[i, i] = HOLD_TOLERANCE.get(a, 1.0)                       # unmeasured: one tolerance per unit step
-    tol = [TARGET_TOLERANCE.get(a, 0.05) if role != "hold" else HOLD_TOLERANCE.get(a, 1.0) for a, _, role in axes]
-    r = steer(lambda lat: render(G, lat, space, **RENDER_KWARGS), read, edited, steps, target, jac, tolerance=tol,
-              max_evaluations=STEER_EVALUATIONS,
-              max_step=[STRENGTH_LIMIT if role != "hold" else HOLD_MAX_STEP for _, _, role in axes])
-    result.latent, result.image = r.latent.detach().cpu(), r.image.cpu()
-    result.held = [{"attribute": a, "direction": d.name, "role": role, "before": float(start[i]),
-                    "edited": r.start_score[i], "after": r.score[i], "target": r.target[i], "step": r.correction[i],
-                    "held": r.held[i]} for i, (a, d, role) in enumerate(axes)]
-    for i, (a, d, role) in enumerate(axes):
-        if role != "hold":
-            k = _key_of(catalog, d)
-            result.strengths[k] = round(result.strengths.get(k, 0.0) + r.correction[i], 4)
-        if a == "ita":
-            result.tone = {"ita_before": float(start[i]), "ita_edited": r.start_score[i], "ita_after": r.score[i],
-                           "step": r.correction[i], "held": r.held[i]}
-    missed = [h for h in result.held if h["role"] == "target" and not h["held"]]
+    if r is None:
+        return
+    result.latent, result.image, result.held = r.latent.detach().cpu(), r.image.cpu(), r.rows
+    for k, step in r.strength_steps.items():
+        result.strengths[k] = round(result.strengths.get(k, 0.0) + step, 4)
+    result.tone = r.tone or result.tone
+    missed = [h for h in r.rows if h["role"] == "target" and not h["held"]]
     if missed:
         result.note += "; " + "; ".join(f"{h['attribute']} reached {h['after'] - h['before']:+.2f} of the "
                                         f"{h['target'] - h['before']:+.2f} asked (strength capped at "
                                         f"{STRENGTH_LIMIT:g}, or this face does not move further)" for h in missed)
-
-
-def _measured(catalog: dict[str, Direction], d: Direction) -> Direction:
-    """The shipped direction a conditioned one came from (its measured effects start the loop's Jacobian)."""
-    primal = (d.extra or {}).get("primal")
-    return next((v for v in catalog.values() if v.name == primal), d) if primal else d
-
-
-def _key_of(catalog: dict[str, Direction], d: Direction) -> str:
-    return next((k for k, v in catalog.items() if v is d), d.name)
-
-
-def hold_summary(held: list[dict]) -> str:
-    """One line on the steered attributes (``EditOutput.held``), for the app's status and the CLI."""
-    parts = []
-    for h in held:
-        mark = "" if h["held"] else " (not reached)"
-        if h["role"] == "edit":
-            continue
-        if h["role"] == "target":
-            parts.append(f"{h['attribute']} {h['before']:.2f} → {h['after']:.2f}{mark}")
-        else:
-            parts.append(f"{h['attribute']} kept {h['before']:.1f} → {h['after']:.1f}{mark}")
-    return ("Held by the closed loop: " + ", ".join(parts)) if parts else ""
-
-
-def tone_slope(tone: Direction) -> float:
-    """Degrees of ITA per unit step along the skin-tone boundary, from its measured held-out effect
-    (the change from -s to +s recorded in its metadata by scripts/train_directions.py)."""
-    effect = (tone.extra or {}).get("effect", {})
-    slope = float(effect.get("delta_ita") or 0) / (2 * float(effect.get("strength") or 1))
-    return slope if slope > 1 else 10.0
 
 
 def tone_summary(tone: dict) -> str:
@@ -339,32 +236,6 @@ def tone_summary(tone: dict) -> str:
     verdict = "kept" if tone["held"] else "not fully kept"
     return (f"Skin tone {verdict}: ITA {tone['ita_before']:.1f}° → {tone['ita_after']:.1f}° (the edit alone: "
             f"{tone['ita_edited']:.1f}°; step {tone['step']:+.2f} along {TONE_DIRECTION})")
-
-
-def _hold_tone(G: Generator, catalog: dict[str, Direction], edited: torch.Tensor, space: str,
-               before: torch.Tensor, layers: list[int] | None) -> dict:
-    """Skin tone of the unedited face kept on the edited one (ganinv.edit.hold, eq. 1): the edited latent
-    stepped along the model's skin-tone boundary.  Returns the figures (and the new latent / image)."""
-    tone = catalog.get(TONE_DIRECTION)
-    if tone is None:
-        return {"held": False, "note": f"{G.name} has no skin-tone direction: skin tone not held"}
-    try:
-        unit = apply_edit(G, edited, space, [tone], [1.0], layers=layers, render_image=False).latent - edited
-    except DirectionError:
-        return {"held": False, "note": f"the skin-tone direction cannot move a {space} latent: not held"}
-    slope = tone_slope(tone)
-    skin = get_scorer("skin")
-    score = lambda images: skin.score(images.float().cpu())["ita"]              # noqa: E731
-    target = score(before)[0]
-    if not math.isfinite(target):
-        return {"held": False, "note": "no face found in the unedited image: skin tone not held"}
-    r = hold_score(lambda lat: render(G, lat, space, **RENDER_KWARGS), score, edited.detach(), unit, [target],
-                   slope=slope, tolerance=TONE_TOLERANCE)
-    out = {"ita_before": float(target), "ita_edited": r.edited_score[0], "ita_after": r.score[0],
-           "step": r.correction[0], "held": r.held[0], "latent": r.latent.detach().cpu(), "image": r.image.cpu()}
-    if not math.isfinite(r.edited_score[0]):
-        out["note"] = "no face found in the edited image: skin tone not held"
-    return out
 
 
 def _record_meta(G: Generator, source: Source) -> dict:
@@ -559,4 +430,4 @@ def train_boundaries(attributes: Sequence[str], *, root: str | None = None, mode
 __all__ = ["Disentanglement", "disentanglement", "SESSION_SUFFIX", "ATTRIBUTES", "TRAIN_SPACES", "MAX_STRIP", "directions_for", "condition_names",
            "EditOutput", "score_pair", "edit", "save_edit", "Strip", "direction_strip", "strip_strengths", "strip",
            "TrainedDirection", "train_boundary", "train_boundaries", "TONE_DIRECTION", "TONE_TOLERANCE", "tone_slope",
-           "tone_summary", "hold_summary", "HOLD_AXES", "score_photo", "score_edit", "PASTE_MODES", "PASTE_MODE_HELP"]
+           "tone_summary", "hold_summary", "HOLD_AXES", "HOLD_TOLERANCE", "TARGET_TOLERANCE", "STEER_EVALUATIONS", "score_photo", "score_edit", "PASTE_MODES", "PASTE_MODE_HELP"]

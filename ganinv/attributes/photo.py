@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from . import get_scorer
+from ..identity import arcface_similarity
 from .age_gender import AgeGenderModel, crops_from_observations
 from .landmarker import LandmarkerScorer, observation_scores
 from .skin import ita_degrees, srgb_to_lab
@@ -110,9 +111,22 @@ def seam_energy(photo: Image.Image, mask: np.ndarray, *, band: tuple[float, floa
 _AGE = None
 
 
+def score_photo(original: Image.Image, pasted: Image.Image, aligned) -> tuple[dict[str, tuple[float, float]], dict]:
+    """Scores of the face in ``original`` and in ``pasted`` (the same photo with an edit pasted in), read at full
+    resolution around the aligned face: blendshapes and pose, age / P(male), skin ITA and Delta E; and the
+    ArcFace similarity of the two faces (``photo_arcface_similarity``)."""
+    box = face_box(aligned)
+    before, after = (dict(photo_scores(im, box), **photo_age_gender(im, box)) for im in (original, pasted))
+    out = {k: (before[k], after[k]) for k in before}
+    skin = skin_change(original, pasted, box)
+    out["ita"] = (skin["ita_before"], skin["ita_after"])
+    out["skin_delta_e"] = (0.0, skin["delta_e"])
+    return out, {"photo_arcface_similarity": arcface_similarity(original.crop(box), pasted.crop(box))}
+
+
 def _default() -> LandmarkerScorer:
     """The shared landmarker (``ganinv.attributes.get_scorer``), which reads any image size as it is."""
     return get_scorer("landmarker")
 
 
-__all__ = ["face_box", "photo_scores", "photo_age_gender", "skin_change", "skin_pixels", "sharpness", "seam_energy", "SKIN_VERTICES"]
+__all__ = ["face_box", "score_photo", "photo_scores", "photo_age_gender", "skin_change", "skin_pixels", "sharpness", "seam_energy", "SKIN_VERTICES"]

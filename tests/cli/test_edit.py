@@ -26,19 +26,20 @@ def test_list_shows_the_shipped_directions(cli):
 
 
 def test_edit_is_the_python_edit(cli, tmp_path, dcgan):
-    r = cli("edit", "--seeds", 3, "--direction", "smile=2", "yaw=-1", "--out", "e.png", "--save-latent", "e.npz")
+    r = cli("edit", "--seeds", 3, "--direction", "smile=2", "yaw=-1", "--no-hold", "--out", "e.png",
+            "--save-latent", "e.npz")
     assert r.code == 0, r.err
     assert r.out.split() == ["e.png", "e.npz"]
     lf = load_latent(str(tmp_path / "e.npz"), G=dcgan)
     d = edit.directions_for("celeba-dcgan-64")
     want = seed_latent(dcgan, 3, "Z") + 2 * d["smile"].tensor() - d["yaw"].tensor()
-    # by default the skin tone is held: the latent is the edit plus a step along the skin-tone boundary only
+    # --no-hold: only the skin tone is held, by a step along the skin-tone boundary
     assert lf.space == "Z" and lf.meta["tone"]["held"]
     assert torch.allclose(lf.latent, want + lf.meta["tone"]["step"] * d["skin_tone"].tensor(), atol=1e-5)
-    same = edit.edit(Source("seed", seed=3), {"smile": 2.0, "yaw": -1.0}, device="cpu")
+    same = edit.edit(Source("seed", seed=3), {"smile": 2.0, "yaw": -1.0}, hold=False, device="cpu")
     assert torch.equal(lf.latent, same.latent)
     assert lf.meta["strengths"] == {"smile": 2.0, "yaw": -1.0}
-    plain = edit.edit(Source("seed", seed=3), {"smile": 2.0, "yaw": -1.0}, keep_tone=False, device="cpu")
+    plain = edit.edit(Source("seed", seed=3), {"smile": 2.0, "yaw": -1.0}, keep_tone=False, hold=False, device="cpu")
     assert torch.allclose(plain.latent, want, atol=1e-5)
     shown = np.asarray(Image.open(tmp_path / "e.png")).astype(int)
     assert np.abs(shown - np.asarray(grid_image(same.image)).astype(int)).max() == 0
@@ -143,3 +144,13 @@ def test_edit_pastes_into_the_photo_at_full_resolution(cli, photos, tmp_path):
             assert psnr >= 40, psnr
         else:
             assert psnr < 40 and "smile" in r.err                          # the edit shows; scores printed
+
+
+def test_edit_holds_by_default_and_reaches_a_target(cli, tmp_path, dcgan):
+    r = cli("edit", "--seeds", 0, "--target", "smile=+0.4", "--out", "t.png", "--save-latent", "t.npz")
+    assert r.code == 0, r.err
+    assert "Held by the closed loop: smile 0.00 → 0.4" in r.err, r.err
+    same = edit.edit(Source("seed", seed=0), {}, targets={"smile": 0.4}, device="cpu")
+    assert torch.equal(load_latent(str(tmp_path / "t.npz"), G=dcgan).latent, same.latent)
+    bad = cli("edit", "--seeds", 0, "--target", "smile=lots")
+    assert bad.code != 0 and "target change of 'smile'" in bad.err and "Traceback" not in bad.err
