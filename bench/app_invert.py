@@ -20,7 +20,8 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-from _server import start_app  # noqa: E402  (bench/ is on sys.path)
+from _results import machine, write_results  # noqa: E402  (bench/ is on sys.path)
+from _server import start_app  # noqa: E402
 
 
 def main() -> None:
@@ -28,6 +29,7 @@ def main() -> None:
     ap.add_argument("--photo", default=None, help="default: scikit-image's astronaut")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--url", default=None, help="a running app (default: start one)")
+    ap.add_argument("--results", default=None, help="also write docs/results/<this name>.json")
     args = ap.parse_args()
     from gradio_client import Client, handle_file
     photo = args.photo
@@ -37,6 +39,8 @@ def main() -> None:
         photo = os.path.join(tempfile.mkdtemp(), "astronaut.png")
         Image.fromarray(data.astronaut()).save(photo)
     proc = None
+    started = machine()
+    items = []
     url = args.url
     if url is None:
         proc, url = start_app([])
@@ -54,7 +58,13 @@ def main() -> None:
                   f"{rows.get('identity: ArcFace similarity to the photo', 'no ArcFace')}", flush=True)
             if i:
                 times.append(dt)
+            items.append({"run": label, "upload_to_result_s": dt, "server_s": rows.get("time (s)"),
+                          "method": rows.get("method"), "psnr_db": rows.get("PSNR (dB)")})
         print(f"median {statistics.median(times):.2f} s over {len(times)} runs; load {os.getloadavg()[0]:.2f}")
+        if args.results:
+            write_results(args.results, items, {"median_s": statistics.median(times), "runs": len(times),
+                                                "photo": "skimage astronaut" if args.photo is None else args.photo},
+                          started=started, settings={"url": "started app" if args.url is None else "given"})
     finally:
         if proc is not None:
             proc.terminate()

