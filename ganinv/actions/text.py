@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..clip_models import (DEFAULT_CLIP, DEFAULT_PRETRAINED, TINY_NAME, ClipModel, ClipUnavailableError,
+from ..clip_models import (hub_offline, DEFAULT_CLIP, DEFAULT_PRETRAINED, TINY_NAME, ClipModel, ClipUnavailableError,
                            is_clip_available, load_clip)
 from ..edit import styleclip_global as sg
 from ..edit import styleclip_mapper as sm
@@ -64,7 +64,7 @@ def get_clip(clip: ClipChoice, device: str | None = None) -> ClipModel:
 
 def clip_problem(clip: ClipChoice, device: str | None = None) -> str | None:
     """None when CLIP can be used, else one sentence saying what is missing and how to add it."""
-    if is_clip_available(clip.name, clip.pretrained) or not offline():
+    if is_clip_available(clip.name, clip.pretrained) or not (offline() or hub_offline()):
         return None
     try:                                       # offline and missing: fails in milliseconds with the sentence
         get_clip(clip, device)
