@@ -257,7 +257,9 @@ def main() -> None:
                   f"skin {fmt_share(s['skin_smile'])}  pose {fmt_share(s['pose_smile'])}  "
                   f"quality smile {fmt_share(s['quality_smile'])} yaw {fmt_share(s.get('quality_yaw', {'share': None}))}")
             print("         skin by direction: " + ", ".join(f"{k} {fmt_share(v)}" for k, v in s["skin_by_direction"].items()))
-    sheet = os.path.join(ROOT, "docs", "results", f"{args.results}_sheet.png")
+    out_dir = os.environ.get("GANINV_RESULTS_DIR") or os.path.join(ROOT, "docs", "results")   # as write_results
+    os.makedirs(out_dir, exist_ok=True)
+    sheet = os.path.join(out_dir, f"{args.results}_sheet.png")
     contact_sheet(faces, images, sheet, modes, [("smile", 2.0), ("yaw", 2.0)])
     items = [{**r, "set": faces[r["face"]]["set"], "face_px": faces[r["face"]]["face_px"],
               "photo_scores": faces[r["face"]]["scores"]} for r in rows]
