@@ -21,7 +21,7 @@ from PIL import Image
 
 from . import get_scorer
 from ..identity import arcface_similarity
-from .age_gender import AgeGenderModel, crops_from_observations
+from .age_gender import crops_from_observations
 from .landmarker import LandmarkerScorer, observation_scores
 from .skin import ita_degrees, srgb_to_lab
 
@@ -56,11 +56,18 @@ def photo_scores(photo: Image.Image, box, scorer: LandmarkerScorer | None = None
 
 def photo_age_gender(photo: Image.Image, box, scorer=None) -> dict[str, float]:
     """face-api.js AgeGenderNet on the face in ``box`` at the photo's resolution: {"age", "male"}."""
-    global _AGE
-    if _AGE is None:
-        _AGE = AgeGenderModel()
+    return _age_gender(*_observe(scorer or _default(), photo, box))
+
+
+def face_figures(photo: Image.Image, box, scorer: LandmarkerScorer | None = None) -> tuple[dict[str, float], object,
+                                                                                            np.ndarray]:
+    """``photo_scores`` and ``photo_age_gender`` from one landmarker pass, with that observation and the crop."""
     obs, crop = _observe(scorer or _default(), photo, box)
-    out = _AGE.score_crops(crops_from_observations([crop], [obs]))
+    return {**observation_scores(obs), **_age_gender(obs, crop)}, obs, crop
+
+
+def _age_gender(obs, crop: np.ndarray) -> dict[str, float]:
+    out = get_scorer("age_gender").model.score_crops(crops_from_observations([crop], [obs]))
     return {k: float(v[0]) for k, v in out.items()}
 
 
@@ -82,10 +89,13 @@ def skin_change(before: Image.Image, after: Image.Image, box, scorer: Landmarker
     """ITA of both photos and the CIE76 Delta E of their mean skin colour, over the skin region that the
     landmarker finds in ``before`` (the same pixels are read in ``after``); NaN without a face."""
     obs, crop = _observe(scorer or _default(), before, box)
+    return _skin_compare(obs, crop, np.asarray(after.convert("RGB").crop(box)))
+
+
+def _skin_compare(obs, crop: np.ndarray, crop_after: np.ndarray) -> dict:
     if obs is None:
         return {"ita_before": math.nan, "ita_after": math.nan, "delta_ita": math.nan, "delta_e": math.nan}
     region = skin_pixels(crop, obs.landmarks)
-    crop_after = np.asarray(after.convert("RGB").crop(box))
     lab_b = srgb_to_lab(crop[region].astype(np.float64) / 255).mean(0)
     lab_a = srgb_to_lab(crop_after[region].astype(np.float64) / 255).mean(0)
     ita_b, ita_a = float(ita_degrees(lab_b[0], lab_b[2])), float(ita_degrees(lab_a[0], lab_a[2]))
@@ -108,20 +118,17 @@ def seam_energy(photo: Image.Image, mask: np.ndarray, *, band: tuple[float, floa
     return float(np.hypot(gx, gy)[sel].mean()) if sel.any() else 0.0
 
 
-_AGE = None
-
-
 def score_photo(original: Image.Image, pasted: Image.Image, aligned) -> tuple[dict[str, tuple[float, float]], dict]:
     """Scores of the face in ``original`` and in ``pasted`` (the same photo with an edit pasted in), read at full
     resolution around the aligned face: blendshapes and pose, age / P(male), skin ITA and Delta E; and the
     ArcFace similarity of the two faces (``photo_arcface_similarity``)."""
-    box = face_box(aligned)
-    before, after = (dict(photo_scores(im, box), **photo_age_gender(im, box)) for im in (original, pasted))
+    box = face_box(aligned)                    # one landmarker pass per photo serves every figure
+    (before, obs, crop), (after, _, crop_after) = (face_figures(im, box) for im in (original, pasted))
     out = {k: (before[k], after[k]) for k in before}
-    skin = skin_change(original, pasted, box)
+    skin = _skin_compare(obs, crop, crop_after)
     out["ita"] = (skin["ita_before"], skin["ita_after"])
     out["skin_delta_e"] = (0.0, skin["delta_e"])
-    return out, {"photo_arcface_similarity": arcface_similarity(original.crop(box), pasted.crop(box))}
+    return out, {"photo_arcface_similarity": arcface_similarity(crop, crop_after)}
 
 
 def _default() -> LandmarkerScorer:
@@ -129,4 +136,4 @@ def _default() -> LandmarkerScorer:
     return get_scorer("landmarker")
 
 
-__all__ = ["face_box", "score_photo", "photo_scores", "photo_age_gender", "skin_change", "skin_pixels", "sharpness", "seam_energy", "SKIN_VERTICES"]
+__all__ = ["face_box", "score_photo", "face_figures", "photo_scores", "photo_age_gender", "skin_change", "skin_pixels", "sharpness", "seam_energy", "SKIN_VERTICES"]
