@@ -34,7 +34,7 @@ from scipy.interpolate import RBFInterpolator
 
 from .align import Aligned
 from .detect import BROWS, JAW
-from .paste import _as_float_rgb, _mask_in_original, blend_into, face_mask
+from .paste import _as_float_rgb, _mask_in_original, blend_into, border_fade, face_mask
 
 FLOW_UPSAMPLE = 4            # renders are upsampled this much before DIS (64 px -> 256 px)
 MIN_PHOTO_PX = 0.25          # photo-pixel motion below this is shrunk to zero (those pixels keep their values)
@@ -168,8 +168,7 @@ def paste_flow(original: Image.Image, before, after, aligned: Aligned, *, feathe
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     f_al = cv2.resize(flow, (size, size), interpolation=cv2.INTER_LINEAR) * (size / r)
     moved = _sample(mask_al, xs + f_al[..., 0], ys + f_al[..., 1], cv2.INTER_LINEAR)
-    ramp = np.clip(np.minimum(np.arange(size), np.arange(size)[::-1]) / max(feather * size, 1), 0, 1)
-    moved = np.clip(moved, 0, 1) * np.minimum.outer(ramp, ramp)                 # fades out at the crop's border
+    moved = np.clip(moved, 0, 1) * border_fade(size, feather * size)            # fades out at the crop's border
     alpha, box, _ = _mask_in_original(aligned, np.maximum(mask_al, np.where(moved < 1 / 255, 0, moved)))
     if alpha is None:
         return Image.fromarray(photo.copy())
@@ -192,20 +191,19 @@ def paste_flow(original: Image.Image, before, after, aligned: Aligned, *, feathe
     res_px = _sample(resid, qx, qy, cv2.INTER_CUBIC)
     # new content: the photo's old detail gives way where the render changed a lot
     det_px = _sample(detail, qx, qy, cv2.INTER_CUBIC)
-    lum = np.abs(det_px @ np.array([0.299, 0.587, 0.114]))
-    face_px = size / np.sqrt(abs(np.linalg.det(aligned.transform[:2, :2])))
-    sigma = max(face_px / r, 1.0)                                  # one render pixel, in photo pixels
+    sigma = max(size / per_px / r, 1.0)                            # one render pixel, in photo pixels
+    change = ndimage.gaussian_filter(np.abs(det_px @ np.array([0.299, 0.587, 0.114])), sigma)
     low = cv2.GaussianBlur(warped, (0, 0), sigma)
-    new = np.clip(ndimage.gaussian_filter(lum, sigma) / NEW_CONTENT, 0, 1)[..., None]
+    new = np.clip(change / NEW_CONTENT, 0, 1)[..., None]
+    kept = warped - new * (1 - GRAIN_KEPT) * (warped - low)       # the photo's detail, thinned over new content
     if residual == "shading":          # the change as a luminance gain on the photo's own colours
         luma = np.array([0.299, 0.587, 0.114], np.float32)
         base_px = _sample(b_warp, qx, qy, cv2.INTER_CUBIC) @ luma
         gain = np.clip((base_px + res_px @ luma + SHADING_EPS) / (base_px + SHADING_EPS), *SHADING_GAIN)
-        kept = warped - new * (1 - GRAIN_KEPT) * (warped - low)
-        colour = np.clip(ndimage.gaussian_filter(lum, sigma) / NEW_COLOUR, 0, 1)[..., None]   # new content: its colour
+        colour = np.clip(change / NEW_COLOUR, 0, 1)[..., None]     # new content (teeth) in the render's colour
         composite = kept * gain[..., None] * (1 - colour) + (kept + res_px) * colour
     else:
-        composite = warped - new * (1 - GRAIN_KEPT) * (warped - low) + res_px
+        composite = kept + res_px
     return Image.fromarray(blend_into(photo, composite, alpha, box))           # 4. under the widened feathered mask
 
 

@@ -65,10 +65,15 @@ def face_mask(aligned: Aligned, *, feather: float = 0.04, region: str = "hull",
     if sigma > 0:
         mask = ndimage.gaussian_filter(mask, sigma)
     # The blur leaks to the crop border: fade it out there so the warped crop has no seam.
-    ramp = np.clip(np.minimum(np.arange(size), np.arange(size)[::-1]) / max(sigma, 1), 0, 1)
-    mask = mask * np.minimum.outer(ramp, ramp)
+    mask = mask * border_fade(size, sigma)
     mask[mask < 1 / 255] = 0
     return mask.astype(np.float32)
+
+
+def border_fade(size: int, sigma: float) -> np.ndarray:
+    """[size, size] weights rising linearly from 0 at the crop's border to 1 at ``sigma`` pixels inside it."""
+    ramp = np.clip(np.minimum(np.arange(size), np.arange(size)[::-1]) / max(sigma, 1), 0, 1)
+    return np.minimum.outer(ramp, ramp)
 
 
 def paste_back(original: Image.Image, edited_aligned: Image.Image, aligned: Aligned, *,
