@@ -1,8 +1,11 @@
-"""Start ``python app.py`` on a free loopback port for the benchmarks (shared by load.py and memory.py)."""
+"""Start ``python app.py`` on a free loopback port for the benchmarks (load.py, memory.py, app_invert.py,
+edit_latency.py), and the options the app benches share."""
 from __future__ import annotations
 
+import argparse
 import os
 import socket
+import tempfile
 import subprocess
 import sys
 import time
@@ -29,3 +32,22 @@ def start_app(extra_args: list[str], env: dict | None = None, timeout_s: int = 2
             time.sleep(1)
     proc.terminate()
     raise SystemExit(f"app.py did not start within {timeout_s} s")
+
+
+def app_bench_options(ap: argparse.ArgumentParser, *, repeats: int, repeats_help: str | None = None) -> None:
+    """--photo, --repeats, --url and --results, as every bench that drives a running app takes them."""
+    ap.add_argument("--photo", default=None, help="default: scikit-image's astronaut")
+    ap.add_argument("--repeats", type=int, default=repeats, help=repeats_help)
+    ap.add_argument("--url", default=None, help="a running app (default: start one)")
+    ap.add_argument("--results", default=None, help="also write docs/results/<this name>.json")
+
+
+def photo_path(photo: str | None) -> str:
+    """``photo``, or scikit-image's astronaut saved to a temporary PNG."""
+    if photo is not None:
+        return photo
+    from PIL import Image
+    from skimage import data
+    path = os.path.join(tempfile.mkdtemp(), "astronaut.png")
+    Image.fromarray(data.astronaut()).save(path)
+    return path

@@ -20,13 +20,12 @@ import argparse
 import itertools
 import os
 import statistics
-import tempfile
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from _results import machine, write_results  # noqa: E402  (bench/ is on sys.path)
-from _server import start_app  # noqa: E402
+from _server import app_bench_options, photo_path, start_app  # noqa: E402
 
 SETTINGS = {"view": dict(paste=True, score=False), "view, no paste": dict(paste=False, score=False),
             "with scores": dict(paste=True, score=True)}
@@ -34,18 +33,10 @@ SETTINGS = {"view": dict(paste=True, score=False), "view, no paste": dict(paste=
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--photo", default=None, help="default: scikit-image's astronaut")
-    ap.add_argument("--repeats", type=int, default=15, help="timed requests per setting")
-    ap.add_argument("--url", default=None, help="a running app (default: start one)")
-    ap.add_argument("--results", default=None, help="also write docs/results/<this name>.json")
+    app_bench_options(ap, repeats=15, repeats_help="timed requests per setting")
     args = ap.parse_args()
     from gradio_client import Client, handle_file
-    photo = args.photo
-    if photo is None:
-        from PIL import Image
-        from skimage import data
-        photo = os.path.join(tempfile.mkdtemp(), "astronaut.png")
-        Image.fromarray(data.astronaut()).save(photo)
+    photo = photo_path(args.photo)
     started = machine()
     proc, url = (None, args.url) if args.url else start_app([])
     try:

@@ -26,7 +26,6 @@ a contact sheet PNG beside it, and prints the Done-when table of the summary.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -41,19 +40,16 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 from _results import machine, write_results  # noqa: E402
+from editability import app_settings, face_set, heldout_faces  # noqa: E402
 from ganinv.actions import edit as edit_action  # noqa: E402
 from ganinv.actions.common import Record, Source  # noqa: E402
-from ganinv.actions.faces import prepare_image  # noqa: E402
 from ganinv.actions import invert as invert_action  # noqa: E402
-from ganinv.attributes.photo import (face_box, photo_age_gender, photo_scores, seam_energy, sharpness,  # noqa: E402
-                                     skin_change)
+from ganinv.attributes.photo import face_box, face_figures, seam_energy, sharpness, skin_change  # noqa: E402
 from ganinv.faces import paste_mask  # noqa: E402
 from ganinv.identity import arcface_similarity  # noqa: E402
-from ganinv.io import load_image  # noqa: E402
 from ganinv.registry import load_generator  # noqa: E402
 
 MODEL = "celeba-dcgan-64"
-HELDOUT = os.path.join(ROOT, "tests", "data", "heldout")
 ATTR = {"smile": "smile", "mouth_open": "mouth_open", "eyes_closed": "eyes_closed", "age": "age",
         "gender": "male", "yaw": "yaw", "pitch": "pitch"}
 LARGE_PX = 70
@@ -61,24 +57,12 @@ LARGE_PX = 70
 
 # --------------------------------------------------------------------------- faces
 def dev_faces(G) -> dict:
-    from editability import face_set
     prepared, _ = face_set(G)
     return {name: ("dev", p) for name, p in prepared.items()}
 
 
-def heldout_faces(G) -> dict:
-    path = os.path.join(HELDOUT, "manifest.json")
-    if not os.path.isfile(path):
-        print(f"no held-out set at {path}: run scripts/heldout_faces.py", file=sys.stderr)
-        return {}
-    with open(path) as f:
-        items = json.load(f)
-    items = items.get("faces", items) if isinstance(items, dict) else items
-    out = {}
-    for it in items:
-        img = load_image(os.path.join(HELDOUT, it["file"]))
-        out["heldout/" + it["name"]] = ("heldout", prepare_image(img, G, align="face", face_index=0))
-    return out
+def heldout(G) -> dict:
+    return {"heldout/" + name: ("heldout", p) for name, p in heldout_faces(G).items()}
 
 
 def face_px(prep) -> float:
@@ -89,7 +73,7 @@ def face_px(prep) -> float:
 def invert_cached(G, name: str, prep, cache: str) -> Record:
     """The app's default inversion (PTI) of one face, kept in ``cache`` (torch tensors, weights_only)."""
     path = os.path.join(cache, name.replace("/", "_") + ".pt")
-    settings = invert_action.check_settings(G, method=invert_action.DEFAULT_METHOD, **_defaults())
+    settings = app_settings(G, invert_action.DEFAULT_METHOD)
     if os.path.isfile(path):
         d = torch.load(path, weights_only=True)
     else:
@@ -101,18 +85,9 @@ def invert_cached(G, name: str, prep, cache: str) -> Record:
     return Record(MODEL, d["latent"], d["space"], prepared=prep, delta=d["delta"], meta={"face": 0})
 
 
-def _defaults() -> dict:
-    import inspect
-    wanted = inspect.signature(invert_action.check_settings).parameters
-    return {k: p.default for k, p in inspect.signature(invert_action.invert).parameters.items()
-            if k in wanted and k != "method" and p.default is not inspect.Parameter.empty}
-
-
 # --------------------------------------------------------------------------- scoring
 def photo_figures(photo: Image.Image, box) -> dict:
-    s = photo_scores(photo, box)
-    s.update(photo_age_gender(photo, box))
-    return s
+    return face_figures(photo, box)[0]
 
 
 def edit_row(record: Record, original_scores: dict, direction: str, strength: float, mode: str) -> tuple[dict, Image.Image]:
@@ -224,7 +199,7 @@ def main() -> None:
     G = load_generator(MODEL)
     found = {}
     for s in args.set.split(","):
-        part = dev_faces(G) if s == "dev" else heldout_faces(G)
+        part = dev_faces(G) if s == "dev" else heldout(G)
         found.update(dict(list(part.items())[:args.faces] if args.faces else part.items()))
     faces, rows, images = {}, [], {}
     t0 = time.perf_counter()
