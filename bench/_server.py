@@ -3,6 +3,7 @@ edit_latency.py), and the options the app benches share."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import tempfile
@@ -51,3 +52,17 @@ def photo_path(photo: str | None) -> str:
     path = os.path.join(tempfile.mkdtemp(), "astronaut.png")
     Image.fromarray(data.astronaut()).save(path)
     return path
+
+
+@contextlib.contextmanager
+def app_at(url: str | None):
+    """The app at ``url``, or one started for the block and stopped after it; yields its URL."""
+    if url:
+        yield url
+        return
+    proc, started = start_app([])
+    try:
+        yield started
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -20,7 +20,7 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from _results import machine, write_results  # noqa: E402  (bench/ is on sys.path)
-from _server import app_bench_options, photo_path, start_app  # noqa: E402
+from _server import app_at, app_bench_options, photo_path  # noqa: E402
 
 
 def main() -> None:
@@ -29,13 +29,9 @@ def main() -> None:
     args = ap.parse_args()
     from gradio_client import Client, handle_file
     photo = photo_path(args.photo)
-    proc = None
     started = machine()
     items = []
-    url = args.url
-    if url is None:
-        proc, url = start_app([])
-    try:
+    with app_at(args.url) as url:
         client = Client(url, verbose=False)
         times = []
         for i in range(args.repeats + 1):
@@ -56,10 +52,6 @@ def main() -> None:
             write_results(args.results, items, {"median_s": statistics.median(times), "runs": len(times),
                                                 "photo": "skimage astronaut" if args.photo is None else args.photo},
                           started=started, settings={"url": "started app" if args.url is None else "given"})
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
 
 
 if __name__ == "__main__":

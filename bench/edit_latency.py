@@ -25,7 +25,7 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from _results import machine, write_results  # noqa: E402  (bench/ is on sys.path)
-from _server import app_bench_options, photo_path, start_app  # noqa: E402
+from _server import app_at, app_bench_options, photo_path  # noqa: E402
 
 SETTINGS = {"view": dict(paste=True, score=False), "view, no paste": dict(paste=False, score=False),
             "with scores": dict(paste=True, score=True)}
@@ -38,8 +38,7 @@ def main() -> None:
     from gradio_client import Client, handle_file
     photo = photo_path(args.photo)
     started = machine()
-    proc, url = (None, args.url) if args.url else start_app([])
-    try:
+    with app_at(args.url) as url:
         client = Client(url, verbose=False)
         client.predict(handle_file(photo), api_name="/invert")             # the session's latent, defaults
         strengths = itertools.cycle([1.0, -1.0, 2.0, -2.0, 3.0, -3.0])
@@ -67,10 +66,6 @@ def main() -> None:
             write_results(args.results, items, summary, started=started,
                           settings={"photo": "skimage astronaut" if args.photo is None else os.path.basename(photo),
                                     "settings": {k: v for k, v in SETTINGS.items()}})
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
 
 
 if __name__ == "__main__":
