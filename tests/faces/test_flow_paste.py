@@ -3,17 +3,11 @@ the face region changes, strength 0 returns the photo, and the residual's skin-c
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
-from ganinv.faces import CELEBA_DCGAN, align, paste_flow, render_flow
+from ganinv.faces import paste_flow, render_flow
 from ganinv.faces.paste import _mask_in_original
-
-
-@pytest.fixture(scope="module")
-def crop(astronaut):
-    return align(astronaut, CELEBA_DCGAN)                     # the astronaut aligned to the 64-px template
 
 
 def _tensor(a: np.ndarray) -> torch.Tensor:
@@ -34,35 +28,35 @@ def test_dis_flow_of_a_shifted_disk_points_back_by_the_shift():
     assert np.allclose(np.median(inside[..., 0]), -3, atol=0.6) and abs(np.median(inside[..., 1])) < 0.6
 
 
-def test_strength_zero_returns_the_photo_bit_for_bit(astronaut, crop):
-    x = _tensor(np.asarray(crop.image))
-    out = paste_flow(astronaut, x, x.clone(), crop)
+def test_strength_zero_returns_the_photo_bit_for_bit(astronaut, dcgan_crop):
+    x = _tensor(np.asarray(dcgan_crop.image))
+    out = paste_flow(astronaut, x, x.clone(), dcgan_crop)
     assert np.array_equal(np.asarray(out), np.asarray(astronaut))
 
 
-def test_nothing_changes_outside_the_face_region(astronaut, crop):
+def test_nothing_changes_outside_the_face_region(astronaut, dcgan_crop):
     before = _disk((30, 40))
-    out = np.asarray(paste_flow(astronaut, _tensor(before), _tensor(_disk((33, 38)) + 20), crop))
-    x0, y0, x1, y1 = (int(v) for v in _mask_in_original(crop, np.ones((64, 64), np.float32))[1])
+    out = np.asarray(paste_flow(astronaut, _tensor(before), _tensor(_disk((33, 38)) + 20), dcgan_crop))
+    x0, y0, x1, y1 = (int(v) for v in _mask_in_original(dcgan_crop, np.ones((64, 64), np.float32))[1])
     outside = np.ones(out.shape[:2], bool)
     outside[y0:y1, x0:x1] = False
     assert np.array_equal(out[outside], np.asarray(astronaut)[outside])
     assert np.abs(out.astype(int) - np.asarray(astronaut)).max() > 10        # but the face did change
 
 
-def test_the_photo_moves_where_the_render_moved(crop):
+def test_the_photo_moves_where_the_render_moved(dcgan_crop):
     """A photo whose face region shows a disk, edited by renders where the disk moves 3 aligned px right: the
     photo's disk moves by the alignment's scale times 3 (hand computation through the similarity transform)."""
-    w, h = crop.source_size
-    inv = np.linalg.inv(crop.transform)
+    w, h = dcgan_crop.source_size
+    inv = np.linalg.inv(dcgan_crop.transform)
     yy, xx = np.mgrid[0:h, 0:w] + 0.5
-    q = np.c_[xx.ravel(), yy.ravel()] @ crop.transform[:2, :2].T + crop.transform[:2, 2]
+    q = np.c_[xx.ravel(), yy.ravel()] @ dcgan_crop.transform[:2, :2].T + dcgan_crop.transform[:2, 2]
     centre = np.array([30.0, 40.0])
     dark = (np.hypot(*(q - centre).T) <= 6).reshape(h, w)
     photo = np.full((h, w, 3), 180, np.uint8)
     photo[dark] = 40
     out = np.asarray(paste_flow(Image.fromarray(photo), _tensor(_disk(centre, 6)), _tensor(_disk(centre + (3, 0), 6)),
-                                crop, keep_tone=False))
+                                dcgan_crop, keep_tone=False))
     moved = out[..., 0] < 110
 
     def centroid(m):
@@ -72,13 +66,13 @@ def test_the_photo_moves_where_the_render_moved(crop):
     assert np.allclose(centroid(moved) - centroid(dark), expected, atol=0.25 * np.hypot(*expected))
 
 
-def test_keep_tone_drops_a_uniform_colour_drift_of_the_render(astronaut, crop):
-    base = np.asarray(crop.image, np.float64)
+def test_keep_tone_drops_a_uniform_colour_drift_of_the_render(astronaut, dcgan_crop):
+    base = np.asarray(dcgan_crop.image, np.float64)
     lighter = np.clip(base + np.array([18.0, 12.0, 6.0]), 0, 255)            # the render only got lighter
-    held = np.asarray(paste_flow(astronaut, _tensor(base), _tensor(lighter), crop), np.float64)
-    drift = np.asarray(paste_flow(astronaut, _tensor(base), _tensor(lighter), crop, keep_tone=False), np.float64)
+    held = np.asarray(paste_flow(astronaut, _tensor(base), _tensor(lighter), dcgan_crop), np.float64)
+    drift = np.asarray(paste_flow(astronaut, _tensor(base), _tensor(lighter), dcgan_crop, keep_tone=False), np.float64)
     photo = np.asarray(astronaut, np.float64)
-    alpha = _mask_in_original(crop, np.ones((64, 64), np.float32))[1]
+    alpha = _mask_in_original(dcgan_crop, np.ones((64, 64), np.float32))[1]
     x0, y0, x1, y1 = alpha
     region = (slice(y0 + (y1 - y0) // 3, y1 - (y1 - y0) // 3), slice(x0 + (x1 - x0) // 3, x1 - (x1 - x0) // 3))
     assert (drift[region] - photo[region]).mean() > 6                          # without: the face lightens
