@@ -14,7 +14,9 @@ rewrites it there).  Crops:
   resize paths.
 
 Node's package comes from ``npm pack`` + ``npm install`` in a temporary folder (nothing is
-written to the repository), or from ``--node-modules``.
+written to the repository), or from ``--node-modules``.  ``--results NAME`` also writes every crop's
+four outputs to ``docs/results/NAME.json`` (bench/_results.py), which tests/test_results.py reads the
+doc's table back from.
 """
 from __future__ import annotations
 
@@ -33,16 +35,18 @@ from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 from ganinv.attributes.age_gender import SOURCE, AgeGenderModel, crops_from_observations, face_box  # noqa: E402
 from ganinv.attributes.base import to_uint8_hwc  # noqa: E402
 from ganinv.attributes.landmarker import LandmarkerScorer  # noqa: E402
 from ganinv.faces import detect_faces  # noqa: E402
 from ganinv.registry import load_generator  # noqa: E402
+from _results import machine, write_results  # noqa: E402
 
 DOC = os.path.join(ROOT, "docs", "age_gender.md")
 START, END = "<!-- comparison:start -->", "<!-- comparison:end -->"
-TOLERANCE = 1e-3
+TOLERANCE = 1e-5                                # the port's claim (README, tests/attributes/test_age_gender.py)
 
 
 def photo_crops() -> list[tuple[str, np.ndarray]]:
@@ -95,6 +99,14 @@ def run_node(crops: list[tuple[str, np.ndarray]], node_modules: str | None, tmp:
         return json.load(f)
 
 
+def items(crops, node: dict, ours: dict) -> list[dict]:
+    """Per crop: its size and the four outputs (age and P(male), Node and ours)."""
+    ref = {r["name"]: r for r in node["results"]}
+    return [{"crop": name, "height": int(c.shape[0]), "width": int(c.shape[1]),
+             "age_node": ref[name]["age"], "age_ours": float(ours["age"][i]),
+             "male_node": ref[name]["male"], "male_ours": float(ours["male"][i])} for i, (name, c) in enumerate(crops)]
+
+
 def table(crops, node: dict, ours: dict) -> tuple[str, float, float]:
     ref = {r["name"]: r for r in node["results"]}
     rows = ["| crop | size (h x w) | age, Node | age, ours | abs diff | P(male), Node | P(male), ours | abs diff |",
@@ -119,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dcgan", type=int, default=12, help="generated faces")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--write-doc", action="store_true", help=f"replace the table in {os.path.relpath(DOC, ROOT)}")
+    p.add_argument("--results", default=None, help="also write docs/results/<this name>.json (bench/_results.py)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    started = machine()
 
     crops = photo_crops()
     generated, small = dcgan_crops(args.dcgan, args.seed)
@@ -133,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     ours = AgeGenderModel().score_crops([c for _, c in crops])
     text, max_age, max_male = table(crops, node, ours)
     print(text)
+    if args.results:
+        write_results(args.results, items(crops, node, ours),
+                      {"crops": len(crops), "max_abs_age": max_age, "max_abs_male": max_male, "tolerance": TOLERANCE},
+                      started=started, settings={"node": {k: node[k] for k in ("package", "tfjs", "backend")},
+                                                 "torch": torch.__version__, "dcgan": args.dcgan, "seed": args.seed})
     if args.write_doc:
         with open(DOC) as f:
             doc = f.read()
