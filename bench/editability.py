@@ -1,6 +1,6 @@
 """Identity-preserving inversion and editability on real faces (issue 12, items 5 and 6).
 
-    nice -n 5 .venv/bin/python bench/editability.py [--methods optimize,pti,layerwise] [--threads 1]
+    nice -n 5 .venv/bin/python bench/editability.py [--methods optimize,pti,layerwise-residual] [--threads 1]
         [--directions all|smile,age] [--sweep-methods pti,...] [--strengths -3,-2,-1,0,1,2,3]
         [--sweep-faces N] [--lec-direction smile --lec-strength 2] [--lec-faces N] [--faces N]
         [--from-face K] [--out bench/out/editability]
@@ -23,9 +23,8 @@ defaults (e.g. PTI's) changes what is measured here; the settings are printed.
   optimize   plain optimisation
   pti        pivot (hybrid inversion from the encoder), then pivotal tuning; edits render with
              the record's tuned generator (``record_generator``), as the Edit tab does
-  layerwise  layer-wise inversion; edits keep its feature residual (ganinv.invert.residual,
-             ``render_with_residual`` at ``ADAPT_DEFAULT``).  ``run_method`` returns the image only,
-             so the bench keeps the ``LayerwiseResult`` of that same call (code z* and residual).
+  layerwise-residual  layer-wise inversion; edits keep its feature residual (the record's
+             ``ResidualGenerator``, ganinv.invert.residual, as every tab renders it).
 
 Per face and method (reconstruction against the aligned 64-px target):
   PSNR       dB, images in [0, 1]
@@ -100,7 +99,6 @@ from ganinv.edit.directions import Direction, list_directions  # noqa: E402
 from ganinv.faces import detect_faces  # noqa: E402
 from ganinv.identity import face_descriptor  # noqa: E402
 from ganinv.invert.pti import pivotal_tuning  # noqa: E402
-from ganinv.invert.residual import ADAPT_DEFAULT, render_with_residual  # noqa: E402
 from ganinv.io import image_grid, load_image, tensor_to_pil  # noqa: E402
 from ganinv.latent import render  # noqa: E402
 from ganinv.losses import perceptual_metric, psnr_8bit, quantize_8bit  # noqa: E402
@@ -110,7 +108,7 @@ from ganinv.settings import RENDER_KWARGS  # noqa: E402
 
 MODEL = "celeba-dcgan-64"
 PHOTOS = ("players.jpg", "gdp.jpg", "yaoming.jpg")
-METHODS = ("optimize", "pti", "layerwise")
+METHODS = ("optimize", "pti", "layerwise-residual")
 NAN = float("nan")
 
 
@@ -179,41 +177,15 @@ class Fit:
     cpu: float = 0.0
 
 
-def _run_layerwise(G, prep: Prepared, settings: dict):
-    """``run_method(..., "layerwise")`` and the ``LayerwiseResult`` its call produced (code + residual)."""
-    kept = []
-    original = invert_action.invert_layerwise
-
-    def keep(*args, **kwargs):
-        kept.append(original(*args, **kwargs))
-        return kept[-1]
-    invert_action.invert_layerwise = keep
-    try:
-        inv = invert_action.run_method(G, prep, "layerwise", settings)
-    finally:
-        invert_action.invert_layerwise = original
-    return inv, kept[0]
-
-
 def invert_face(G, prep: Prepared, method: str, settings: dict) -> Fit:
     """Invert one prepared face exactly as the app does, timed."""
     with Clock() as clock:
-        if method == "layerwise":
-            inv, r = _run_layerwise(G, prep, settings)
-            z, layer, residual = r.latent.detach().cpu(), r.layer, r.delta.detach().cpu()
+        inv = invert_action.run_method(G, prep, method, settings)
+        Gr = record_generator(G, inv.record)       # the record's tuned weights (PTI) or feature residual, else G
 
-            def draw(codes, z=z, layer=layer, residual=residual, space=r.space):
-                res = residual.expand(codes.shape[0], *residual.shape[1:])
-                return render_with_residual(G, codes, space, layer, res, latent=z.expand_as(codes),
-                                            adapt=ADAPT_DEFAULT)
-            fit = Fit(inv.image, z, r.space, draw)
-        else:
-            inv = invert_action.run_method(G, prep, method, settings)
-            Gr = record_generator(G, inv.record)       # the record's tuned weights (PTI), else G
-
-            def draw(codes, Gr=Gr, space=inv.space):
-                return render(Gr, codes, space, **RENDER_KWARGS)
-            fit = Fit(inv.image, inv.latent, inv.space, draw)
+        def draw(codes, Gr=Gr, space=inv.space):
+            return render(Gr, codes, space, **RENDER_KWARGS)
+        fit = Fit(inv.image, inv.latent, inv.space, draw)
     fit.wall, fit.cpu = clock.wall, clock.cpu
     return fit
 
