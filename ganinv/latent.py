@@ -8,9 +8,7 @@ from __future__ import annotations
 import torch
 
 from .models.base import Generator
-from .settings import LATENT_SPACES
-
-SPACES = LATENT_SPACES
+from .settings import RENDER_KWARGS
 
 
 def latent_shape(G: Generator, space: str) -> tuple[int, ...]:
@@ -43,8 +41,7 @@ def to_ws(G: Generator, latent: torch.Tensor, space: str, *, truncation_psi: flo
 
 def render(G: Generator, latent: torch.Tensor, space: str, **synthesis_kwargs) -> torch.Tensor:
     """Image [N, C, H, W] in [-1, 1] for ``latent`` in ``space`` (StyleGAN2 noise fixed by default)."""
-    synthesis_kwargs.setdefault("noise_mode", "const")
-    return G.synthesis(to_ws(G, latent, space), **synthesis_kwargs)
+    return G.synthesis(to_ws(G, latent, space), **{**RENDER_KWARGS, **synthesis_kwargs})
 
 
 def default_space(G: Generator) -> str:

@@ -60,14 +60,13 @@ class ModelSpec:
 
 _NV = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained"
 BASE_URL_ENV = "GANINV_WEIGHTS_BASE_URL"      # replaces _NV in every registered URL (mirrors, tests)
-_SG = ALL_SPACES
 _NV_LICENCE = "NVIDIA Source Code License-NC (non-commercial)"
 
 
 def _nvidia(name: str, resolution: int, description: str, file: str, align: str) -> "ModelSpec":
     """An official StyleGAN2(-ADA) network on NVIDIA's CDN, ``file`` below its pretrained folder."""
     return ModelSpec(name, "stylegan2", resolution, description, _NV_LICENCE, filename=os.path.basename(file),
-                     url=f"{_NV}/{file}", align=align, spaces=_SG)
+                     url=f"{_NV}/{file}", align=align, spaces=ALL_SPACES)
 
 
 MODELS: dict[str, ModelSpec] = {s.name: s for s in [
@@ -107,7 +106,7 @@ def _local_spec(name: str) -> ModelSpec:
     if not m or ".." in m.group(1) or not m.group(1).endswith(CHECKPOINT_EXTS):
         raise ModelUnavailableError(f"Unknown model {name!r}. Known: {', '.join(list_model_names())}")
     return ModelSpec(name, "stylegan2", 0, f"Local checkpoint {m.group(1)}", "see the file's source",
-                     filename=m.group(1), spaces=_SG)
+                     filename=m.group(1), spaces=ALL_SPACES)
 
 
 def get_spec(name: str) -> ModelSpec:

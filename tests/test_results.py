@@ -7,6 +7,7 @@ in README.md or docs/.  A figure edited by hand fails here; a figure added witho
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 
@@ -165,6 +166,8 @@ def test_batch_table_is_the_cli_results():
     claim(readme(), r"8 images in one batch take ([\d.]+)x the time of one", s["optimisation_ratio"])
     claim(readme(), r"`docs/results/batch-cli.json`, load average ([\d.]+) at the start",
           result("batch-cli")["machine_at_start"]["load_average"][0])
+    claim(readme(), r"with its defaults, (\d+) steps, on (\d+) of the model's samples", s["steps"], s["images"])
+    claim(readme(), r"keeps this (\d+)-core CPU's cores busy", result("batch-cli")["machine_at_start"]["cores"])
 
 
 def test_app_inversion_time_is_the_app_bench_result():
@@ -509,7 +512,36 @@ def test_age_gender_comparison_is_the_results():
         assert same(row["age, Node"], i["age_node"]) and same(row["age, ours"], i["age_ours"]), (row, i)
         assert same(row["P(male), Node"], i["male_node"]) and same(row["P(male), ours"], i["male_ours"]), (row, i)
     claim(text, r"(\d+) crops; Node", s["crops"])
+    node = doc["settings"]["node"]
+    assert (f"Node: {node['package']}, TensorFlow.js {node['tfjs']} ({node['backend']} backend); ours: PyTorch "
+            f"{doc['settings']['torch']}") in text
     m = re.search(r"age ([\d.e+-]+) years, P\(male\) ([\d.e+-]+)\*\* \(tolerance ([\d.e+-]+)\)", text)
     assert m and [float(g) for g in m.groups()] == pytest.approx([s["max_abs_age"], s["max_abs_male"], s["tolerance"]],
                                                                   rel=5e-3)
     assert s["max_abs_age"] <= s["tolerance"] and s["max_abs_male"] <= s["tolerance"]
+    raw = [t for t in tables(text) if t[0][0] == "crop"][0][1:]       # both columns are headed "abs diff"
+    for cells in raw:                       # the difference columns, at their one significant digit
+        i = items[cells[0]]
+        for cell, diff in ((cells[4], abs(i["age_ours"] - i["age_node"])), (cells[7], abs(i["male_ours"] - i["male_node"]))):
+            assert float(cell) == pytest.approx(diff, rel=0.05, abs=5e-10), (cells[0], cell, diff)
+    whole = text_of("docs/age_gender.md")
+    names = [c.split("[")[0] for c in items]
+    for photo in ("players", "gdp"):
+        claim(whole, rf"`{photo}.jpg` \((\d+)\)", names.count(photo))
+    claim(whole, r"(\d+) DCGAN samples \(`seed=(\d+)`\)", doc["settings"]["dcgan"], doc["settings"]["seed"])
+
+
+def test_age_gender_weights_are_as_described():
+    """The shipped file's parameter count, size and tensor count, read from the file and its JSON."""
+    import struct
+    path = os.path.join(ROOT, "ganinv", "attributes", "weights", "age_gender.safetensors")
+    with open(path, "rb") as f:
+        header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+    params = sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
+    meta = json.load(open(os.path.join(os.path.dirname(path), "age_gender.json")))
+    text = text_of("docs/age_gender.md")
+    m = re.search(r"\(([\d,]+) float32 parameters, ([\d.]+) MB\)", text)
+    assert m and int(m.group(1).replace(",", "")) == params and same(m.group(2), os.path.getsize(path) / 1e6), m
+    claim(text, r"\((\d+) tensors,", meta["num_tensors"])
+    claim(text, r"mean RGB \(([\d.]+), ([\d.]+),\s+([\d.]+)\)", *meta["config"]["mean_rgb"])
+    claim(text, r"toBatchTensor\((\d+), true\)", meta["config"]["input_size"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ganinv.actions import models
+from ganinv.settings import DEFAULT_MODEL
 
 from . import tab_discover, tab_edit, tab_invert, tab_mix, tab_models, tab_restore, tab_results, tab_text
 from .common import STATE_TTL_S, Context, Sessions, model_choices
@@ -34,9 +35,9 @@ def build_app(*, device: str | None = None, max_concurrency: int = 1) -> gr.Bloc
         ctx.state = gr.State(None, time_to_live=STATE_TTL_S)       # the session's Record (ganinv.actions)
         gr.Markdown(HEADER)
         with gr.Row(equal_height=True):
-            ctx.model = gr.Dropdown(model_choices(), value=models.DEFAULT_MODEL, label="Model (used by every tab)",
+            ctx.model = gr.Dropdown(model_choices(), value=DEFAULT_MODEL, label="Model (used by every tab)",
                                     elem_id="model", scale=1)
-            model_note = gr.Markdown(models.model_info(models.DEFAULT_MODEL).message, label="model note",
+            model_note = gr.Markdown(models.model_info(DEFAULT_MODEL).message, label="model note",
                                      elem_id="model-note")
         with gr.Tabs():
             with gr.Tab("1 Invert", id="invert"):

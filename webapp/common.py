@@ -23,7 +23,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from ganinv.actions import USER_ERRORS, Record, Source, user_message
-from ganinv.actions.models import DEFAULT_MODEL, list_models
+from ganinv.actions.models import list_models
 from ganinv.actions.text import ClipChoice, clip_from_env
 from ganinv.actions.common import loss_figure, tensor_to_pil   # presentation helpers for results
 
@@ -42,7 +42,7 @@ UI_ONLY = dict(api_visibility="private", concurrency_limit=None)   # UI plumbing
 __all__ = ["DISPLAY_SIZE", "STATE_TTL_S", "MAX_SESSIONS", "LATEX", "SOURCE_CHOICES", "MIX_SOURCE_CHOICES", "COMPUTE",
            "UI_ONLY", "ImageInput", "Sessions", "Context", "user_error", "shows_errors", "Stopped", "cancellable",
            "reporter", "upscale", "pil", "show", "show_map", "loss_figure", "metric_table", "score_table", "record_of",
-           "latent_source", "one_based", "model_choices", "DEFAULT_MODEL"]
+           "latent_source", "one_based", "model_choices"]
 
 
 # --------------------------------------------------------------------------- inputs

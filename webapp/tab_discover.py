@@ -6,7 +6,7 @@ import gradio as gr
 import pandas as pd
 from PIL import Image
 
-from ganinv.actions import discover as discover_actions
+from ganinv.actions import Source, discover as discover_actions
 from ganinv.actions.common import default_of
 from ganinv.actions.edit import strip_strengths
 from ganinv.settings import MAX_COMPONENTS, SLIDER_RANGE
@@ -23,6 +23,10 @@ latent-to-feature weight.
 """
 
 
+STRENGTHS = default_of(discover_actions.discover, "strengths")      # a strip's columns
+SPAN = f"{min(STRENGTHS):+g} .. {max(STRENGTHS):+g}"
+
+
 def _zoom(img: Image.Image, k: int) -> Image.Image:
     return img.resize((img.width * k, img.height * k), Image.NEAREST)
 
@@ -36,7 +40,7 @@ def make_callbacks(ctx: Context) -> dict:
                                       method=method, num_components=num_components, num_samples=num_samples,
                                       device=ctx.device, progress=reporter(progress))
         k = len(d.components.components)
-        status = (f"{k} {method} components of {model}; rows: components 0..{k - 1}, columns: strengths -3..+3 "
+        status = (f"{k} {method} components of {model}; rows: components 0..{k - 1}, columns: strengths {SPAN} "
                   f"({d.note}).")
         return _zoom(d.grid, 2), pd.DataFrame(d.rows), d.components, gr.update(maximum=max(1, k - 1), value=0), status
 
@@ -57,9 +61,9 @@ def make_callbacks(ctx: Context) -> dict:
 
 
 def build(ctx: Context, edit_ui: dict) -> None:
+    """Layout and events of tab 3; a component it promotes becomes a slider of tab 2 (``edit_ui``)."""
     cb = make_callbacks(ctx)
     model, state = ctx.model, ctx.state
-    comps = gr.State(None)
     gr.Markdown(DISCOVER_MD, latex_delimiters=LATEX)
     with gr.Row():
         with gr.Column(scale=1):
@@ -70,12 +74,12 @@ def build(ctx: Context, edit_ui: dict) -> None:
                                     step=100, label="GANSpace samples")
             with gr.Row():
                 kind = gr.Radio(SOURCE_CHOICES, value="seed", label="Latent to show the components on", scale=3)
-                seed = gr.Number(0, label="Seed", precision=0, scale=1)
+                seed = gr.Number(default_of(Source, "seed"), label="Seed", precision=0, scale=1)
             run = gr.Button("Discover", variant="primary", elem_id="discover-run")
             status = gr.Markdown(label="status", elem_id="discover-status")
             values = gr.Dataframe(headers=["index", "value", "meaning"], interactive=False, label="Components")
         with gr.Column(scale=2):
-            grid = gr.Image(label="One row per component, strengths -3 .. +3", format="png", interactive=False,
+            grid = gr.Image(label=f"One row per component, strengths {SPAN}", format="png", interactive=False,
                             elem_id="discover-grid")
             with gr.Row():
                 index = gr.Slider(0, 19, value=0, step=1, label="Component index", elem_id="discover-index")
@@ -86,6 +90,7 @@ def build(ctx: Context, edit_ui: dict) -> None:
             strip = gr.Image(label="Component strip", format="png", interactive=False, elem_id="discover-strip")
             use_note = gr.Markdown(label="status", elem_id="discover-use-status")
 
+    comps = gr.State(None)                     # the last Discover's components, browsed by index
     run.click(cb["discover"], [method, num, num_samples, kind, seed, model, state],
               [grid, values, comps, index, status], api_name="discover", **COMPUTE)
     browse = [comps, index, limit, kind, seed, model, state]

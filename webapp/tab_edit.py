@@ -13,7 +13,8 @@ import gradio as gr
 import pandas as pd
 from PIL import Image
 
-from ganinv.actions import edit as edit_actions, faces
+from ganinv.actions import Source, edit as edit_actions, faces
+from ganinv.actions.common import default_of
 from ganinv.settings import SLIDER_RANGE
 
 from .common import (COMPUTE, LATEX, SOURCE_CHOICES, UI_ONLY, Context, pil, record_of, reporter, score_table, show,
@@ -190,7 +191,7 @@ def build(ctx: Context) -> dict:
         with gr.Column(scale=1):
             with gr.Row():
                 kind = gr.Radio(SOURCE_CHOICES, value="seed", label="Latent to edit", scale=3, elem_id="edit-source")
-                seed = gr.Number(0, label="Seed", precision=0, scale=1, elem_id="edit-seed")
+                seed = gr.Number(default_of(Source, "seed"), label="Seed", precision=0, scale=1, elem_id="edit-seed")
             gr.Markdown("Move a slider and release it to re-render. Strength α is in units of the latent's "
                         f"standard deviation (±{SLIDER_RANGE:g}).")
             sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0, step=0.1, label=keys[i] if i < len(keys) else "",
@@ -235,7 +236,8 @@ def build(ctx: Context) -> dict:
                 with gr.Row():
                     strip_dir = gr.Dropdown(keys, value=keys[0] if keys else None, label="Direction",
                                             allow_custom_value=True, elem_id="edit-strip-direction")
-                    strip_max = gr.Slider(0.5, SLIDER_RANGE, value=3.0, step=0.5, label="Strip range ±")
+                    strip_max = gr.Slider(0.5, SLIDER_RANGE, value=max(default_of(edit_actions.strip, "strengths")), step=0.5,
+                                          label="Strip range ±")
                     strip_photo = gr.Checkbox(True, label="On the photo", info="each frame pasted in (1 Invert)",
                                               elem_id="edit-strip-photo")
                 strip_btn = gr.Button("Show strip", elem_id="edit-strip-button")
@@ -257,12 +259,13 @@ def build(ctx: Context) -> dict:
             alignment = gr.Image(label="Alignment preview (landmarks and the crop quad on the original photo)",
                                  format="png", interactive=False, visible=False, elem_id="edit-alignment")
             with gr.Accordion("Train a new boundary (InterFaceGAN)", open=False):
+                num_samples = default_of(edit_actions.train_boundary, "num_samples")
                 gr.Markdown("Samples the model, scores each image, fits a linear SVM and saves the unit normal "
-                            "as a session direction (a new slider). 200 samples take about a minute on a CPU.")
+                            f"as a session direction (a new slider). {num_samples} samples take about a minute on a CPU.")
                 with gr.Row():
                     attr = gr.Dropdown(list(edit_actions.ATTRIBUTES), value="smile", label="Attribute (scorer)")
-                    n = gr.Slider(*edit_actions.TRAIN_SAMPLES, value=200, step=10, label="Samples N")
-                    tseed = gr.Number(0, label="Seed", precision=0)
+                    n = gr.Slider(*edit_actions.TRAIN_SAMPLES, value=num_samples, step=10, label="Samples N")
+                    tseed = gr.Number(default_of(edit_actions.train_boundary, "seed"), label="Seed", precision=0)
                 train_btn = gr.Button("Train boundary", elem_id="edit-train")
                 train_status = gr.Markdown(label="status", elem_id="edit-train-status")
                 train_file = gr.File(label="Direction (.npy; metadata .json beside it)", interactive=False)

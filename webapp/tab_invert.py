@@ -9,10 +9,10 @@ import pandas as pd
 
 from ganinv.actions import USER_ERRORS, faces as face_actions, invert as inv_actions, models, user_message
 from ganinv.actions.common import default_of
-from ganinv.settings import ALIGN_MODES, MAX_CODES, MAX_FACES, MAX_RESTARTS, MAX_STEPS
+from ganinv.settings import ALIGN_MODES, DEFAULT_MODEL, MAX_CODES, MAX_FACES, MAX_RESTARTS, MAX_STEPS
 
 from .common import (COMPUTE, LATEX, UI_ONLY, Context, ImageInput, cancellable, loss_figure, metric_table, one_based,
-                     record_of, reporter, show, show_map, shows_errors, upscale)
+                     reporter, show, show_map, shows_errors, upscale)
 
 INVERT_MD = """
 ### 1 Invert: find the latent of your photo, and keep the person
@@ -202,7 +202,7 @@ def build(ctx: Context, examples: list[str]) -> dict:
     """Layout and events of tab 1; returns the components other parts of the page update."""
     cb = make_callbacks(ctx)
     model, state = ctx.model, ctx.state
-    info = models.model_info(models.DEFAULT_MODEL)
+    info = models.model_info(DEFAULT_MODEL)
     gr.Markdown(INVERT_MD, latex_delimiters=LATEX)
     with gr.Row():
         with gr.Column(scale=1):

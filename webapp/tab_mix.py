@@ -8,7 +8,7 @@ from PIL import Image
 
 from ganinv.actions import mix, models
 from ganinv.actions.common import default_of
-from ganinv.settings import MAX_FRAMES
+from ganinv.settings import DEFAULT_MODEL, MAX_FRAMES
 
 from .common import (COMPUTE, LATEX, MIX_SOURCE_CHOICES, UI_ONLY, Context, cancellable, latent_source, reporter, show,
                      shows_errors)
@@ -51,7 +51,7 @@ def make_callbacks(ctx: Context) -> dict:
     @shows_errors
     def morph(kind_a="seed", seed_a=1, file_a=None, kind_b="seed", seed_b=2, file_b=None,
               invert_steps=default_of(mix.morph, "invert_steps"), frames=default_of(mix.morph, "num_frames"),
-              fps=default_of(mix.morph, "fps"), model=models.DEFAULT_MODEL, state=None,
+              fps=default_of(mix.morph, "fps"), model=DEFAULT_MODEL, state=None,
               request: gr.Request = None, progress=gr.Progress()):
         """Morph A -> B: a GIF (and an MP4 with ffmpeg) that plays back and forth."""
         r = mix.morph(latent_source(kind_a, seed_a, state, file_a, "A"),
@@ -67,7 +67,7 @@ def make_callbacks(ctx: Context) -> dict:
     def crossover(kind_a="seed", seed_a=1, file_a=None, kind_b="seed", seed_b=2, file_b=None,
                   invert_steps=default_of(mix.crossover, "invert_steps"), layer=None, mode="spatial", region="bottom",
                   fraction=default_of(mix.crossover, "fraction"),
-                  wplus_layers="", model=models.DEFAULT_MODEL, state=None, progress=gr.Progress()):
+                  wplus_layers="", model=DEFAULT_MODEL, state=None, progress=gr.Progress()):
         """B's W+ layers (StyleGAN2) or B's feature maps at a layer (DCGAN) mixed into A."""
         r = mix.crossover(latent_source(kind_a, seed_a, state, file_a, "A"),
                           latent_source(kind_b, seed_b, state, file_b, "B"), model=model, layers=wplus_layers,
@@ -79,7 +79,7 @@ def make_callbacks(ctx: Context) -> dict:
     def expression_transfer(kind_a="seed", seed_a=1, file_a=None, kind_b="seed", seed_b=2, file_b=None,
                             kind_c="seed", seed_c=3, file_c=None, invert_steps=default_of(mix.expression, "invert_steps"),
                             strength=default_of(mix.expression, "strength"),
-                            threshold=default_of(mix.expression, "threshold"), model=models.DEFAULT_MODEL, state=None, progress=gr.Progress()):
+                            threshold=default_of(mix.expression, "threshold"), model=DEFAULT_MODEL, state=None, progress=gr.Progress()):
         """w1 + strength (w3 - w2): A gets the expression C shows and B does not."""
         r = mix.expression(latent_source(kind_a, seed_a, state, file_a, "w1"),
                            latent_source(kind_b, seed_b, state, file_b, "w2"),
@@ -92,7 +92,7 @@ def make_callbacks(ctx: Context) -> dict:
     @shows_errors
     def semantic_diffusion(kind_a="seed", seed_a=1, file_a=None, kind_b="seed", seed_b=2, file_b=None,
                            box=default_of(mix.diffusion, "box"), steps=default_of(mix.diffusion, "num_steps"),
-                           l_dom=default_of(mix.diffusion, "l_dom"), model=models.DEFAULT_MODEL, state=None,
+                           l_dom=default_of(mix.diffusion, "l_dom"), model=DEFAULT_MODEL, state=None,
                            progress=gr.Progress()):
         """B's centre box pasted into A and blended by in-domain inversion."""
         r = mix.diffusion(latent_source(kind_a, seed_a, state, file_a, "A (context)"),

@@ -6,7 +6,7 @@ import os
 
 import gradio as gr
 
-from ganinv.actions import text
+from ganinv.actions import Source, text
 from ganinv.actions.common import default_of
 from ganinv.settings import MAX_STEPS
 
@@ -146,7 +146,7 @@ def build(ctx: Context) -> None:
             method = gr.Radio(method_choices(i), value="optimize", label="Method", elem_id="text-method")
             with gr.Row():
                 kind = gr.Radio(SOURCE_CHOICES, value="seed", label="Latent to edit", scale=3, elem_id="text-source")
-                seed = gr.Number(0, label="Seed", precision=0, scale=1, elem_id="text-seed")
+                seed = gr.Number(default_of(Source, "seed"), label="Seed", precision=0, scale=1, elem_id="text-seed")
             prompt = gr.Textbox("a smiling face", label="Prompt t (in English; the target for global direction)",
                                 max_lines=3, elem_id="text-prompt")
             with gr.Column(visible=True) as opt_panel:

@@ -15,8 +15,7 @@ from ..edit.directions import save_direction
 from ..edit.ganspace import ganspace
 from ..edit.sefa import Components, sefa
 from ..io import image_grid, tensor_to_pil
-from ..registry import DEFAULT_MODEL
-from ..settings import MAX_COMPONENTS, STRIP_STRENGTHS, ProgressFn
+from ..settings import DEFAULT_MODEL, MAX_COMPONENTS, STRIP_STRENGTHS, ProgressFn
 from .common import (source_generator, InputError, Source, check_layer, choice, generator, layer_list, number, seed as check_seed,
                      strength as check_strength)
 from .edit import SESSION_SUFFIX, Strip, direction_strip, strip_strengths

@@ -26,8 +26,7 @@ from ..edit.interfacegan import conditional, conditional_direction, sample_and_s
 from ..io import image_grid, save_latent, tensor_to_pil
 from ..latent import render, to_ws
 from ..models.base import Generator
-from ..registry import DEFAULT_MODEL
-from ..settings import RENDER_KWARGS, STRENGTH_LIMIT, STRIP_STRENGTHS, ProgressFn
+from ..settings import DEFAULT_MODEL, RENDER_KWARGS, STRENGTH_LIMIT, STRIP_STRENGTHS, ProgressFn
 from ..faces import DEFAULT_PASTE_MODE, PASTE_MODES as _PASTE_MODES, paste_edit, paste_flow
 from .common import (InputError, Source, choice, generator, layer_list, number, seed as check_seed,
                      source_generator, strength)

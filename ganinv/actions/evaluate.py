@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 from ..io import list_images, pil_to_tensor, tensor_to_pil
 from ..losses import image_metrics
-from ..registry import DEFAULT_MODEL, REPO_ROOT
-from ..settings import INVERT_BATCH, INVERT_STEPS, PERCEPTUAL_WEIGHT, PTI_STEPS, ProgressFn
+from ..registry import REPO_ROOT
+from ..settings import DEFAULT_MODEL, INVERT_BATCH, INVERT_STEPS, PERCEPTUAL_WEIGHT, PTI_STEPS, ProgressFn
 from . import invert
 from .common import InputError, choice, generator, number
 from .faces import crop_similarity, identity_metric

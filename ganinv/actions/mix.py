@@ -21,8 +21,7 @@ from ..invert.semantic_diffusion import center_box_mask, semantic_diffusion
 from ..io import image_grid, save_latent, tensor_to_pil
 from ..latent import render, to_ws
 from ..models.base import Generator
-from ..registry import DEFAULT_MODEL
-from ..settings import (DOMAIN_WEIGHT_MAX, INVERT_STEPS, MAX_FRAMES, MORPH_FPS, MORPH_FRAMES,
+from ..settings import (DEFAULT_MODEL, DOMAIN_WEIGHT_MAX, INVERT_STEPS, MAX_FRAMES, MORPH_FPS, MORPH_FRAMES,
                         RENDER_KWARGS, STRENGTH_LIMIT, ProgressFn)
 from .common import source_generator, InputError, Source, check_layer, check_source, check_steps, choice, generator, layer_list, number, seed as check_seed
 from .faces import prepare_image

@@ -12,9 +12,9 @@ from skimage import data as skdata
 from ..atomic import atomic_write
 from ..download import set_offline
 from ..io import tensor_to_pil
-from ..registry import (CACHE, DEFAULT_MODEL, ChecksumError, ModelUnavailableError, default_device, describe_models,
+from ..registry import (CACHE, ChecksumError, ModelUnavailableError, default_device, describe_models,
                         download_url, get_spec, is_available, is_downloadable, offline, resolve_weights)
-from ..settings import LATENT_SPACES, SEED_MAX, ProgressFn
+from ..settings import DEFAULT_MODEL, LATENT_SPACES, RENDER_KWARGS, SEED_MAX, ProgressFn
 from .common import USER_ERRORS, InputError, generator, number
 
 MAX_SAMPLES = 16
@@ -121,7 +121,7 @@ def sample(seeds=SAMPLE_SEEDS, *, model: str = DEFAULT_MODEL, truncation_psi: fl
     G = generator(model, device)
     z = torch.cat([G.sample_z(1, seed=s) for s in seeds])
     with torch.no_grad():
-        imgs = tensor_to_pil(G(z, truncation_psi=psi, noise_mode="const"))
+        imgs = tensor_to_pil(G(z, truncation_psi=psi, **RENDER_KWARGS))
     return imgs if isinstance(imgs, list) else [imgs]
 
 
@@ -172,5 +172,5 @@ def example_images(folder: str | None = None, *, device: str | None = None) -> l
 
 
 __all__ = ["ModelInfo", "fetch_weights", "forbid_downloads", "list_models", "loaded_models", "spaces_for", "model_info", "feature_layers", "parse_seeds",
-           "sample", "DEFAULT_MODEL", "MAX_SAMPLES", "SAMPLE_SEEDS", "EXAMPLE_SEEDS", "check_device", "device_in_use",
+           "sample", "MAX_SAMPLES", "SAMPLE_SEEDS", "EXAMPLE_SEEDS", "check_device", "device_in_use",
            "example_images"]

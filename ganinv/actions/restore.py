@@ -16,8 +16,7 @@ from PIL import Image
 from ..invert.multicode import center_hole_mask, restore as mc_restore, to_grey
 from ..io import center_crop_resize, load_image, pil_to_tensor, tensor_to_pil
 from ..models.base import Generator
-from ..registry import DEFAULT_MODEL
-from ..settings import INVERT_STEPS, MAX_CODES, MULTICODE_N, RESTORE_FACTORS, RESTORE_TASKS, ProgressFn
+from ..settings import DEFAULT_MODEL, INVERT_STEPS, MAX_CODES, MULTICODE_N, RESTORE_FACTORS, RESTORE_TASKS, ProgressFn
 from .common import Record, record_generator, InputError, check_steps, choice, generator, number
 from .faces import Prepared, prepare_image
 

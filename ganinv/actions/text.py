@@ -23,8 +23,8 @@ from ..edit.prompts import PromptCheck, PromptError, check_prompt, text_embeddin
 from ..edit.styleclip_optimize import text_edit_optimize
 from ..io import save_latent
 from ..latent import render
-from ..registry import DEFAULT_MODEL, ModelUnavailableError, checkpoints_dir, get_spec, offline
-from ..settings import MAPPER_STEPS, MAX_MAPPER_STEPS, STRENGTH_LIMIT, TEXT_STEPS, ProgressFn
+from ..registry import ModelUnavailableError, checkpoints_dir, get_spec, offline
+from ..settings import DEFAULT_MODEL, MAPPER_STEPS, MAX_MAPPER_STEPS, STRENGTH_LIMIT, TEXT_STEPS, ProgressFn
 from .common import (source_generator, InputError, Source, check_steps, default_of, defaults_from, generator, number,
                      optional_number, seed as check_seed)
 from .sources import resolve_source, resolve_sources

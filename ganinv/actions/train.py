@@ -10,8 +10,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..invert.encoder import encoder_path, train_encoder as train_encoder_method
-from ..registry import DEFAULT_MODEL
-from ..settings import LATENT_SPACES, ProgressFn
+from ..settings import DEFAULT_MODEL, LATENT_SPACES, ProgressFn
 from .common import InputError, check_steps, choice, generator, number, seed as check_seed
 
 PERCEPTUAL_KINDS = ("discriminator", "auto", "lpips", "stlpips")   # F in the perceptual term

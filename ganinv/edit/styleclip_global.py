@@ -50,7 +50,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -60,7 +60,7 @@ from safetensors.torch import save_file
 from ..atomic import atomic_write
 from ..latent import check_latent, to_ws
 from ..models.base import Generator
-from ..settings import ProgressFn
+from ..settings import RENDER_KWARGS, ProgressFn
 from ..registry import checkpoints_dir
 from .styleclip_optimize import resolve_clip
 from .prompts import text_direction
@@ -192,7 +192,7 @@ def _channel_direction(G: Generator, clip: ClipModel, ws: torch.Tensor, base: di
         s_lo[:, j], s_hi[:, j] = lo, hi
         styles = {k: torch.cat([v[a:a + batch]] * 2) for k, v in base.items()}
         styles[name] = torch.cat([s_lo, s_hi])
-        img = G.synthesis(torch.cat([w, w]), styles=styles, noise_mode="const")
+        img = G.synthesis(torch.cat([w, w]), styles=styles, **RENDER_KWARGS)
         e = clip.encode_image(img)                                           # unit [2n, D]
         e_lo, e_hi = e.chunk(2)
         diffs.append(F.normalize(e_hi - e_lo, dim=-1))
@@ -304,7 +304,7 @@ def apply_style_delta(G: Generator, ws: torch.Tensor, gd: GlobalDirections, delt
     styles = G.styles(ws)
     for name, d in gd.split(delta_s.to(ws.device)).items():
         styles[name] = styles[name] + alpha * d
-    return G.synthesis(ws, styles=styles, noise_mode="const"), styles
+    return G.synthesis(ws, styles=styles, **RENDER_KWARGS), styles
 
 
 _LOADED: dict[tuple[str, float], GlobalDirections] = {}
@@ -350,7 +350,7 @@ def global_edit(
         warnings.append(f"no channel reaches beta = {beta:g} (largest |R_c| = {float(rel.abs().max()):.3f}): "
                         "the image is unchanged; lower beta")
     ws = to_ws(G, latent.to(G.device, torch.float32), latent_space)
-    start = G.synthesis(ws, noise_mode="const")
+    start = G.synthesis(ws, **RENDER_KWARGS)
     img, styles = apply_style_delta(G, ws, directions, delta_s, alpha)
     per_layer = {k: int(v.sum()) for k, v in directions.split(kept).items()}
     if getattr(clip, "random_init", False):

@@ -23,14 +23,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 from torch import nn
 
 from ..latent import check_latent, latent_shape, to_ws
 from ..models.base import Generator
-from ..settings import ProgressFn
+from ..settings import RENDER_KWARGS, ProgressFn
 from ..registry import ModelUnavailableError, get_spec
 from ..identity import IdentityLoss
 from ..clip_models import load_clip
@@ -64,7 +64,7 @@ class TextEditResult:
 def synth(G: Generator, ws: torch.Tensor) -> torch.Tensor:
     """G.synthesis with StyleGAN2's fixed noise maps: random noise would make the CLIP loss
     noisy and the result irreproducible (other families ignore the keyword)."""
-    return G.synthesis(ws, noise_mode="const")
+    return G.synthesis(ws, **RENDER_KWARGS)
 
 
 def lr_at(t: float, base: float, rampup: float = 0.05, rampdown: float = 0.25) -> float:

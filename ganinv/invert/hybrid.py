@@ -34,18 +34,13 @@ from typing import Callable
 
 import torch
 
-from ..latent import check_latent, to_ws
+from ..latent import check_latent, render
 from ..losses import image_metrics, perceptual_metric
 from ..models.base import Generator
 from .encoder import Encoder
 from .optimize import InversionResult, perceptual_to
 from ..settings import ProgressFn
 
-
-
-def _synth(G: Generator, latent: torch.Tensor, space: str) -> torch.Tensor:
-    # Constant noise: a StyleGAN2 reconstruction must not change from call to call.
-    return G.synthesis(to_ws(G, latent, space), noise_mode="const")
 
 
 def _masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -106,7 +101,7 @@ def invert_hybrid(
 
     def losses(latent: torch.Tensor, rows: slice) -> dict[str, torch.Tensor]:
         x, m = target[rows], None if mask is None else mask[rows]
-        img = _synth(G, latent, space)
+        img = render(G, latent, space)
         # 2. Eq. 4: pixel + perceptual reconstruction, + domain regulariser through E(G(z)).
         l_pix = _masked_mse(img, x, m)
         if percept is not None:
@@ -125,7 +120,7 @@ def invert_hybrid(
         out, history = _run_lbfgs(losses, start, num_steps, progress, progress_every)
 
     with torch.no_grad():
-        img = _synth(G, out, space)
+        img = render(G, out, space)
         metrics = image_metrics(img, target, perceptual=percept or perceptual_metric(device))
     return InversionResult(latent=out, space=space, image=img, metrics=metrics, loss_history=history,
                            settings=settings, model=G.name, seconds=time.time() - t0)

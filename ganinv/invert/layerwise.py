@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..latent import check_latent, to_ws
+from ..latent import check_latent, render, to_ws
 from ..losses import image_metrics, perceptual_metric
 from ..models.base import Generator
-from ..settings import ProgressFn, call_settings
+from ..settings import RENDER_KWARGS, ProgressFn, call_settings
 from .optimize import invert_optimize
 
 
@@ -105,14 +105,14 @@ def invert_layerwise(
     # 2. Joint optimisation of z and delta (r = g_n(z) + delta).
     latent = z0.detach().clone().requires_grad_(True)
     with torch.no_grad():
-        r0 = G.features(to_ws(G, z0, space), layer, noise_mode="const")
-        latent_image = G.synthesis(to_ws(G, z0, space), noise_mode="const")
+        r0 = G.features(to_ws(G, z0, space), layer, **RENDER_KWARGS)
+        latent_image = render(G, z0, space)
     delta = torch.zeros_like(r0, requires_grad=True)                     # [N, C, h, w]
     opt = torch.optim.Adam([latent, delta], lr=lr)
     history: list[dict] = []
     for step in range(num_steps):
         ws = to_ws(G, latent, space)
-        img = G.synthesis_from(G.features(ws, layer, noise_mode="const") + delta, layer, ws, noise_mode="const")
+        img = G.synthesis_from(G.features(ws, layer, **RENDER_KWARGS) + delta, layer, ws, **RENDER_KWARGS)
         l_mse = (img - x).square().flatten(1).mean(1)
         l_p = percept(img, x) if percept is not None else torch.zeros_like(l_mse)
         l_d = delta.square().flatten(1).mean(1)
@@ -127,7 +127,7 @@ def invert_layerwise(
 
     with torch.no_grad():
         ws = to_ws(G, latent, space)
-        img = G.synthesis_from(G.features(ws, layer, noise_mode="const") + delta, layer, ws, noise_mode="const")
+        img = G.synthesis_from(G.features(ws, layer, **RENDER_KWARGS) + delta, layer, ws, **RENDER_KWARGS)
         pm = percept or perceptual_metric(device)
         metrics, latent_metrics = image_metrics(img, x, perceptual=pm), image_metrics(latent_image, x, perceptual=pm)
     return LayerwiseResult(latent=latent.detach(), space=space, layer=layer, delta=delta.detach(), image=img,

@@ -37,7 +37,7 @@ from ..latent import to_ws
 from ..losses import image_metrics, perceptual_metric
 from ..models.base import Generator
 from .optimize import _lr_at, best_of_n
-from ..settings import ProgressFn
+from ..settings import RENDER_KWARGS, ProgressFn
 
 DEGRADATIONS = ("inpaint", "colorize", "superres")
 
@@ -102,11 +102,11 @@ def compose(G: Generator, latents: torch.Tensor, alphas: torch.Tensor, layer: st
     """x_inv = G2(sum_n G1(z_n) * alpha_n); latents [N, K, d], alphas [N, K, C] -> img [N, C, H, W]."""
     n, k, d = latents.shape
     ws = to_ws(G, latents.reshape(n * k, d), space)                  # [N*K, num_ws, w_dim]
-    feats = G.features(ws, layer, noise_mode="const")                # [N*K, C, h, w]
+    feats = G.features(ws, layer, **RENDER_KWARGS)                # [N*K, C, h, w]
     feats = feats.view(n, k, *feats.shape[1:])
     mixed = (feats * alphas[..., None, None]).sum(1)                 # [N, C, h, w]
     upper = ws.view(n, k, *ws.shape[1:]).mean(1)                     # [N, num_ws, w_dim]
-    return G.synthesis_from(mixed, layer, upper, noise_mode="const")
+    return G.synthesis_from(mixed, layer, upper, **RENDER_KWARGS)
 
 
 def invert_multicode(
@@ -151,7 +151,7 @@ def invert_multicode(
                              f"{tuple(deg(probe).shape)}")
         guess = y if degradation is None else _upsample_guess(y, degradation, G.resolution)
         start = best_of_n(G, guess, space, n=max(n_init, n_codes), k=n_codes, seed=seed)   # [N*K, d]
-        c = G.features(to_ws(G, start[:1], space), layer, noise_mode="const").shape[1]
+        c = G.features(to_ws(G, start[:1], space), layer, **RENDER_KWARGS).shape[1]
     latents = start.view(y.shape[0], n_codes, -1).clone().requires_grad_(True)
     alphas = torch.full((y.shape[0], n_codes, c), 1.0 / n_codes, device=device, requires_grad=learn_alpha)
     percept = perceptual_metric(device, perceptual) if perceptual_weight > 0 else None

@@ -32,11 +32,11 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..latent import check_latent, latent_shape, to_ws
+from ..latent import check_latent, latent_shape, render, to_ws
 from ..losses import PerceptualMetric, image_metrics, mse, perceptual_metric
 from ..models.base import Generator
 from ..models.stylegan2 import noise_override
-from ..settings import ProgressFn
+from ..settings import RENDER_KWARGS, ProgressFn
 
 
 
@@ -57,9 +57,9 @@ def _synthesis(G: Generator, ws: torch.Tensor, noises: dict[str, torch.Tensor]) 
     """G.synthesis with this run's noise maps in place of G's constant ones (``noise_override``: the shared,
     cached generator itself is never changed, so concurrent sessions are unaffected)."""
     if not noises:
-        return G.synthesis(ws, noise_mode="const")
+        return G.synthesis(ws, **RENDER_KWARGS)
     with noise_override(G, noises):
-        return G.synthesis(ws, noise_mode="const")
+        return G.synthesis(ws, **RENDER_KWARGS)
 
 
 def noise_buffer_names(G: Generator) -> list[str]:
@@ -157,7 +157,7 @@ def best_of_n(G: Generator, target: torch.Tensor, space: str, *, n: int, k: int 
     codes = G.mapping(z) if space != "Z" else z
     errs = []
     for c in codes.split(chunk):
-        imgs = G.synthesis(to_ws(G, c, "Z" if space == "Z" else "W"), noise_mode="const")
+        imgs = render(G, c, "Z" if space == "Z" else "W")
         d = (imgs[None] - target[:, None]).pow(2).flatten(2).mean(2)   # [N, chunk]
         errs.append(d)
     idx = torch.cat(errs, 1).topk(k, dim=1, largest=False).indices.flatten()  # [N * k]

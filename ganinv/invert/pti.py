@@ -66,7 +66,7 @@ from ..latent import check_latent, latent_shape, to_ws
 from ..losses import image_metrics, mse, perceptual_metric
 from ..models.base import Generator
 from ..models.tuned import Delta, weight_delta
-from ..settings import PTI_LPIPS_STOP, PTI_PIVOT_SPACE, PTI_STEPS, ProgressFn
+from ..settings import PTI_LPIPS_STOP, PTI_PIVOT_SPACE, PTI_STEPS, RENDER_KWARGS, ProgressFn
 from .optimize import w_stats
 
 EDIT_LOSSES = ("difference", "image")
@@ -131,7 +131,7 @@ def pivotal_tuning(
     # 1. The pivot (eq. 2's w_p) and what the untouched G draws there.
     with torch.no_grad():
         ws_p = to_ws(G, pivot.to(device), space)                          # [1, num_ws, w_dim]
-        pivot_image = G.synthesis(ws_p, noise_mode="const")
+        pivot_image = G.synthesis(ws_p, **RENDER_KWARGS)
 
     # 2. Reference bank: w_r (eq. 4) and w_e with G(.; theta) of each.
     n_loc = locality_samples if locality_weight > 0 else 0
@@ -166,7 +166,7 @@ def pivotal_tuning(
             w_r, x_r = loc_ws[i_loc], loc_ref[i_loc]
         i_edit = torch.randint(bank, (n_edit,), generator=gen)
         parts = [ws_p] + ([w_r] if n_loc else []) + ([edit_ws[i_edit]] if n_edit else [])
-        img = Gt.synthesis(torch.cat(parts), noise_mode="const")
+        img = Gt.synthesis(torch.cat(parts), **RENDER_KWARGS)
         out, loc_t, edit_t = img[:1], img[1:1 + n_loc], img[1 + n_loc:]
         l2 = mse(out, x)
         lp = percept(out, x) if lpips_weight > 0 else torch.zeros_like(l2)
@@ -201,7 +201,7 @@ def pivotal_tuning(
     Gt.requires_grad_(False)
     delta = weight_delta(G, Gt, names)
     with torch.no_grad():
-        image = Gt.synthesis(ws_p, noise_mode="const")
+        image = Gt.synthesis(ws_p, **RENDER_KWARGS)
         metrics, pivot_metrics = image_metrics(image, x), image_metrics(pivot_image, x)
     return PTIResult(delta=delta, latent=pivot.detach().cpu().clone(), space=space, image=image.cpu(),
                      pivot_image=pivot_image.cpu(), metrics=metrics, pivot_metrics=pivot_metrics,
@@ -276,7 +276,7 @@ def _edit_points(G: Generator, pivot: torch.Tensor, space: str, ws_p: torch.Tens
 
 @torch.no_grad()
 def _render(G: Generator, ws: torch.Tensor, chunk: int = 32) -> torch.Tensor:
-    return torch.cat([G.synthesis(c, noise_mode="const") for c in ws.split(chunk)])
+    return torch.cat([G.synthesis(c, **RENDER_KWARGS) for c in ws.split(chunk)])
 
 
 def _adam(params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:

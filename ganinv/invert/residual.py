@@ -37,6 +37,7 @@ import torch
 
 from ..latent import check_latent, to_ws
 from ..models.base import Generator
+from ..settings import RENDER_KWARGS
 
 ADAPT_DEFAULT = 0.0                            # 0: keep the whole residual (docs/benchmarks.md)
 
@@ -46,7 +47,7 @@ def feature_residual(G: Generator, latent: torch.Tensor, space: str, layer: str,
     """residual = features - g_n(latent): what fitted features at ``layer`` add to the code's, [N, C, h, w]."""
     check_latent(G, latent, space)
     with torch.no_grad():
-        own = G.features(to_ws(G, latent, space), layer, noise_mode="const")
+        own = G.features(to_ws(G, latent, space), layer, **RENDER_KWARGS)
     if own.shape != features.shape:
         raise ValueError(f"features at {layer!r} have shape {list(own.shape)}, got {list(features.shape)}")
     return features - own
@@ -58,8 +59,8 @@ def residual_mask(G: Generator, latent: torch.Tensor, edited: torch.Tensor, spac
     if not 0.0 <= adapt <= 1.0:
         raise ValueError(f"adapt must be in [0, 1], got {adapt}")
     with torch.no_grad():
-        f0 = G.features(to_ws(G, latent, space), layer, noise_mode="const")
-        f1 = G.features(to_ws(G, edited, space), layer, noise_mode="const")
+        f0 = G.features(to_ws(G, latent, space), layer, **RENDER_KWARGS)
+        f1 = G.features(to_ws(G, edited, space), layer, **RENDER_KWARGS)
     c = (f1 - f0).abs().mean(1, keepdim=True)                               # [N, 1, h, w]
     peak = c.flatten(1).amax(1).view(-1, 1, 1, 1)
     return 1 - adapt * c / peak.clamp_min(1e-8)
@@ -74,7 +75,7 @@ def render_with_residual(G: Generator, edited: torch.Tensor, space: str, layer: 
     check_latent(G, edited, space)
     ws = to_ws(G, edited, space)
     with torch.no_grad():
-        feats = G.features(ws, layer, noise_mode="const")
+        feats = G.features(ws, layer, **RENDER_KWARGS)
         if feats.shape != residual.shape:
             raise ValueError(f"the residual has shape {list(residual.shape)}, features at {layer!r} "
                              f"{list(feats.shape)}")
@@ -82,7 +83,7 @@ def render_with_residual(G: Generator, edited: torch.Tensor, space: str, layer: 
             if latent is None:
                 raise ValueError("adapt > 0 needs the unedited latent")
             residual = residual * residual_mask(G, latent, edited, space, layer, adapt=adapt)
-        return G.synthesis_from(feats + residual, layer, ws, noise_mode="const")
+        return G.synthesis_from(feats + residual, layer, ws, **RENDER_KWARGS)
 
 
 class ResidualGenerator:

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..settings import ALL_SPACES  # noqa: F401  (the one list of spaces; the family attribute below is a subset)
-
 
 @dataclass(frozen=True)
 class GeneratorInfo:
@@ -34,7 +32,7 @@ class GeneratorInfo:
     z_dim: int
     w_dim: int
     num_ws: int
-    spaces: tuple[str, ...]                    # subset of ALL_SPACES
+    spaces: tuple[str, ...]                    # subset of settings.ALL_SPACES
     layer_names: tuple[str, ...] = field(default_factory=tuple)
 
 

@@ -11,12 +11,18 @@ import pytest
 pytest.importorskip("gradio")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 import app  # noqa: E402
-from ganinv.actions import Source, discover, invert, mix, restore, text  # noqa: E402
+from ganinv.actions import Source, discover, edit, invert, mix, restore, text  # noqa: E402
 from ganinv.actions.common import default_of  # noqa: E402
 
 # api name -> (action, {callback parameter: action parameter}); callback parameters of the same name as
 # an action parameter need no entry.  Source seeds (seed, seed_a, ...) are compared with Source's default.
+# A strip's range slider ("limit") shows the largest of the action's default strengths.
 ACTIONS = {
+    "edit": (edit.edit, {}),
+    "edit_sliders": (edit.edit, {}),
+    "edit_strip": (edit.strip, {"limit": "strengths"}),
+    "train_boundary": (edit.train_boundary, {}),
+    "discover_component": (discover.component_strip, {"limit": "strengths"}),
     "invert": (invert.invert, {}),
     "invert_method": (invert.invert, {"codes": "n_codes"}),
     "compare_methods": (invert.invert, {"codes": "n_codes"}),
@@ -31,7 +37,9 @@ ACTIONS = {
     "global_edit": (text.global_edit, {}),
     "restore": (restore.restore, {}),
 }
-UI_ONLY = {"face", "seed_a", "seed_b", "seed_c", "index"}     # 1-based face #, example seeds, a selection
+UI_ONLY = {"face", "seed_a", "seed_b", "seed_c", "index", "values"}  # 1-based face #, example seeds, a selection,
+                                                                     # the sliders (0: no edit)
+SHOWN_AS = {"limit": max}              # callback parameter -> what of the action's default its component shows
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +67,7 @@ def test_tab_defaults_are_the_actions(demo, api_name):
             continue
         name = renamed.get(param, param)
         if name in inspect.signature(action).parameters:
-            expected = default_of(action, name)
+            expected = SHOWN_AS.get(param, lambda v: v)(default_of(action, name))
         elif param == "seed":
             expected = default_of(Source, "seed")
         else:
@@ -72,3 +80,12 @@ def test_tab_defaults_are_the_actions(demo, api_name):
 def test_a_pass_through_default_is_the_methods():
     assert default_of(text.global_edit, "alpha", through=False) is None
     assert default_of(text.global_edit, "alpha") == 4.0 and default_of(text.text_edit, "l2_weight") == 0.008
+
+
+def test_every_numeric_input_is_compared(demo):
+    """Every event showing a number by default calls a callback that ACTIONS covers (or its numbers are UI only)."""
+    fns = [f for f in (demo.fns.values() if isinstance(demo.fns, dict) else demo.fns) if f.api_name and f.fn]
+    covered = {f.fn for f in fns if f.api_name in ACTIONS}
+    for f in fns:
+        unchecked = set(_numbers(demo, f.api_name)) - UI_ONLY
+        assert f.fn in covered or not unchecked, f"{f.api_name}: {sorted(unchecked)} not compared with an action"

@@ -9,7 +9,7 @@ import pytest
 
 from ganinv.actions import InputError, mix, models
 from ganinv.cli import build_parser, main
-from ganinv.registry import DEFAULT_MODEL
+from ganinv.settings import DEFAULT_MODEL
 
 COMMANDS = {"models", "sample", "invert", "encode", "invert-hybrid", "invert-layerwise", "train-encoder", "faces",
             "edit", "train-boundary", "discover", "morph", "mix", "diffuse", "text-edit", "train-mapper",

@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...io import center_crop_resize, list_images, load_image, pil_to_tensor
-from ...latent import latent_shape, to_ws
+from ...latent import latent_shape, render
 from ...losses import image_metrics, perceptual_metric
 from ...models.base import Generator
-from ...settings import ProgressFn
+from ...settings import RENDER_KWARGS, ProgressFn
 from .checkpoint import checkpoint_paths, load_state, save_encoder, save_state
 from .networks import Encoder, EncoderConfig, ImageDiscriminator, LatentDiscriminator, encode, sample_latents, \
     latent_frechet_distance
@@ -77,9 +77,9 @@ def evaluate_encoder(G: Generator, E: Encoder, *, n: int = 64, seed: int = 1_000
     """Mean PSNR / SSIM / perceptual of G(E(x)) on ``images`` or on ``n`` held-out generator samples
     (a seed stream the training never uses), plus the latent Frechet distance to sampled codes."""
     x = images if images is not None else \
-        torch.cat([G(z, noise_mode="const") for z in G.sample_z(n, seed=seed).split(32)])
+        torch.cat([G(z, **RENDER_KWARGS) for z in G.sample_z(n, seed=seed).split(32)])
     codes = encode(E, x)
-    rec = torch.cat([G.synthesis(to_ws(G, c, E.space), noise_mode="const") for c in codes.split(32)])
+    rec = torch.cat([render(G, c, E.space) for c in codes.split(32)])
     rows = image_metrics(rec, x, perceptual=perceptual_metric(x.device))
     flat = codes if E.space != "W+" else codes.flatten(0, 1)
     ref = sample_latents(G, max(len(flat), 2 * latent_shape(G, E.space)[-1]), E.space, seed=seed + 1)
@@ -169,7 +169,7 @@ def train_encoder(
         _requires_grad(Dw, False)
         base, deltas = E.parts(x)
         code = base if deltas is None else torch.cat([base[:, None], base[:, None] + deltas], 1)
-        rec = G.synthesis(to_ws(G, code, config.space), noise_mode="const")   # StyleGAN2: fixed noise
+        rec = render(G, code, config.space)   # StyleGAN2: fixed noise
         l_rec = (rec - x).square().mean()
         logit_rec, f_rec = D.features(rec)
         if percept is None:
