@@ -43,6 +43,14 @@ INVERT_BATCH = 16                           # images optimised together by batch
 PTI_STEPS = 150
 PTI_LPIPS_STOP = 0.0
 PTI_PIVOT_SPACE = "W"                       # the pivot's space when the generator has it (Roich et al. Sec. 3.1: W)
+# On a CPU one step of a 1024-px StyleGAN2 takes seconds, not milliseconds (bench/stylegan2_1024_cpu.py,
+# docs/results/stylegan2-1024-cpu.json): with the step counts above a portrait would take over an hour.  A model of
+# CPU_LARGE_RESOLUTION px or more inverted on a CPU therefore defaults to these counts; a GPU keeps the ones above.
+CPU_LARGE_RESOLUTION = 512
+CPU_LARGE_STEPS = 20                        # pivot / optimisation steps
+CPU_LARGE_TUNE_STEPS = 15                   # pivotal tuning steps
+PTI_TUNE_STEP_COST = 2.0                    # a tuning step's time over a pivot step's (same bench), used for the
+                                            # expected time until the first tuning step is timed
 MULTICODE_N = 8                             # mGANprior codes N for the app's methods panel and the CLI
 MAX_CODES = 64
 

@@ -193,9 +193,18 @@ def make_callbacks(ctx: Context) -> dict:
     def pick_face(evt: gr.SelectData):
         return evt.index + 1
 
+    def model_steps(model):
+        """The picked model's default step counts on this app's device (fewer for a large model on a CPU)."""
+        try:
+            d = inv_actions.model_steps(model, ctx.device)
+        except USER_ERRORS:
+            return gr.update(), gr.update()
+        return d["steps"], d["tune_steps"]
+
     return dict(invert=invert, invert_cancellable=cancellable(invert), load_latent=load_latent, sample=sample,
                 use_sample=use_sample, invert_method=cancellable(invert_method),
-                compare_methods=cancellable(compare_methods), find_faces=find_faces, pick_face=pick_face)
+                compare_methods=cancellable(compare_methods), find_faces=find_faces, pick_face=pick_face,
+                model_steps=model_steps)
 
 
 def build(ctx: Context, examples: list[str]) -> dict:
@@ -224,7 +233,9 @@ def build(ctx: Context, examples: list[str]) -> dict:
                                       "latent only.")
             with gr.Row():
                 steps = gr.Slider(1, MAX_STEPS, value=default_of(inv_actions.invert, "steps"), step=1, label="Steps", elem_id="steps", scale=3,
-                                  info="optimisation steps; PTI / hybrid: the pivot's loss evaluations")
+                                  info="optimisation steps; PTI / hybrid: the pivot's loss evaluations (set for "
+                                       "the model and device when a model is picked; the time is stated after "
+                                       "the first step)")
                 tune_steps = gr.Number(default_of(inv_actions.invert, "tune_steps"), label="Tuning steps (PTI)", precision=0, minimum=1,
                                        maximum=MAX_STEPS, elem_id="tune-steps", scale=1)
             with gr.Row():
@@ -272,6 +283,7 @@ def build(ctx: Context, examples: list[str]) -> dict:
     image.change(cb["find_faces"], [image], [faces, face_note], api_name="find_faces", concurrency_id="faces",
                  concurrency_limit=1)
     faces.select(cb["pick_face"], None, [face], **UI_ONLY)
+    model.change(cb["model_steps"], [model], [steps, tune_steps], **UI_ONLY)
 
     with gr.Accordion("Other inversion methods / compare", open=False):
         gr.Markdown(METHODS_MD, latex_delimiters=LATEX)

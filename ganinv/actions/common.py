@@ -9,6 +9,8 @@ import inspect
 import math
 import os
 import re
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -32,7 +34,7 @@ from ..models.loaders import CheckpointFormatError, UnsafeCheckpointError
 from ..models.tuned import DeltaError, delta_digest, tuned_generator
 from ..plots import loss_figure
 from ..registry import REPO_ROOT, ChecksumError, ModelUnavailableError, checkpoints_dir, get_spec, load_generator
-from ..settings import MAX_STEPS, SEED_MAX, SOURCE_KINDS, STRENGTH_LIMIT
+from ..settings import MAX_STEPS, SEED_MAX, SOURCE_KINDS, STRENGTH_LIMIT, ProgressFn
 
 
 class InputError(ValueError):
@@ -98,6 +100,116 @@ def default_of(fn: Callable, param: str, *, through: bool = True):
     if through and p.default is None and method is not None and param in inspect.signature(method).parameters:
         return default_of(method, param)
     return p.default
+
+
+# --------------------------------------------------------------------------- expected time
+EXPECTED_TIME = "expected time"                 # the message stating a task's expected time starts so
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One part of a timed task: its name in messages, its step count, and a step's cost relative to the
+    first phase's step (used until one of its own steps has been timed)."""
+
+    name: str
+    steps: int
+    cost: float = 1.0
+
+
+def duration(seconds: float) -> str:
+    """A duration as people say it: "40 s", "4.5 min", "1.2 h"."""
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
+class TimedProgress:
+    """The progress of a task made of phases of steps, with its expected time from timed steps.
+
+    ``phase(i)`` is the ``ProgressFn`` of phase i; its fraction f means round(f * steps) steps done.  A phase's
+    steps are timed from its report with f = 0 (methods report 0 just before their first step, so their setup
+    is not counted), else from its first report.  Once one step is timed, the next report states the expected
+    time of the whole task ("expected time: about 6.2 min (...)"): that step's time x the step counts, later
+    phases scaled by their ``cost`` until one of their own steps is timed.  Every later message ends with
+    the time left, and the fraction passed on (never decreasing) is the expected seconds done over the
+    expected total.  Reports are passed on at most every ``every`` seconds (always the statement and the last
+    step), so a method may report every step: a front end that cancels by raising from its callback then
+    stops within a step or ``every`` seconds.
+    """
+
+    def __init__(self, progress: ProgressFn, phases: list[Phase], *, every: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic):
+        self.progress, self.phases, self.every, self.clock = progress, list(phases), every, clock
+        self.start: list[tuple[float, int] | None] = [None] * len(self.phases)   # (time, steps done) timed from
+        self.step_s: list[float | None] = [None] * len(self.phases)
+        self.done = [0] * len(self.phases)
+        self.stated = False
+        self.last_sent: float | None = None
+        self.last_fraction = 0.0
+        self._lock = threading.Lock()
+
+    def phase(self, i: int) -> ProgressFn:
+        return lambda f, msg: self.report(i, f, msg)
+
+    def report(self, i: int, fraction: float, message: str) -> None:
+        with self._lock:
+            now, ph = self.clock(), self.phases[i]
+            done = min(ph.steps, round(fraction * ph.steps))
+            if self.start[i] is None or (fraction <= 0 and not self.done[i]):
+                self.start[i] = (now, done)
+            self.done[i] = max(self.done[i], done)
+            if done > self.start[i][1]:
+                self.step_s[i] = (now - self.start[i][0]) / (done - self.start[i][1])
+            if all(t is None for t in self.step_s):     # nothing timed yet: the share of weighted steps
+                self._send(i, self._weighted(i, fraction), f"{ph.name}: {message}", now, force=fraction <= 0)
+                return
+            left = self._left(i)
+            spent = now - next(t[0] for t in self.start if t is not None)
+            frac = spent / max(spent + left, 1e-9)
+            if not self.stated:
+                self.stated = True
+                self._send(i, frac, f"{EXPECTED_TIME}: about {duration(spent + left)} ({self._plan()})", now,
+                           force=True)
+                return
+            if i == len(self.phases) - 1 and done >= ph.steps:
+                self._send(i, 1.0, f"{ph.name}: {message} · done in {duration(spent)}", now, force=True)
+            else:
+                self._send(i, frac, f"{ph.name}: {message} · about {duration(left)} left", now)
+
+    def _step(self, j: int) -> float:
+        """Seconds of a step of phase j: timed, else the latest timed phase's scaled by the costs."""
+        if self.step_s[j] is not None:
+            return self.step_s[j]
+        k = max(k for k in range(len(self.phases)) if self.step_s[k] is not None)
+        return self.step_s[k] / self.phases[k].cost * self.phases[j].cost
+
+    def _left(self, i: int) -> float:
+        return sum(self._step(j) * (p.steps - (self.done[j] if j == i else 0))
+                   for j, p in enumerate(self.phases) if j >= i)
+
+    def _plan(self) -> str:
+        def each(j: int) -> str:
+            t = self._step(j)
+            return f"{'' if self.step_s[j] is not None else '~'}{t:.2g}" if t < 100 else f"{t:.0f}"
+        return ", ".join(f"{p.name}: {p.steps} steps of {each(j)} s" for j, p in enumerate(self.phases))
+
+    def _weighted(self, i: int, fraction: float) -> float:
+        w = [p.steps * p.cost for p in self.phases]
+        return (sum(w[:i]) + w[i] * fraction) / max(sum(w), 1e-9)
+
+    def _send(self, i: int, fraction: float, message: str, now: float, *, force: bool = False) -> None:
+        if force or self.last_sent is None or now - self.last_sent >= self.every:
+            self.last_sent = now
+            self.last_fraction = min(1.0, max(self.last_fraction, fraction))
+            self.progress(self.last_fraction, message)
+
+
+def timed_phases(progress: ProgressFn | None, *phases: Phase, every: float = 0.5) -> list[ProgressFn | None]:
+    """One ``ProgressFn`` per phase of one ``TimedProgress`` (all None without ``progress``)."""
+    if progress is None:
+        return [None] * len(phases)
+    timed = TimedProgress(progress, list(phases), every=every)
+    return [timed.phase(i) for i in range(len(phases))]
 
 
 # --------------------------------------------------------------------------- checks
@@ -272,6 +384,6 @@ def session_latent(G: Generator, record: Record | None, label: str = "source") -
 
 # Presentation helpers front ends use on results: tensor_to_pil (images in [-1, 1] -> PIL) and
 # loss_figure (loss curves, drawn under matplotlib's lock).
-__all__ = ["defaults_from", "default_of", "tensor_to_pil", "loss_figure", "InputError", "USER_ERRORS", "IMAGE_ERRORS", "user_message", "public_path", "public_text", "grid_image", "number", "check_steps", "check_layer", "optional_number",
+__all__ = ["EXPECTED_TIME", "Phase", "duration", "TimedProgress", "timed_phases", "defaults_from", "default_of", "tensor_to_pil", "loss_figure", "InputError", "USER_ERRORS", "IMAGE_ERRORS", "user_message", "public_path", "public_text", "grid_image", "number", "check_steps", "check_layer", "optional_number",
            "choice", "strength", "seed", "layer_list", "generator", "Record", "load_record", "record_generator", "source_generator", "Source", "check_source",
            "session_latent", "seed_latent"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -16,11 +18,12 @@ from ..latent import render
 from ..losses import image_metrics
 from ..models.base import Generator
 from ..plots import loss_figure, save_figure
-from ..registry import DEFAULT_MODEL
-from ..settings import (DOMAIN_WEIGHT_MAX, INVERT_BATCH, PTI_STEPS, INVERT_STEPS, LATENT_SPACES, MAX_CODES, MAX_RESTARTS,
-                        MULTICODE_N, PERCEPTUAL_WEIGHT, SEED_MAX, ProgressFn, sub_progress)
-from .common import (IMAGE_ERRORS, InputError, Record, check_layer, check_steps, choice, generator, load_record, number, optional_number,
-                     record_generator, user_message)
+from ..registry import default_device, get_spec
+from ..settings import (CPU_LARGE_RESOLUTION, CPU_LARGE_STEPS, CPU_LARGE_TUNE_STEPS, DEFAULT_MODEL, DOMAIN_WEIGHT_MAX,
+                        INVERT_BATCH, PTI_STEPS, INVERT_STEPS, LATENT_SPACES, MAX_CODES, MAX_RESTARTS, MULTICODE_N,
+                        PERCEPTUAL_WEIGHT, SEED_MAX, ProgressFn, sub_progress)
+from .common import (IMAGE_ERRORS, InputError, Record, check_layer, check_steps, choice, defaults_from, generator, load_record,
+                     number, optional_number, record_generator, user_message)
 from .faces import Prepared, check_alignment, identity_metric, paste_into_photo, prepare_image
 from .invert_methods import HYBRID_OPTIMIZERS, METHODS, batched_methods, latent_methods, method_encoder, optimize_run
 
@@ -55,6 +58,23 @@ class Inversion:
         return Record(self.model, self.latent, self.space, prepared=self.prepared,
                       note=f"{self.method} inversion ({self.prepared.note})", delta=self.delta, residual=self.residual,
                       meta={"face": self.settings.get("face", 0), "align": self.settings.get("align", "auto")})
+
+
+def default_steps(resolution: int = 0, device: str | None = None, *, steps: int = INVERT_STEPS,
+                  tune_steps: int = PTI_STEPS) -> dict[str, int]:
+    """The step counts of an inversion that is given none: ``steps`` and ``tune_steps`` as written here, or
+    ``CPU_LARGE_STEPS`` / ``CPU_LARGE_TUNE_STEPS`` for a model of ``CPU_LARGE_RESOLUTION`` px or more on a CPU
+    (``device`` None: CUDA when present), where one 1024-px step takes seconds (ganinv.settings says where
+    that was measured)."""
+    if resolution >= CPU_LARGE_RESOLUTION and str(device or default_device()).startswith("cpu"):
+        return {"steps": CPU_LARGE_STEPS, "tune_steps": CPU_LARGE_TUNE_STEPS}
+    return {"steps": steps, "tune_steps": tune_steps}
+
+
+def model_steps(model: str, device: str | None = None) -> dict[str, int]:
+    """``default_steps`` for a registered model (a ``local:`` file, whose size is known once loaded: the
+    defaults for any size)."""
+    return default_steps(get_spec(str(model)).resolution, device)
 
 
 def check_settings(G: Generator, *, method: str, space: str | None, steps, perceptual_weight, restarts, seed,
@@ -92,12 +112,13 @@ def run_method(G: Generator, prep: Prepared, method: str, settings: dict, *, enc
                      dict(settings, method=method), out.history or [], cpu(out.diff), out.delta, residual)
 
 
+@defaults_from(default_steps)
 def invert(image, *, model: str = DEFAULT_MODEL, method: str = DEFAULT_METHOD, space: str | None = None,
-           steps: int = INVERT_STEPS, perceptual_weight: float = PERCEPTUAL_WEIGHT, restarts: int = 1,
+           steps: int | None = None, perceptual_weight: float = PERCEPTUAL_WEIGHT, restarts: int = 1,
            seed: int = 0, align: str = "auto", face: int = 0, n_codes: int = MULTICODE_N,
            layer: str | None = None, l_dom: float | None = None, optimizer: str = HYBRID_OPTIMIZERS[0],
            lr: float | None = None, latent_steps: int | None = None, l_reg: float | None = None,
-           tune_steps: int = PTI_STEPS, encoder: str | None = None, identity: bool = True,
+           tune_steps: int | None = None, encoder: str | None = None, identity: bool = True,
            device: str | None = None, progress: ProgressFn | None = None) -> Inversion:
     """Load, align and invert one image (a path, PIL image or array).
 
@@ -105,9 +126,15 @@ def invert(image, *, model: str = DEFAULT_MODEL, method: str = DEFAULT_METHOD, s
     same-person distance between the crop and its reconstruction.  Method options (None: the
     method's own default): ``l_dom``, ``optimizer`` and ``lr`` (Adam) for hybrid; ``layer``,
     ``latent_steps`` (default ``steps``), ``l_reg`` and ``lr`` for layerwise; ``n_codes`` and
-    ``layer`` for multicode.  ``perceptual_weight`` is also hybrid's lambda_vgg.
+    ``layer`` for multicode.  ``perceptual_weight`` is also hybrid's lambda_vgg.  ``steps`` and ``tune_steps``
+    None: ``default_steps`` for the model and device (fewer for a large model on a CPU).  ``progress`` states
+    the expected time after the first step and the time left after each (``TimedProgress``); raising from it
+    stops the inversion.
     """
     G = generator(model, device)
+    given = default_steps(G.resolution, G.device.type)
+    steps = given["steps"] if steps is None else steps
+    tune_steps = given["tune_steps"] if tune_steps is None else tune_steps
     settings = check_settings(G, method=method, space=space, steps=steps, perceptual_weight=perceptual_weight,
                               restarts=restarts, seed=seed, n_codes=n_codes, layer=layer, l_dom=l_dom,
                               optimizer=optimizer, lr=lr, latent_steps=latent_steps, l_reg=l_reg,
@@ -158,8 +185,9 @@ class BatchItem:
     error: str | None = None                    # one-line message when the image was skipped (unreadable, no face)
 
 
+@defaults_from(default_steps)
 def invert_many(images, *, model: str = DEFAULT_MODEL, method: str = DEFAULT_METHOD, space: str | None = None,
-                steps: int = INVERT_STEPS, perceptual_weight: float = PERCEPTUAL_WEIGHT, restarts: int = 1,
+                steps: int | None = None, perceptual_weight: float = PERCEPTUAL_WEIGHT, restarts: int = 1,
                 seed: int = 0, align: str = "auto", face: int = 0, batch_size: int = INVERT_BATCH,
                 identity: bool = True, encoder: str | None = None, device: str | None = None,
                 progress: ProgressFn | None = None, on_result=None, **method_options) -> list[BatchItem]:
@@ -170,13 +198,17 @@ def invert_many(images, *, model: str = DEFAULT_MODEL, method: str = DEFAULT_MET
     keeps every run's loss, gradients and Adam state separate), so results match one-by-one runs;
     methods without a batched code path (``METHODS[m].batched`` false) run one image at a time, with
     their own settings in ``method_options`` (``n_codes``, ``layer``, ``l_dom``, ... as ``invert()`` takes them).
+    ``steps`` (and ``tune_steps`` among them) None: ``default_steps`` for the model and device.
     An image that cannot be read or has no face (``IMAGE_ERRORS``) is skipped with its message.
     Returns one item per input, in input order; ``on_result(item)`` is called as each is ready (e.g. to
     write its files).  A batched result's ``seconds`` is its share of the batch's time and its loss
     history the batch's mean per step.
     """
     G = generator(model, device)
-    options = {"n_codes": MULTICODE_N, "layer": None, "l_dom": None, **method_options}
+    given = default_steps(G.resolution, G.device.type)
+    steps = given["steps"] if steps is None else steps
+    options = {"n_codes": MULTICODE_N, "layer": None, "l_dom": None, "tune_steps": given["tune_steps"],
+               **method_options}
     settings = check_settings(G, method=method, space=space, steps=steps, perceptual_weight=perceptual_weight,
                               restarts=restarts, seed=seed, **options)
     face = check_alignment(align, face)
@@ -239,8 +271,30 @@ def _run_batch(G: Generator, pending: list, method: str, settings: dict, *, enco
 # --------------------------------------------------------------------------- files
 def save_inversion(inv: Inversion, outdir: str, stem: str) -> dict[str, str]:
     """Write <stem>_recon.png, _target.png, _compare.png, _metrics.json, and for methods with a code
-    <stem>.npz and _loss.png; when a face was aligned, _pasted.png (the reconstruction in the photo)."""
+    <stem>.npz and _loss.png; when a face was aligned, _pasted.png (the reconstruction in the photo).
+
+    All or nothing: the files are written in a temporary folder beside them and moved into ``outdir``
+    once all are complete; an interruption (Ctrl-C) or an error leaves none of them behind."""
     os.makedirs(outdir, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=f".{stem}.", dir=outdir)
+    moved: list[str] = []
+    try:
+        written = _write_inversion(inv, work, stem)
+        for key, path in written.items():
+            final = os.path.join(outdir, os.path.basename(path))
+            os.replace(path, final)
+            moved.append(final)
+            written[key] = final
+        return written
+    except BaseException:
+        for path in moved:
+            os.remove(path)
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _write_inversion(inv: Inversion, outdir: str, stem: str) -> dict[str, str]:
     paths = {k: os.path.join(outdir, stem + suffix) for k, suffix in
              [("recon", "_recon.png"), ("target", "_target.png"), ("compare", "_compare.png"),
               ("metrics", "_metrics.json")]}
@@ -295,6 +349,6 @@ def open_latent(path: str, *, model: str = DEFAULT_MODEL, device: str | None = N
     return OpenedLatent(record, render_record(record, device=device))
 
 
-__all__ = ["METHODS", "latent_methods", "batched_methods", "DEFAULT_METHOD", "HYBRID_OPTIMIZERS", "Inversion",
+__all__ = ["default_steps", "model_steps", "METHODS", "latent_methods", "batched_methods", "DEFAULT_METHOD", "HYBRID_OPTIMIZERS", "Inversion",
            "check_settings", "method_encoder", "run_method", "invert", "BatchItem", "invert_many",
            "compare", "save_inversion", "save_record", "list_images", "render_record", "OpenedLatent", "open_latent"]

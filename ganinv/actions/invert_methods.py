@@ -20,8 +20,8 @@ from ..invert.optimize import invert_optimize
 from ..invert.pti import pivot_space, pivotal_tuning
 from ..latent import render
 from ..models.base import Generator
-from ..settings import ProgressFn, sub_progress
-from .common import InputError
+from ..settings import PTI_TUNE_STEP_COST, ProgressFn
+from .common import InputError, Phase, timed_phases
 
 HYBRID_OPTIMIZERS = ("lbfgs", "adam")       # per-image L-BFGS (default) or the authors' Adam
 
@@ -81,15 +81,19 @@ def _given(s: dict, *keys: str) -> dict:
     return {k: s[k] for k in keys if s.get(k) is not None}
 
 
-def optimize_run(G: Generator, x: torch.Tensor, s: dict, progress: ProgressFn | None):
-    """Latent optimisation with the checked settings (one or a batch of targets)."""
+def optimize_run(G: Generator, x: torch.Tensor, s: dict, progress: ProgressFn | None, *, timed: bool = True):
+    """Latent optimisation with the checked settings (one or a batch of targets); ``progress`` sees every step
+    and, with ``timed``, the expected time from the first (``TimedProgress``)."""
+    if timed:
+        progress = timed_phases(progress, Phase("optimisation", s["steps"]))[0]
     return invert_optimize(G, x, space=s["space"], num_steps=s["steps"], perceptual_weight=s["perceptual_weight"],
-                           restarts=s["restarts"], seed=s["seed"], progress=progress)
+                           restarts=s["restarts"], seed=s["seed"], progress=progress, progress_every=1)
 
 
 def _hybrid_run(G: Generator, E: Encoder, x: torch.Tensor, s: dict, progress: ProgressFn | None):
     return invert_hybrid(G, E, x, num_steps=s["steps"], optimizer=s.get("optimizer", HYBRID_OPTIMIZERS[0]),
-                         l_vgg=s["perceptual_weight"], progress=progress, **_given(s, "l_dom", "lr"))
+                         l_vgg=s["perceptual_weight"], progress=progress, progress_every=1,
+                         **_given(s, "l_dom", "lr"))
 
 
 def _optimize(G, x, s, encoder, progress) -> MethodOutput:
@@ -108,19 +112,22 @@ def _encoder(G, x, s, encoder, progress) -> MethodOutput:
 
 
 def _hybrid(G, x, s, encoder, progress) -> MethodOutput:
-    r = _hybrid_run(G, method_encoder(G, encoder, True), x, s, progress)
+    r = _hybrid_run(G, method_encoder(G, encoder, True), x, s, timed_phases(progress, Phase("hybrid", s["steps"]))[0])
     return MethodOutput(r.image, r.latent, r.space)
 
 
 def _pti(G, x, s, encoder, progress) -> MethodOutput:
     """Pivotal Tuning Inversion (Roich et al., TOG 2022): an in-domain pivot (hybrid from the encoder when
-    the model has one, else optimisation; ``steps``), then ``tune_steps`` tuning the weights around it."""
+    the model has one, else optimisation; ``steps``), then ``tune_steps`` tuning the weights around it.
+    The expected time is stated after the first pivot step (a tuning step's cost: ``PTI_TUNE_STEP_COST``)."""
     E = method_encoder(G, encoder, False)
-    part = sub_progress(progress, 0.0, 0.25)
+    pivot, tuning = timed_phases(progress, Phase("pivot", s["steps"]),
+                                 Phase("tuning", s["tune_steps"], PTI_TUNE_STEP_COST))
     pivot_settings = dict(s, space=pivot_space(G, s["space"]))            # the paper's W pivot where G has W
-    p = _hybrid_run(G, E, x, s, part) if E is not None else optimize_run(G, x, pivot_settings, part)
+    p = (_hybrid_run(G, E, x, s, pivot) if E is not None
+         else optimize_run(G, x, pivot_settings, pivot, timed=False))
     r = pivotal_tuning(G, x, p.latent.detach(), space=p.space, num_steps=s["tune_steps"], seed=s["seed"],
-                       progress=sub_progress(progress, 0.25, 1.0))
+                       progress=tuning, progress_every=1)
     return MethodOutput(r.image, r.latent, r.space, delta=r.delta, history=r.loss_history)
 
 

@@ -17,7 +17,7 @@ from typing import Callable, Iterator, Sequence
 from tqdm import tqdm
 
 from ..actions import USER_ERRORS, InputError, Source, user_message
-from ..actions.common import default_of
+from ..actions.common import EXPECTED_TIME, default_of
 from ..actions.models import forbid_downloads
 from ..settings import DEFAULT_MODEL
 
@@ -130,7 +130,8 @@ def face_index(text: str) -> str:
 
 # --------------------------------------------------------------------------- progress
 class Progress:
-    """A ``ProgressFn`` drawing one tqdm bar on stderr: fraction -> percent, message -> description."""
+    """A ``ProgressFn`` drawing one tqdm bar on stderr: fraction -> percent, message -> description.  A task's
+    expected-time statement (``EXPECTED_TIME``) is also printed as its own line, so it stays on screen."""
 
     def __init__(self) -> None:
         self.bar: tqdm | None = None
@@ -139,6 +140,8 @@ class Progress:
         if self.bar is None:
             self.bar = tqdm(total=100, file=sys.stderr, leave=True, dynamic_ncols=True, desc=str(message)[:60],
                             bar_format="{desc} |{bar}| {percentage:3.0f}% [{elapsed}<{remaining}]")
+        if str(message).startswith(EXPECTED_TIME):
+            self.bar.write(str(message), file=sys.stderr)
         self.bar.set_description_str(str(message)[:60], refresh=False)
         self.bar.n = min(100.0, max(0.0, 100.0 * float(fraction)))
         self.bar.refresh()

@@ -9,7 +9,7 @@ import shutil
 
 from ..actions import faces, invert, train
 from ..actions.common import IMAGE_ERRORS, InputError, user_message
-from ..settings import ALIGN_MODES, LATENT_SPACES
+from ..settings import ALIGN_MODES, CPU_LARGE_RESOLUTION, CPU_LARGE_STEPS, CPU_LARGE_TUNE_STEPS, LATENT_SPACES
 from .common import (ALL, face_index, info, kwargs_for, model_options, option, progress_bar, quiet_option,
                      shown_path)
 
@@ -34,7 +34,8 @@ def _method_options(s: argparse.ArgumentParser, names) -> None:
         "space": lambda: option(s, "--space", fn, choices=LATENT_SPACES,
                                 help="latent space (default: the method's; optimize: W+ for StyleGAN2, "
                                      "Z for the DCGAN)"),
-        "steps": lambda: option(s, "--steps", fn, help="optimisation steps (L-BFGS: loss evaluations)"),
+        "steps": lambda: option(s, "--steps", fn, help=f"optimisation steps (L-BFGS: loss evaluations; a model of "
+                                f"{CPU_LARGE_RESOLUTION} px or more on a CPU: {CPU_LARGE_STEPS})"),
         "perceptual_weight": lambda: option(s, "--perceptual-weight", fn, help="lambda of the perceptual term"),
         "l_vgg": lambda: option(s, "--l-vgg", fn, "perceptual_weight", help="perceptual weight lambda_vgg"),
         "restarts": lambda: option(s, "--restarts", fn, help="optimize: best of this many starts"),
@@ -49,7 +50,8 @@ def _method_options(s: argparse.ArgumentParser, names) -> None:
                                        help="layerwise: latent optimisation steps for the start (default: --steps)"),
         "l_reg": lambda: option(s, "--l-reg", fn, help="layerwise: feature regulariser weight (default: the method's)"),
         "tune_steps": lambda: option(s, "--tune-steps", fn,
-                                     help="pti: Adam steps tuning the generator's weights around the pivot"),
+                                     help=f"pti: Adam steps tuning the generator's weights around the pivot (a "
+                                          f"model of {CPU_LARGE_RESOLUTION} px or more on a CPU: {CPU_LARGE_TUNE_STEPS})"),
     }
     for n in names:
         table[n]()
@@ -147,21 +149,31 @@ def cmd_invert(args) -> int:
             and (len(files) > 1 or args.face == ALL):
         return _invert_batched(args, files)
     settings = kwargs_for(invert.invert, args, exclude=("face",))
-    failed = 0
+    failed, saved = 0, 0
     for path in files:
         stem = os.path.splitext(os.path.basename(path))[0] + args.suffix
         try:
             for face, name in _targets(path, args.face, stem):
                 with progress_bar(args) as progress:
                     inv = invert.invert(path, face=face, progress=progress, **settings)
-                paths = invert.save_inversion(inv, args.out, name)
+                paths = invert.save_inversion(inv, args.out, name)      # all of its files or none
                 if args.suffix:                 # the aliases' own sheet: target | reconstruction
                     shutil.copyfile(paths["compare"], os.path.join(args.out, name + ".png"))
                 _report(path, inv, paths)
+                saved += 1
         except IMAGE_ERRORS as e:
             info(f"skipped {path}: {user_message(e)}")
             failed += 1
+        except KeyboardInterrupt:
+            _stopped(f"nothing of {path} was written", saved, args.out)
+            raise
     return 1 if failed == len(files) else 0
+
+
+def _stopped(what: str, saved: int, out: str) -> None:
+    """Ctrl-C: what was not written, and how many results before it are complete (each is all or nothing)."""
+    info(f"stopped: {what}" + (f" (the {saved} inversions finished before it are complete in {shown_path(out)})"
+                               if saved else ""))
 
 
 def _invert_batched(args, files: list[str]) -> int:
@@ -183,14 +195,19 @@ def _invert_batched(args, files: list[str]) -> int:
         if item.inversion is None:
             info(f"skipped {item.source}: {item.error}")
             return
-        done += 1
         _report(item.source, item.inversion,
                 invert.save_inversion(item.inversion, args.out, names[item.source, item.face]))
+        done += 1
 
     settings = kwargs_for(invert.invert_many, args, exclude=("face",))
     if targets:
-        with progress_bar(args) as progress:
-            invert.invert_many(targets, progress=progress, on_result=save, **settings)
+        try:
+            with progress_bar(args) as progress:
+                invert.invert_many(targets, progress=progress, on_result=save, **settings)
+        except KeyboardInterrupt:
+            _stopped(f"nothing of the {len(targets) - done} images still running or waiting was written", done,
+                     args.out)
+            raise
     return 0 if done else 1
 
 

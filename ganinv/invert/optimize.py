@@ -235,6 +235,8 @@ def invert_optimize(
 
     opt = torch.optim.Adam([latent, *noises.values()], betas=(0.9, 0.999), lr=lr)
     history: list[dict] = []
+    if progress:
+        progress(0.0, f"step 0/{num_steps}")           # setup done: the steps' timing starts here
     for step in range(num_steps):
         t = step / num_steps
         cur_lr = _lr_at(t, lr, lr_rampup, lr_rampdown)

@@ -157,6 +157,8 @@ def pivotal_tuning(
 
     # 4. Eq. 6 (+ L_E), one Adam step per iteration.
     history: list[dict] = []
+    if progress:
+        progress(0.0, f"pivotal tuning 0/{num_steps}")  # setup done: the steps' timing starts here
     for step in range(num_steps):
         if n_loc and fresh_locality:                 # eq. 4 drawn anew, its x_r from the untouched G
             w_r = _locality_points(G, ws_p, n_loc, alpha, gen)

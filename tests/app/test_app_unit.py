@@ -121,7 +121,7 @@ def test_invert_callback_reports_library_progress(astronaut_png):
     record = out[-2]
     assert calls[0][0] == 0.0 and "loading celeba-dcgan-64" in calls[0][1]
     assert [c[0] for c in calls] == sorted(c[0] for c in calls) and calls[-1][0] == 1.0
-    assert calls[-1][1].startswith("step 20/20")
+    assert calls[-1][1].startswith("optimisation: step 20/20")
     assert record.model == "celeba-dcgan-64" and record.space == "Z"
     assert tuple(record.latent.shape) == (1, 100) and record.latent.device.type == "cpu"
     assert record.prepared.image.size == (64, 64)

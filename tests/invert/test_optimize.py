@@ -23,7 +23,7 @@ def test_perceptual_term_and_progress(dcgan, astronaut):
     target = pil_to_tensor(center_crop_resize(astronaut, 64))
     calls = []
     r = invert_optimize(dcgan, target, num_steps=20, progress=lambda f, m: calls.append(f), progress_every=5)
-    assert calls == [0.25, 0.5, 0.75, 1.0]
+    assert calls == [0.0, 0.25, 0.5, 0.75, 1.0]            # 0: set up, the first step starts (its timing too)
     assert r.metrics[0]["perceptual_metric"] in ("lpips-vgg", "stlpips-vgg")
     assert r.loss_history[0]["perceptual"] > 0
     assert r.settings["num_steps"] == 20 and r.settings["space"] == "Z"

@@ -56,7 +56,7 @@ def test_tuning_fits_the_target_and_returns_only_a_delta(G, case):
         again = render(TunedGenerator(G, r.delta), pivot, "Z")
     assert torch.allclose(again, r.image, atol=1e-5)                   # the delta is the whole result
     assert _same_state(G, before) and torch.equal(pivot, pivot0)
-    assert calls == [pytest.approx(1 / 3), pytest.approx(2 / 3), 1.0]
+    assert calls == [0.0, pytest.approx(1 / 3), pytest.approx(2 / 3), 1.0]     # 0: set up, tuning starts
     assert len(r.loss_history) == 60 and r.loss_history[-1]["l2"] < r.loss_history[0]["l2"] / 4
     assert r.seconds > 0 and r.settings["num_steps"] == 60 and r.model == G.name
 
