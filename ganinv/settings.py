@@ -48,8 +48,8 @@ PTI_PIVOT_SPACE = "W"                       # the pivot's space when the generat
 # CPU_LARGE_RESOLUTION px or more inverted on a CPU therefore defaults to these counts; a GPU keeps the ones above.
 CPU_LARGE_RESOLUTION = 512
 CPU_LARGE_STEPS = 20                        # pivot / optimisation steps
-CPU_LARGE_TUNE_STEPS = 15                   # pivotal tuning steps
-PTI_TUNE_STEP_COST = 2.0                    # a tuning step's time over a pivot step's (same bench), used for the
+CPU_LARGE_TUNE_STEPS = 10                   # pivotal tuning steps
+PTI_TUNE_STEP_COST = 2.8                    # a tuning step's time over a pivot step's (same bench), used for the
                                             # expected time until the first tuning step is timed
 MULTICODE_N = 8                             # mGANprior codes N for the app's methods panel and the CLI
 MAX_CODES = 64

@@ -275,6 +275,24 @@ def check_face_counts(text: str) -> None:
     claim(text, r"(?:the |\()(\d+) (?:portraits|faces from other packages)", held)
 
 
+def test_readme_1024_cpu_figures_are_the_bench_result():
+    """The Models section's 1024-px CPU paragraph: step counts, per-step seconds, total, memory and load read
+    back from docs/results/stylegan2-1024-cpu.json (bench/stylegan2_1024_cpu.py), its steps the defaults."""
+    from ganinv.actions.invert import default_steps
+    text = " ".join(section(readme(), "Models").split())              # one line: sentences wrap anywhere
+    doc = result("stylegan2-1024-cpu")
+    s = doc["summary"]
+    assert {"steps": s["steps"], "tune_steps": s["tune_steps"]} == default_steps(1024, "cpu")
+    claim(text, r"uses (\d+) pivot steps and (\d+) tuning steps", s["steps"], s["tune_steps"])
+    claim(text, r"\(([\d.]+) M parameters\)", s["parameters"] / 1e6)
+    claim(text, r"load average ([\d.]+) at the start and\s+([\d.]+) at the end",
+          doc["machine_at_start"]["load_average"][0], doc["machine_at_end"]["load_average"][0])
+    claim(text, r"a pivot step takes ([\d.]+) s and a tuning step\s+([\d.]+) s", s["pivot_step_s"], s["tuning_step_s"])
+    claim(text, r"inverted in ([\d.]+) min in all with a peak\s+memory \(RSS\) of ([\d.]+) GB", s["total_min"],
+          s["peak_rss_mb"] / 1000)
+    assert "`bench/stylegan2_1024_cpu.py`, `docs/results/stylegan2-1024-cpu.json`" in text
+
+
 def test_readme_counts_and_ceilings_are_the_data():
     from ganinv.losses import PSNR_8BIT_MAX
     text = readme()
