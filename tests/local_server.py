@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -82,3 +83,25 @@ def serve() -> Iterator[Site]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@contextlib.contextmanager
+def no_route() -> Iterator[str]:
+    """The URL of a server that never completes a connection, as with no route to it: a listening socket
+    whose backlog is full (Linux then drops further SYNs), so a connect times out."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(0)
+    fillers = []
+    for _ in range(3):
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(s.getsockname())
+        fillers.append(c)
+    time.sleep(0.1)
+    try:
+        yield f"http://127.0.0.1:{s.getsockname()[1]}"
+    finally:
+        for c in fillers:
+            c.close()
+        s.close()

@@ -24,7 +24,8 @@ from ..edit.styleclip_optimize import text_edit_optimize
 from ..io import save_latent
 from ..latent import render
 from ..registry import ModelUnavailableError, checkpoints_dir, get_spec, offline
-from ..settings import DEFAULT_MODEL, MAPPER_STEPS, MAX_MAPPER_STEPS, STRENGTH_LIMIT, TEXT_STEPS, ProgressFn
+from ..settings import (DEFAULT_MODEL, MAPPER_STEPS, MAX_MAPPER_STEPS, STRENGTH_LIMIT, TEXT_STEPS, ProgressFn,
+                        sub_progress)
 from .common import (source_generator, InputError, Source, check_steps, default_of, defaults_from, generator, number,
                      optional_number, seed as check_seed)
 from .sources import resolve_source, resolve_sources
@@ -58,8 +59,10 @@ def clip_from_env(value: str | None = None) -> ClipChoice:
     return ClipChoice(name, pretrained or DEFAULT_PRETRAINED)
 
 
-def get_clip(clip: ClipChoice, device: str | None = None) -> ClipModel:
-    return load_clip(clip.name, clip.pretrained, device=device)
+def get_clip(clip: ClipChoice, device: str | None = None, progress: ProgressFn | None = None) -> ClipModel:
+    """The shared CLIP of ``clip``; missing weights are downloaded when allowed, ``progress`` seeing the
+    download (size and speed) as a picked model's download does."""
+    return load_clip(clip.name, clip.pretrained, device=device, progress=sub_progress(progress, 0.0, 1.0, "CLIP: "))
 
 
 def clip_problem(clip: ClipChoice, device: str | None = None) -> str | None:
@@ -199,7 +202,7 @@ def text_edit(source: Source | Sequence[Source], prompt: str, *, model: str = DE
     lr = number(lr, "Learning rate", 1e-5, 10)
     if progress:
         progress(0.0, "loading CLIP")
-    cm = get_clip(clip, device)
+    cm = get_clip(clip, device, progress)
     check_text(prompt, cm)
     G = generator(model, device)
     G = source_generator(G, *_source_list(source))
@@ -244,7 +247,7 @@ def train_mapper(prompt: str, *, model: str = DEFAULT_MODEL, clip: ClipChoice = 
         number(v, what, 0, 100)
     if progress:
         progress(0.0, "loading CLIP")
-    cm = get_clip(clip, device)
+    cm = get_clip(clip, device, progress)
     chk = check_text(prompt, cm)
     G = generator(model, device)
     r = sm.train_mapper(G, prompt, clip=cm, num_steps=n, batch_size=b, lr=float(lr), l2_weight=float(l2_weight),
@@ -311,7 +314,7 @@ def global_edit(source: Source | Sequence[Source], neutral: str, target: str, *,
     sg.require_stylespace(G)                   # before loading CLIP: the DCGAN cannot do this at all
     if progress:
         progress(0.0, "loading CLIP and the channel directions")
-    cm = get_clip(clip, device)
+    cm = get_clip(clip, device, progress)
     check_text(neutral, cm, what="Neutral prompt")
     check_text(target, cm)
     lat, space, note = _latents(G, source)
@@ -339,7 +342,7 @@ def global_directions(*, model: str = DEFAULT_MODEL, clip: ClipChoice = ClipChoi
     seed = check_seed(seed)
     G = generator(model, device)
     sg.require_stylespace(G)                   # fail before loading CLIP
-    cm = get_clip(clip, device)
+    cm = get_clip(clip, device, progress)
     return sg.precompute_global_directions(G, cm, path=out, num_images=int(images), perturb=float(perturb),
                                            include_torgb=include_torgb, num_stats=int(stats), batch_size=int(batch),
                                            max_channels=max_channels, resume=not restart, seed=int(seed),
