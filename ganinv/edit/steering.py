@@ -97,7 +97,11 @@ def steer_edit(G, catalog: dict[str, Direction], before: torch.Tensor, edited_im
         return None
     scorer = get_scorer("face")
     names = [a for a, _, _ in axes]
-    read = lambda images: np.array([scorer.score(images.float().cpu())[n][0] for n in names])  # noqa: E731
+
+    def read(images: torch.Tensor) -> np.ndarray:           # one scorer pass per render, every axis read off it
+        s = scorer.score(images.float().cpu())
+        return np.array([s[n][0] for n in names])
+
     s0 = scorer.score(before.float().cpu())
     start = np.array([float(s0[n][0]) for n in names])
     target = np.array([start[i] + targets[_key_of(catalog, d)] if role == "target" else start[i]
