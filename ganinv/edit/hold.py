@@ -113,7 +113,7 @@ class SteerResult:
 
 def steer(render: Callable[[torch.Tensor], torch.Tensor], score: Callable[[torch.Tensor], np.ndarray],
           edited: torch.Tensor, steps: torch.Tensor, target, jacobian, *, tolerance, max_evaluations: int = 5,
-          max_step=3.0, max_move: float = 1.0, damping: float = 0.5) -> SteerResult:
+          max_step=3.0, max_move: float = 1.0, damping: float = 0.5, side=0) -> SteerResult:
     """Eq. 1 for K scores at once: find c [K] with  s(G(w' + sum_k c_k u_k)) = t  (one latent).
 
     ``steps`` [K, ...]: u_k, the change one unit along axis k makes to ``edited`` [1, ...].
@@ -122,20 +122,29 @@ def steer(render: Callable[[torch.Tensor], torch.Tensor], score: Callable[[torch
     (Broyden, Math. Comp. 19, 1965) after each render, and c moves by the damped Gauss-Newton step
     -(J^T J + ``damping`` I)^-1 J^T (s - t) (scores in units of their tolerance), at most ``max_move`` long per iteration, with |c_k| <= ``max_step`` (a number or one per
     axis: a few units along a boundary keep the latent in the prior's typical set).  The iterate with the smallest max_k |s_k - t_k| / tolerance_k
-    is kept; an axis whose score is NaN at the start is left out.
+    is kept; an axis whose score is NaN at the start is left out.  ``side`` (a number or one per axis): 0 asks
+    s_k = t_k; +1 asks s_k >= t_k and -1 s_k <= t_k (a floor or a ceiling: beyond it the axis costs nothing).
     """
     k = steps.shape[0]
     target = np.asarray(target, np.float64).reshape(k)
     tol = np.broadcast_to(np.asarray(tolerance, np.float64), (k,))
     jac = np.array(jacobian, np.float64).reshape(k, k)
     bound = np.broadcast_to(np.asarray(max_step, np.float64), (k,))
+    sides = np.broadcast_to(np.asarray(side, np.float64), (k,))
+    # a one-sided axis only moves the way that raises (floor) or lowers (ceiling) its own score, by the start J
+    ahead = sides * np.sign(np.diag(jac))
+    lo, hi = np.where(ahead > 0, 0.0, -bound), np.where(ahead < 0, 0.0, bound)
+
+    def gap(sc: np.ndarray) -> np.ndarray:                # s - t, zero on the allowed side of a one-sided axis
+        d = sc - target
+        return np.where(sides > 0, np.minimum(d, 0), np.where(sides < 0, np.maximum(d, 0), d))
 
     def moved(c: np.ndarray) -> torch.Tensor:
         cs = torch.as_tensor(c, dtype=edited.dtype, device=edited.device).view((k,) + (1,) * (steps.ndim - 1))
         return edited + (cs * steps).sum(0, keepdim=True)
 
     def err(sc: np.ndarray) -> float:
-        e = np.abs(sc - target)[use] / tol[use]
+        e = np.abs(gap(sc))[use] / tol[use]
         return float(e.max()) if e.size and np.isfinite(e).all() else math.inf
 
     with torch.no_grad():
@@ -145,7 +154,7 @@ def steer(render: Callable[[torch.Tensor], torch.Tensor], score: Callable[[torch
     evaluations, c, cur, move = 1, np.zeros(k), first.copy(), float(max_move)
     best = (err(first), c.copy(), first.copy(), image)
     while evaluations < max_evaluations and use.any() and best[0] > 1:
-        f = np.where(use, cur - target, 0.0) / tol
+        f = np.where(use, gap(cur), 0.0) / tol
         j = jac[np.ix_(use, use)] / tol[use][:, None]
         dc = np.zeros(k)
         # damped least squares (Levenberg-Marquardt): small steps along axes that barely move a score
@@ -153,7 +162,7 @@ def steer(render: Callable[[torch.Tensor], torch.Tensor], score: Callable[[torch
         norm = float(np.linalg.norm(dc))
         if norm > move:
             dc *= move / norm
-        new_c = np.clip(c + dc, -bound, bound)
+        new_c = np.clip(c + dc, lo, hi)
         with torch.no_grad():
             img = render(moved(new_c))
         new = np.asarray(score(img), np.float64).reshape(k)
@@ -168,7 +177,7 @@ def steer(render: Callable[[torch.Tensor], torch.Tensor], score: Callable[[torch
         if err(new) < best[0]:
             best = (err(new), c.copy(), new.copy(), img)
     _, c, sc, img = best
-    held = (np.abs(sc - target) <= tol) & use
+    held = (np.abs(gap(sc)) <= tol) & use
     return SteerResult(moved(c), img, c.tolist(), target.tolist(), first.tolist(), sc.tolist(), held.tolist(),
                        evaluations)
 

@@ -37,6 +37,12 @@ TARGET_TOLERANCE = {"smile": 0.05, "mouth_open": 0.05, "eyes_closed": 0.05, "hap
                     "pitch": 2.0, "age": 2.0, "male": 0.05, "ita": 1.0}
 TARGET_LIMIT = 100.0                            # largest target change accepted (degrees / years / score units)
 HOLD_MAX_STEP = 2.0                             # a held attribute's boundary moves the latent at most this far
+DELIVER_SHARE = 1.0                             # an edit moves its own score at least this share of its average
+#                                                 effect (strength x measured slope), when the face lags behind
+DELIVER_MAX = 1.0                               # ... by adding at most this times its strength (so at most 2x)
+SCORE_RANGE = {"smile": (0.0, 1.0), "mouth_open": (0.0, 1.0), "eyes_closed": (0.0, 1.0), "happy": (0.0, 1.0),
+               "male": (0.0, 1.0)}              # bounded scores: a floor stops RANGE_MARGIN inside them
+RANGE_MARGIN = 0.15
 STEER_EVALUATIONS = 10                          # renders + scores the closed loop may spend per edit
 
 
@@ -90,6 +96,7 @@ def steer_edit(G, catalog: dict[str, Direction], before: torch.Tensor, edited_im
     axes: list[tuple[str, Direction, str]] = [(catalog[k].attribute, catalog[k], "target") for k in targets]
     edits = [catalog[k] for k in active]
     if hold:
+        axes += _deliver_axes(catalog, active, targets)
         for attribute, key in HOLD_AXES.items():
             if key in catalog and key not in active and attribute not in asked and (attribute != "ita" or keep_tone):
                 axes.append((attribute, conditional(catalog[key], edits)[0] if edits else catalog[key], "hold"))
@@ -104,29 +111,55 @@ def steer_edit(G, catalog: dict[str, Direction], before: torch.Tensor, edited_im
 
     s0 = scorer.score(before.float().cpu())
     start = np.array([float(s0[n][0]) for n in names])
-    target = np.array([start[i] + targets[_key_of(catalog, d)] if role == "target" else start[i]
+    target = np.array([start[i] + targets[_key_of(catalog, d)] if role == "target" else
+                       _floor(a, start[i], active[_key_of(catalog, d)] * DELIVER_SHARE
+                              * (effect_slope(_measured(catalog, d), a) or 0.0)) if role == "deliver" else start[i]
                        for i, (a, d, role) in enumerate(axes)])
+    side = [np.sign(active[_key_of(catalog, d)] * (effect_slope(_measured(catalog, d), a) or 0.0))
+            if role == "deliver" else 0 for a, d, role in axes]
     steps = torch.cat([apply_edit(G, edited, space, [d], [1.0], layers=layers, render_image=False).latent - edited
                        for _, d, _ in axes])
     jac = np.array([[(effect_slope(_measured(catalog, d), a) or 0.0) for _, d, _ in axes] for a in names])
     for i, (a, _, _) in enumerate(axes):
         if abs(jac[i, i]) < 1e-6:
             jac[i, i] = HOLD_TOLERANCE.get(a, 1.0)                       # unmeasured: one tolerance per unit step
-    tol = [TARGET_TOLERANCE.get(a, 0.05) if role == "target" else HOLD_TOLERANCE.get(a, 1.0) for a, _, role in axes]
+    tol = [HOLD_TOLERANCE.get(a, 1.0) if role == "hold" else TARGET_TOLERANCE.get(a, 0.05) for a, _, role in axes]
+    bound = [STRENGTH_LIMIT if role == "target" else HOLD_MAX_STEP if role == "hold" else
+             min(DELIVER_MAX * abs(active[_key_of(catalog, d)]), STRENGTH_LIMIT) for _, d, role in axes]
     r = steer(lambda lat: render(G, lat, space, **RENDER_KWARGS), read, edited, steps, target, jac, tolerance=tol,
-              max_evaluations=STEER_EVALUATIONS,
-              max_step=[STRENGTH_LIMIT if role == "target" else HOLD_MAX_STEP for _, _, role in axes])
+              max_evaluations=STEER_EVALUATIONS, max_step=bound, side=side)
     rows = [{"attribute": a, "direction": d.name, "role": role, "before": float(start[i]), "edited": r.start_score[i],
              "after": r.score[i], "target": r.target[i], "step": r.correction[i], "held": r.held[i]}
             for i, (a, d, role) in enumerate(axes)]
     out = Steered(r.latent, r.image, rows)
     for i, (a, d, role) in enumerate(axes):
-        if role == "target":
+        if role in ("target", "deliver"):
             out.strength_steps[_key_of(catalog, d)] = r.correction[i]
         if a == "ita":
             out.tone = {"ita_before": float(start[i]), "ita_edited": r.start_score[i], "ita_after": r.score[i],
                         "step": r.correction[i], "held": r.held[i]}
     return out
+
+
+def _deliver_axes(catalog: dict[str, Direction], active: dict[str, float], targets: dict[str, float]) -> list:
+    """(attribute, direction, "deliver") for each edit that is not a target and has a measured effect on its own
+    score: the loop makes that score move at least DELIVER_SHARE of the average effect of the strength."""
+    out = []
+    for k, a in active.items():
+        d = catalog[k]
+        if k in targets or not d.attribute or abs(effect_slope(_measured(catalog, d), d.attribute) or 0.0) < 1e-6:
+            continue
+        out.append((d.attribute, d, "deliver"))
+    return out
+
+
+def _floor(attribute: str, start: float, change: float) -> float:
+    """start + change, kept RANGE_MARGIN inside a bounded score's range (and never behind the start)."""
+    lo, hi = SCORE_RANGE.get(attribute, (-math.inf, math.inf))
+    want = start + change
+    if change >= 0:
+        return max(min(want, hi - RANGE_MARGIN), start)
+    return min(max(want, lo + RANGE_MARGIN), start)
 
 
 def tone_slope(tone: Direction) -> float:
@@ -167,12 +200,16 @@ def hold_summary(held: list[dict]) -> str:
         mark = "" if h["held"] else " (not reached)"
         if h["role"] == "target":
             parts.append(f"{h['attribute']} {h['before']:.2f} → {h['after']:.2f}{mark}")
+        elif h["role"] == "deliver":
+            if abs(h["step"]) > 1e-3:     # the face lagged behind the direction's average effect: strength added
+                parts.append(f"{h['attribute']} {h['before']:.2f} → {h['after']:.2f} (strength {h['step']:+.2f} "
+                             f"to reach the average effect{', not reached' if not h['held'] else ''})")
         else:
             digits = 2 if abs(h["before"]) < 2 else 1
             parts.append(f"{h['attribute']} kept {h['before']:.{digits}f} → {h['after']:.{digits}f}{mark}")
     return ("Held by the closed loop: " + ", ".join(parts)) if parts else ""
 
 
-__all__ = ["HOLD_AXES", "HOLD_TOLERANCE", "TARGET_TOLERANCE", "TARGET_LIMIT", "HOLD_MAX_STEP", "STEER_EVALUATIONS",
+__all__ = ["HOLD_AXES", "HOLD_TOLERANCE", "DELIVER_SHARE", "DELIVER_MAX", "TARGET_TOLERANCE", "TARGET_LIMIT", "HOLD_MAX_STEP", "STEER_EVALUATIONS",
            "SteeringError", "Steered", "effect_slope", "initial_strength", "steer_edit", "hold_summary", "hold_tone",
            "tone_slope"]

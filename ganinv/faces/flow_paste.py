@@ -6,10 +6,15 @@ D' is D re-aligned to the edited face by a learned consultation branch.  This is
 training-free counterpart, in four steps (legend: x -> the photo, T -> photo -> aligned
 similarity, B = G'(w), A = G'(w + a n) the tuned generator's renders, F -> flow):
 
-1. Motion.  A dense backward flow F on the renders, A(q) ~ B(q + F(q)), from OpenCV's DIS
-   optical flow (Kroeger et al., "Fast Optical Flow using Dense Inverse Search", ECCV 2016) on
-   the renders upsampled 4x; it needs no weights.  F is faded to zero at the mask's edge, so
-   the warp is the identity where the face meets the background.
+1. Motion.  A dense backward flow F on the renders, A(q) ~ B(q + F(q)).  Inside the face: dlib's
+   68 points fitted on both renders (Kazemi & Sullivan, CVPR 2014), their displacements
+   interpolated by a thin-plate spline (Bookstein, PAMI 1989).  Around it (hair, ears) and as
+   the fallback: OpenCV's DIS optical flow (Kroeger et al., "Fast Optical Flow using Dense
+   Inverse Search", ECCV 2016) on the renders upsampled 4x.  A smile lifts the mouth corners by
+   a render pixel or two: DIS on a 10-px mouth explains that as a change of shading, which the
+   photo then shows as a darker mouth that does not smile; the landmarks move the corners.
+   F is faded to zero at the mask's edge, so the warp is the identity where the face meets the
+   background.
 2. Warp the photo at full resolution:  x_w(p) = x(T^-1(T(p) + F(T(p))))  (bicubic), so the
    photo's own detail (pores, hair, grain) follows the mouth corners and lids.
 3. Appearance the motion does not explain:  R = A - B(q + F(q)), the residual of the warped
@@ -33,7 +38,7 @@ from scipy import ndimage
 from scipy.interpolate import RBFInterpolator
 
 from .align import Aligned
-from .detect import BROWS, JAW
+from .detect import BROWS, JAW, _standard_box, fit_landmarks
 from .paste import _as_float_rgb, _mask_in_original, blend_into, border_fade, face_mask
 
 FLOW_UPSAMPLE = 4            # renders are upsampled this much before DIS (64 px -> 256 px)
@@ -85,11 +90,40 @@ def landmark_flow(before: np.ndarray, after: np.ndarray, landmarks: LandmarkFn, 
     r = before.shape[0]
     border = np.array([[x, y] for x in np.linspace(0, r, 9) for y in (0, r)] +
                       [[x, y] for y in np.linspace(0, r, 9)[1:-1] for x in (0, r)], float)
+    move = lb - la                                              # where to read each point in the unedited render
+    mag = np.hypot(move[:, 0], move[:, 1])
+    move = move * np.clip(1 - MIN_FLOW_PX * 5 / np.maximum(mag, 1e-12), 0, 1)[:, None]   # fit noise: no motion
     src = np.concatenate([la, border])                          # where the edited face's points are
-    disp = np.concatenate([lb - la, np.zeros_like(border)])     # where to read them in the unedited render
+    disp = np.concatenate([move, np.zeros_like(border)])
     tps = RBFInterpolator(src, disp, kernel="thin_plate_spline", smoothing=smoothing)
     yy, xx = np.mgrid[0:r, 0:r] + 0.5
     return tps(np.c_[xx.ravel(), yy.ravel()]).reshape(r, r, 2).astype(np.float32)
+
+
+def render_landmarks(aligned: Aligned) -> LandmarkFn:
+    """dlib's 68 points on an aligned render (``landmarks`` of ``landmark_flow``): the fit starts from the
+    box of the photo's own landmarks in aligned coordinates, so no detector runs on the small render."""
+    def points(rgb: np.ndarray) -> np.ndarray | None:
+        if aligned.landmarks is None:
+            return None
+        box = _standard_box(aligned.landmarks * (rgb.shape[0] / aligned.spec.size))
+        return fit_landmarks(rgb, box)
+    return points
+
+
+def face_weight(aligned: Aligned, r: int) -> np.ndarray | None:
+    """[r, r] in 0..1: where landmark motion is trusted, the face's hull (jaw, brows raised by a third of the
+    brow-chin distance) feathered by a tenth of the eye distance, in render px; None without landmarks."""
+    if aligned.landmarks is None:
+        return None
+    lm = aligned.landmarks * (r / aligned.spec.size)
+    up = (lm[BROWS].mean(0) - lm[8]) * 0.3
+    hull = np.concatenate([lm[JAW], lm[BROWS][::-1] + up])
+    img = Image.new("L", (r * 4, r * 4), 0)
+    ImageDraw.Draw(img).polygon([tuple(p * 4) for p in hull], fill=255)
+    w = np.asarray(img.resize((r, r), Image.BOX), np.float32) / 255
+    eye_d = float(np.hypot(*(lm[45] - lm[36])))
+    return np.clip(cv2.GaussianBlur(w, (0, 0), max(0.1 * eye_d, 0.5)) * 1.5 - 0.25, 0, 1)
 
 
 def _sample(img: np.ndarray, mx: np.ndarray, my: np.ndarray, interp: int = cv2.INTER_CUBIC) -> np.ndarray:
@@ -124,11 +158,12 @@ def skin_region(aligned: Aligned, size: int) -> np.ndarray | None:
 
 
 def paste_flow(original: Image.Image, before, after, aligned: Aligned, *, feather: float = 0.04,
-               region: str = "hull", keep_tone: bool = True, landmarks: LandmarkFn | None = None,
-               residual: str = "shading") -> Image.Image:
+               region: str = "hull", keep_tone: bool = True, motion: str = "landmarks",
+               landmarks: LandmarkFn | None = None, residual: str = "shading") -> Image.Image:
     """The photo with the edit ``before -> after`` (aligned renders, tensors in [-1, 1] or PIL, any
-    size R) transferred by flow (module docstring).  ``landmarks``: use landmark thin-plate-spline
-    motion instead of DIS (falls back to DIS when a render has no face).  ``keep_tone``: drop the
+    size R) transferred by flow (module docstring).  ``motion``: "landmarks" (inside the face, the thin-plate
+    spline of dlib's 68 points on both renders, or of ``landmarks``; DIS around it, and everywhere when a
+    render has no face) or "dis" (DIS alone).  ``keep_tone``: drop the
     residual's mean colour change over the skin.  Pixels where the mask is zero are unchanged;
     ``before == after`` returns the photo."""
     if original.size != aligned.source_size:
@@ -144,10 +179,14 @@ def paste_flow(original: Image.Image, before, after, aligned: Aligned, *, feathe
     mask_al = face_mask(aligned, feather=feather, region=region)                  # [size, size]
     mask_r = cv2.resize(mask_al, (r, r), interpolation=cv2.INTER_AREA)
 
-    # 1. motion, faded out at the mask's edge
-    flow = landmark_flow(b, a, landmarks) if landmarks is not None else None
-    if flow is None:
-        flow = render_flow(b, a)
+    # 1. motion, faded out at the mask's edge: the landmarks' inside the face, DIS around it (hair, ears)
+    flow = render_flow(b, a)
+    if motion not in ("landmarks", "dis"):
+        raise ValueError(f"motion must be 'landmarks' or 'dis', got {motion!r}")
+    lm_flow = landmark_flow(b, a, landmarks or render_landmarks(aligned)) if motion == "landmarks" else None
+    weight = face_weight(aligned, r) if lm_flow is not None else None
+    if weight is not None:
+        flow = lm_flow * weight[..., None] + flow * (1 - weight[..., None])
     flow = flow * mask_r[..., None]
     # 3. residual the motion does not explain, in render pixels
     yy, xx = np.mgrid[0:r, 0:r].astype(np.float32) + 0.5
@@ -207,4 +246,4 @@ def paste_flow(original: Image.Image, before, after, aligned: Aligned, *, feathe
     return Image.fromarray(blend_into(photo, composite, alpha, box))           # 4. under the widened feathered mask
 
 
-__all__ = ["paste_flow", "render_flow", "landmark_flow", "skin_region", "FLOW_UPSAMPLE"]
+__all__ = ["paste_flow", "render_flow", "landmark_flow", "render_landmarks", "face_weight", "skin_region", "FLOW_UPSAMPLE"]

@@ -37,7 +37,7 @@ def test_a_model_without_a_tone_direction_says_so(tmp_path):
     for ext in ("npy", "json"):
         shutil.copy(f"{directions_root()}/celeba-dcgan-64/smile.{ext}", d / f"smile.{ext}")   # no skin_tone
     r = edit.edit(Source("seed", seed=2), {"smile": 1}, root=str(tmp_path / "dirs"), score=False, device="cpu")
-    assert r.held == []                                                             # nothing to steer along
+    assert [h for h in r.held if h["role"] == "hold"] == []                        # nothing to hold along
     assert r.tone == {"held": False, "note": "celeba-dcgan-64 has no skin-tone direction: skin tone not held"}
 
 
@@ -78,3 +78,24 @@ def test_target_mode_refuses_a_direction_without_a_measured_effect(tmp_path):
     (d / "smile.json").write_text(json.dumps(meta))
     with pytest.raises(edit.InputError, match="no measured effect"):
         edit.edit(Source("seed", seed=5), {}, targets={"smile": 0.4}, root=str(tmp_path / "dirs"), device="cpu")
+
+
+def test_an_edit_the_face_lags_behind_gets_the_strength_its_average_effect_needs():
+    """Seed 2 does not smile at smile +1 (MediaPipe on the render: 0.00 -> 0.00).  With the default hold the loop
+    adds strength, at most as much again, until the render's smile rose by the direction's average effect per
+    unit (its metadata: delta_smile over -s..+s on held-out samples, divided by 2 s), and the held axes stay."""
+    import json
+    with open(f"{directions_root()}/celeba-dcgan-64/smile.json") as f:
+        effect = json.load(f)["extra"]["effect"]
+    per_unit = effect["delta_smile"] / (2 * effect["strength"])
+    src = Source("seed", seed=2)
+    plain = edit.edit(src, {"smile": 1}, keep_tone=False, hold=False, score=True, device="cpu")
+    held = edit.edit(src, {"smile": 1}, score=True, device="cpu")                 # the default
+    before, lagging = plain.scores["smile"]
+    assert lagging - before < per_unit / 2                                        # the face lags behind
+    assert held.scores["smile"][1] - before >= per_unit - 0.05                    # ... and now keeps up
+    assert 1 < held.strengths["smile"] <= 2                                       # strength added, at most 2x
+    deliver = [h for h in held.held if h["role"] == "deliver"]
+    assert [h["attribute"] for h in deliver] == ["smile"] and deliver[0]["held"]
+    assert all(h["held"] for h in held.held if h["role"] == "hold")
+    assert "average effect" in edit.hold_summary(held.held)

@@ -88,3 +88,35 @@ def test_the_correction_stops_at_max_step():
 def test_rejects_a_zero_slope():
     with pytest.raises(ValueError, match="slope"):
         hold_score(render, curved, torch.zeros(1, 2), STEP, [0.0], slope=0.0)
+
+
+# --------------------------------------------------------------------------- steer: one-sided axes
+def two_scores(images: torch.Tensor) -> np.ndarray:
+    """[attribute the edit moves, a held one] for one image (the latent): s0 = 0.2 a, s1 = 4 b + 1 a."""
+    a, b = float(images[0, 0]), float(images[0, 1])
+    return np.array([0.2 * a, 4 * b + 1 * a])
+
+
+def test_a_floor_adds_strength_until_the_score_reaches_it_and_the_held_axis_stays():
+    from ganinv.edit.hold import steer
+    edited = torch.tensor([[1.0, 0.0]])                 # the edit gave s0 = 0.2; the floor asks 0.4
+    steps = torch.eye(2)                                # axis 0: more edit strength, axis 1: the held boundary
+    r = steer(render, two_scores, edited, steps, [0.4, 1.0], [[0.2, 0.0], [1.0, 4.0]], tolerance=[0.01, 0.05],
+              max_evaluations=8, max_step=[1.5, 2.0], side=[1, 0])
+    # by hand: s0 >= 0.39 needs c0 >= 0.95; the held s1 = 4 c1 + (1 + c0) = 1 then needs c1 = -c0 / 4
+    assert r.held == [True, True]
+    assert r.score[0] >= 0.39 and 0.95 <= r.correction[0] <= 1.5
+    assert abs(r.correction[1] + r.correction[0] / 4) <= 0.05 / 4 + 1e-9
+
+
+def test_a_floor_already_met_costs_nothing_and_never_steps_back():
+    from ganinv.edit.hold import steer
+    edited = torch.tensor([[3.0, 0.0]])                 # s0 = 0.6 is past the floor 0.4; s1 = 3 wants 1
+    r = steer(render, two_scores, edited, torch.eye(2), [0.4, 1.0], [[0.2, 0.0], [1.0, 4.0]],
+              tolerance=[0.01, 0.05], max_evaluations=8, max_step=[1.5, 2.0], side=[1, 0])
+    assert r.held == [True, True] and r.correction[0] >= 0       # the floor axis only ever adds strength
+    assert abs(r.score[1] - 1.0) <= 0.05
+    # the same with an equality axis would have pulled s0 back to 0.4
+    eq = steer(render, two_scores, edited, torch.eye(2), [0.4, 1.0], [[0.2, 0.0], [1.0, 4.0]],
+               tolerance=[0.01, 0.05], max_evaluations=8, max_step=[1.5, 2.0], side=[0, 0])
+    assert eq.correction[0] < -0.5

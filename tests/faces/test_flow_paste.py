@@ -56,7 +56,7 @@ def test_the_photo_moves_where_the_render_moved(dcgan_crop):
     photo = np.full((h, w, 3), 180, np.uint8)
     photo[dark] = 40
     out = np.asarray(paste_flow(Image.fromarray(photo), _tensor(_disk(centre, 6)), _tensor(_disk(centre + (3, 0), 6)),
-                                dcgan_crop, keep_tone=False))
+                                dcgan_crop, keep_tone=False, motion="dis"))
     moved = out[..., 0] < 110
 
     def centroid(m):
@@ -77,3 +77,37 @@ def test_keep_tone_drops_a_uniform_colour_drift_of_the_render(astronaut, dcgan_c
     region = (slice(y0 + (y1 - y0) // 3, y1 - (y1 - y0) // 3), slice(x0 + (x1 - x0) // 3, x1 - (x1 - x0) // 3))
     assert (drift[region] - photo[region]).mean() > 6                          # without: the face lightens
     assert abs((held[region] - photo[region]).mean()) < 1.5                    # with: the skin keeps its colour
+
+
+def test_landmark_motion_moves_the_photo_inside_the_face(dcgan_crop):
+    """Landmarks found 3 aligned px further right on the edited render than on the unedited one (the same
+    renders, so DIS sees no motion): the photo's disk near the mouth moves by the alignment's scale times 3."""
+    w, h = dcgan_crop.source_size
+    inv = np.linalg.inv(dcgan_crop.transform)
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    q = np.c_[xx.ravel(), yy.ravel()] @ dcgan_crop.transform[:2, :2].T + dcgan_crop.transform[:2, 2]
+    pts = dcgan_crop.landmarks * (64 / dcgan_crop.spec.size)           # the face's 68 points in render px
+    centre = pts[48:60].mean(0)                                         # the mouth
+    dark = (np.hypot(*(q - centre * dcgan_crop.spec.size / 64).T) <= 5).reshape(h, w)
+    photo = np.full((h, w, 3), 180, np.uint8)
+    photo[dark] = 40
+    render = _disk((5, 5), 2)                                           # identical renders but for a corner dot
+    calls = []
+
+    def landmarks(rgb):                                                 # before first, then after (landmark_flow)
+        calls.append(1)
+        return pts if len(calls) == 1 else pts + (3, 0)
+    out = np.asarray(paste_flow(Image.fromarray(photo), _tensor(render), _tensor(render + 1), dcgan_crop,
+                                keep_tone=False, landmarks=landmarks))
+    moved = out[..., 0] < 110
+
+    def centroid(m):
+        ys, xs = np.nonzero(m)
+        return np.array([xs.mean() + 0.5, ys.mean() + 0.5])
+    scale = dcgan_crop.spec.size / 64
+    expected = inv[:2, :2] @ np.array([3.0 * scale, 0.0])
+    assert len(calls) == 2
+    assert np.allclose(centroid(moved) - centroid(dark), expected, atol=0.25 * np.hypot(*expected))
+    still = paste_flow(Image.fromarray(photo), _tensor(render), _tensor(render + 1), dcgan_crop, keep_tone=False,
+                       landmarks=lambda rgb: pts)
+    assert np.abs(centroid(np.asarray(still)[..., 0] < 110) - centroid(dark)).max() < 0.1 * np.hypot(*expected)
