@@ -10,7 +10,11 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+import factories  # noqa: E402
+
+# Under pytest-xdist (`bash run.sh test` runs a worker per core) each worker computes on its share of the cores.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
 
 
 @pytest.fixture(scope="session")
@@ -20,11 +24,30 @@ def dcgan():
     return load_generator("celeba-dcgan-64", "cpu")
 
 
+# The tiny seeded models of tests/factories.py, built once per session.  They are frozen; a test that needs
+# to change weights builds its own.
 @pytest.fixture(scope="session")
 def tiny_sg2():
-    """Seeded tiny random StyleGAN2 (6 ws, 16 px; tests/factories.py) for W / W+ maths."""
-    from factories import tiny_stylegan2
-    return tiny_stylegan2()
+    """Tiny random StyleGAN2 (6 ws of 32 d, 16 px) for W / W+ maths."""
+    return factories.tiny_stylegan2()
+
+
+@pytest.fixture(scope="session")
+def tiny_sg2_varied():
+    """``tiny_sg2`` with non-trivial biases, noise strengths and w_avg (what a checkpoint must carry)."""
+    return factories.tiny_stylegan2(varied=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_sg2_small():
+    """Tiny random StyleGAN2 with 16-d latents (6 ws, 16 px)."""
+    return factories.tiny_stylegan2(**factories.SG2_SMALL)
+
+
+@pytest.fixture(scope="session")
+def tiny_dc():
+    """Tiny random DCGAN (Z only, 8-d, 16 px) with non-trivial batch-norm statistics."""
+    return factories.tiny_dcgan()
 
 
 @pytest.fixture(scope="session")

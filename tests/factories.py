@@ -4,10 +4,16 @@ Random weights at 16 px: the maths of every method runs in milliseconds without 
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 
 from ganinv.models.dcgan import DCGANConfig, DCGANGenerator
 from ganinv.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+
+REPO_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+TINY_SG2 = "local:tiny-sg2.safetensors"     # the model name of the tiny StyleGAN2 in ``tiny_checkpoints``
 
 SG2_DEFAULT = dict(z_dim=32, w_dim=32, resolution=16, mapping_layers=2, channel_base=256, channel_max=32)
 SG2_SMALL = dict(z_dim=16, w_dim=16, resolution=16, mapping_layers=2, channel_base=128, channel_max=16)
@@ -48,3 +54,14 @@ def tiny_dcgan(seed: int = 0, *, name: str = "tiny-dcgan") -> DCGANGenerator:
                 m.running_mean.normal_(0, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
     return G.eval().requires_grad_(False)
+
+
+def tiny_checkpoints(folder: Path) -> Path:
+    """A checkpoints folder (``GANINV_CHECKPOINTS``): the repository's files, linked, plus
+    ``tiny_stylegan2(varied=True)`` saved as ``TINY_SG2``."""
+    from ganinv.models.loaders import save_safetensors
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in os.listdir(REPO_CHECKPOINTS):
+        os.symlink(REPO_CHECKPOINTS / f, folder / f)
+    save_safetensors(tiny_stylegan2(varied=True), str(folder / TINY_SG2.removeprefix("local:")))
+    return folder

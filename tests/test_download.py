@@ -19,7 +19,6 @@ import time
 import pytest
 import torch
 
-from factories import tiny_stylegan2
 from local_server import serve
 from models.conftest import write_nvidia_pickle
 
@@ -70,10 +69,10 @@ def closed_port():
 
 
 @pytest.fixture(scope="module")
-def pickle_bytes(tmp_path_factory) -> bytes:
+def pickle_bytes(tmp_path_factory, tiny_sg2_varied) -> bytes:
     """A tiny StyleGAN2 (16 px) as an NVIDIA-format pickle."""
     d = tmp_path_factory.mktemp("nv")
-    write_nvidia_pickle(tiny_stylegan2(varied=True), d / FILE, d / "canary")
+    write_nvidia_pickle(tiny_sg2_varied, d / FILE, d / "canary")
     return (d / FILE).read_bytes()
 
 

@@ -123,18 +123,13 @@ def test_pickled_latent_is_refused_and_never_run(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------- tuned-generator deltas
-def _tiny_dcgan():
-    from factories import tiny_dcgan
-    return tiny_dcgan()
-
-
 def _delta(G, scale: float = 1e-3) -> dict:
     gen = torch.Generator().manual_seed(1)
     return {n: torch.randn(p.shape, generator=gen) * scale for n, p in G.named_parameters() if "convTr" in n}
 
 
-def test_latent_with_delta_round_trip(tmp_path):
-    G = _tiny_dcgan()
+def test_latent_with_delta_round_trip(tmp_path, tiny_dc):
+    G = tiny_dc
     delta = _delta(G)
     p = save_latent(str(tmp_path / "t.npz"), torch.randn(1, 8), model=G.name, space="Z", delta=delta)
     lf = load_latent(p, G=G)
@@ -147,8 +142,8 @@ def test_latent_with_delta_round_trip(tmp_path):
     assert plain.delta is None and plain.meta["format"] == "ganinv-latent/1"
 
 
-def test_delta_must_fit_the_model(tmp_path):
-    G = _tiny_dcgan()
+def test_delta_must_fit_the_model(tmp_path, tiny_dc):
+    G = tiny_dc
     p = save_latent(str(tmp_path / "t.npz"), torch.randn(1, 8), model=G.name, space="Z", delta=_delta(G))
     from ganinv.models.dcgan import DCGANConfig, DCGANGenerator
     other = DCGANGenerator(DCGANConfig(z_dim=8, channels=(24, 16)), name=G.name)
@@ -171,8 +166,8 @@ def _write_raw(path, delta_members: dict, params: dict) -> str:
     return str(path)
 
 
-def test_delta_headers_checked_before_data(tmp_path, monkeypatch):
-    G = _tiny_dcgan()
+def test_delta_headers_checked_before_data(tmp_path, monkeypatch, tiny_dc):
+    G = tiny_dc
     # shape in the header differs from the metadata
     p = _write_raw(tmp_path / "a.npz", {"convTr1.weight": np.zeros((2, 2), np.float16)},
                    {"convTr1.weight": [8, 32, 4, 4]})
@@ -319,8 +314,8 @@ def test_latent_bombs_refused_before_inflating(tmp_path):
     assert float(lines[-1].split()[1]) < 100, lines                      # MB above the process's baseline
 
 
-def test_latent_headers_checked_before_latent_data(tmp_path, monkeypatch):
-    G = _tiny_dcgan()
+def test_latent_headers_checked_before_latent_data(tmp_path, monkeypatch, tiny_dc):
+    G = tiny_dc
     read = []
     monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__",
                         lambda self, key, _orig=np.lib.npyio.NpzFile.__getitem__: read.append(key) or _orig(self, key))

@@ -17,7 +17,6 @@ import pytest
 import torch
 from PIL import Image
 
-from factories import tiny_stylegan2
 from ganinv.actions import InputError
 from ganinv.actions import evaluate as ev
 from ganinv.io import load_latent, tensor_to_pil
@@ -30,10 +29,10 @@ FAST = dict(model=MODEL, steps=4, tune_steps=4, perceptual_weight=0, device="cpu
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory) -> str:
+def images(tmp_path_factory, tiny_sg2_varied) -> str:
     """A tiny StyleGAN2 in its own checkpoints folder (GANINV_CHECKPOINTS) and 6 of its samples as PNGs."""
     ck, folder = tmp_path_factory.mktemp("ck"), tmp_path_factory.mktemp("samples")
-    G = tiny_stylegan2(varied=True)
+    G = tiny_sg2_varied
     save_safetensors(G, str(ck / MODEL.removeprefix("local:")))
     z = torch.randn(6, G.z_dim, generator=torch.Generator().manual_seed(11))
     with torch.no_grad():

@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from factories import TINY_SG2  # noqa: F401  (a 16 px StyleGAN2 with random weights in the test server's checkpoints)
+
 MODEL = "celeba-dcgan-64"                     # the bundled model
-TINY_SG2 = "local:tiny-sg2.safetensors"       # a 16 px StyleGAN2 with random weights in the test server's checkpoints
 
 
 def value(x):

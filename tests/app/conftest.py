@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from api_steps import TINY_SG2
+from factories import tiny_checkpoints
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHROMIUM = "/usr/bin/chromium"
@@ -30,11 +30,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class PortTaken(RuntimeError):
+    """The free port was taken before the server bound it (another test process picked it too)."""
+
+
 def _wait_until_up(url: str, proc: subprocess.Popen, log_path: str) -> None:
     deadline = time.time() + START_TIMEOUT
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited with {proc.returncode}:\n{open(log_path).read()[-3000:]}")
+            log = open(log_path).read()
+            taken = "Cannot find empty port" in log or "Address already in use" in log
+            raise (PortTaken if taken else RuntimeError)(f"app.py exited with {proc.returncode}:\n{log[-3000:]}")
         try:
             with urllib.request.urlopen(url, timeout=5) as r:
                 if r.status == 200:
@@ -45,39 +51,43 @@ def _wait_until_up(url: str, proc: subprocess.Popen, log_path: str) -> None:
     raise RuntimeError(f"app.py did not answer at {url} within {START_TIMEOUT} s:\n{open(log_path).read()[-3000:]}")
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextlib.contextmanager
-def running_app(tmp: Path, *args: str, extra_env: dict | None = None):
-    """Start ``python app.py --port <free> *args`` (offline, temp dirs under ``tmp``); yield its URL."""
-    port = free_port()
+def running_app(tmp: Path, *args: str, extra_env: dict | None = None, attempts: int = 3):
+    """Start ``python app.py --port <free> *args`` (offline, temp dirs under ``tmp``); yield its URL.
+
+    Test processes run side by side (pytest-xdist): a port another one took first means a new port."""
     env = {k: v for k, v in os.environ.items() if k != "GANINV_AUTH"}
     env.update({"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1",
                 "GRADIO_TEMP_DIR": str(tmp / "gradio"), "PYTHONPATH": ROOT, "TMPDIR": str(tmp), **(extra_env or {})})
     log_path = str(tmp / "server.log")
-    with open(log_path, "w") as log:
-        cmd = [sys.executable, os.path.join(ROOT, "app.py"), "--port", str(port), "--device", "cpu", *args]
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_until_up(url, proc, log_path)
-        yield url
-    finally:
-        proc.terminate()
+    for attempt in range(attempts):
+        port = free_port()
+        with open(log_path, "w") as log:
+            cmd = [sys.executable, os.path.join(ROOT, "app.py"), "--port", str(port), "--device", "cpu", *args]
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def checkpoints_with_tiny_stylegan2(folder: Path) -> Path:
-    """A checkpoints folder: the repository's files (linked) plus a tiny StyleGAN2 as ``TINY_SG2``."""
-    from factories import tiny_stylegan2
-    from ganinv.models.loaders import save_safetensors
-    folder.mkdir(parents=True, exist_ok=True)
-    for f in os.listdir(os.path.join(ROOT, "checkpoints")):
-        os.symlink(os.path.join(ROOT, "checkpoints", f), folder / f)
-    save_safetensors(tiny_stylegan2(varied=True), str(folder / TINY_SG2.removeprefix("local:")))
-    return folder
+            _wait_until_up(f"http://127.0.0.1:{port}/", proc, log_path)
+            break
+        except PortTaken:
+            _stop(proc)
+            if attempt == attempts - 1:
+                raise
+        except BaseException:
+            _stop(proc)
+            raise
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        _stop(proc)
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +95,7 @@ def app_url(tmp_path_factory):
     """URL of a real app server started with ``python app.py`` on a fresh port; stopped afterwards.
     Its models: the bundled DCGAN and a tiny StyleGAN2 checkpoint (``TINY_SG2``)."""
     tmp = tmp_path_factory.mktemp("app-server")
-    ckpt = checkpoints_with_tiny_stylegan2(tmp / "checkpoints")
+    ckpt = tiny_checkpoints(tmp / "checkpoints")
     with running_app(tmp, "--max-upload-mb", str(UPLOAD_LIMIT_MB), extra_env={"GANINV_CHECKPOINTS": str(ckpt)}) as url:
         yield url
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 
-from factories import tiny_stylegan2
 from local_server import serve
 from models.conftest import write_nvidia_pickle
 
@@ -15,10 +14,10 @@ from ganinv import registry
 MODEL = "stylegan2-ffhq-256"
 
 
-def test_pick_stylegan2_downloads_with_progress_then_inverts(page, start_app, tmp_path, astronaut_png):
+def test_pick_stylegan2_downloads_with_progress_then_inverts(page, start_app, tmp_path, astronaut_png, tiny_sg2_varied):
     spec = registry.get_spec(MODEL)
     pkl = tmp_path / spec.filename
-    write_nvidia_pickle(tiny_stylegan2(varied=True), pkl, tmp_path / "canary")
+    write_nvidia_pickle(tiny_sg2_varied, pkl, tmp_path / "canary")
     blob = pkl.read_bytes()
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()

@@ -2,19 +2,14 @@
 cached between calls) inside the test's own empty working folder, and photos to feed it."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from factories import tiny_stylegan2
+from factories import TINY_SG2, tiny_checkpoints
 from ganinv.cli import main
-from ganinv.models.loaders import save_safetensors
-
-ROOT = Path(__file__).resolve().parents[2]
-TINY = "local:tiny-sg2.safetensors"             # a seeded tiny StyleGAN2 (tests/factories.py), 16 px, 6 ws
 
 
 @dataclass
@@ -56,16 +51,12 @@ def photos(tmp_path_factory, astronaut) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def sg2_checkpoints(tmp_path_factory) -> Path:
-    """A checkpoints folder: the repository's files (linked) plus the tiny StyleGAN2 as ``TINY``."""
-    folder = tmp_path_factory.mktemp("checkpoints")
-    for f in os.listdir(ROOT / "checkpoints"):
-        os.symlink(ROOT / "checkpoints" / f, folder / f)
-    save_safetensors(tiny_stylegan2(varied=True), str(folder / TINY.removeprefix("local:")))
-    return folder
+    """A checkpoints folder: the repository's files (linked) plus the tiny StyleGAN2 as ``TINY_SG2``."""
+    return tiny_checkpoints(tmp_path_factory.mktemp("ck") / "checkpoints")
 
 
 @pytest.fixture
 def tiny_model(sg2_checkpoints, monkeypatch) -> str:
     """The name of the tiny StyleGAN2 for ``--model`` (checkpoints folder pointed at ``sg2_checkpoints``)."""
     monkeypatch.setenv("GANINV_CHECKPOINTS", str(sg2_checkpoints))
-    return TINY
+    return TINY_SG2

@@ -1,23 +1,8 @@
 import importlib.util
 
 import pytest
-import torch
 
-from factories import SG2_SMALL, tiny_stylegan2
-from ganinv.models.stylegan2 import StyleGAN2Generator
 from installed import require
-
-
-@pytest.fixture(scope="session")
-def tiny_sg2() -> StyleGAN2Generator:
-    """Seeded tiny random StyleGAN2 (6 ws, 16 px) for W / W+ math; no real weights needed."""
-    return tiny_stylegan2(**SG2_SMALL)
-
-
-@pytest.fixture(scope="module")
-def tiny_sg2_w32() -> StyleGAN2Generator:
-    """Seeded tiny random StyleGAN2 with 32-d latents (StyleCLIP optimisation and mapper tests)."""
-    return tiny_stylegan2()
 
 
 @pytest.fixture(scope="module")

@@ -86,8 +86,8 @@ def test_edit_on_the_bundled_model(dcgan):
     assert torch.allclose(moved.latent - z, 3 * d.tensor().expand(2, 100), atol=1e-6)
 
 
-def test_edit_wplus_with_a_w_direction_respects_layers(tiny_sg2):
-    G = tiny_sg2
+def test_edit_wplus_with_a_w_direction_respects_layers(tiny_sg2_small):
+    G = tiny_sg2_small
     ws = G.broadcast(G.mapping(G.sample_z(1, seed=0)))
     d = Direction("t", G.name, "W", unit(G.w_dim, 0).numpy(), "test", layers=[0, 1])
     out = edit(G, ws, "W+", [d], [1.0])

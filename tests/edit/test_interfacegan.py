@@ -108,8 +108,8 @@ class MeanColour:
         return {"red": images[:, 0].mean(dim=(1, 2)).double().numpy()}
 
 
-def test_w_space_samples_and_deterministic_edits(tiny_sg2):
-    G = tiny_sg2
+def test_w_space_samples_and_deterministic_edits(tiny_sg2_small):
+    G = tiny_sg2_small
     s = sample_and_score(G, MeanColour(), num_samples=60, seed=3, batch_size=25)
     assert s.space == "W" and s.latents.shape == (60, G.w_dim)
     with torch.no_grad():

@@ -20,8 +20,8 @@ def test_morph_endpoints_reproduce_the_inputs(dcgan):
     assert norms.min() > 0.9 * min(a.norm(), b.norm())
 
 
-def test_morph_lerp_in_w(tiny_sg2):
-    G = tiny_sg2
+def test_morph_lerp_in_w(tiny_sg2_small):
+    G = tiny_sg2_small
     a, b = G.mapping(G.sample_z(1, seed=1)), G.mapping(G.sample_z(1, seed=2))
     res = mixing.morph(G, a, b, "W", num_frames=5)
     assert res.method == "lerp"
@@ -84,8 +84,8 @@ def test_expression_transfer():
     assert batch.latent.shape == (3, 8)
 
 
-def test_stylegan2_crossover_and_feature_crossover(tiny_sg2):
-    G = tiny_sg2
+def test_stylegan2_crossover_and_feature_crossover(tiny_sg2_small):
+    G = tiny_sg2_small
     wa = G.broadcast(G.mapping(G.sample_z(1, seed=1)))
     wb = G.broadcast(G.mapping(G.sample_z(1, seed=2)))
     with torch.no_grad():

@@ -60,8 +60,8 @@ def test_sefa_dcgan_first_component_changes_the_image(dcgan):
     assert diff > 0.05
 
 
-def test_sefa_stylegan2_uses_the_named_affine_layers(tiny_sg2):
-    G = tiny_sg2
+def test_sefa_stylegan2_uses_the_named_affine_layers(tiny_sg2_small):
+    G = tiny_sg2_small
     full = sefa(G, num_components=5)
     assert full.space == "W" and all(n.startswith("synthesis.") and n.endswith(".affine.weight")
                                      for n in full.sources)
@@ -96,8 +96,8 @@ def test_ganspace_dcgan_regressed_components(dcgan):
     assert torch.allclose(raw.components[0], comps.components[0], atol=1e-5)   # QR keeps the first one
 
 
-def test_ganspace_stylegan2_is_pca_in_w(tiny_sg2):
-    G = tiny_sg2
+def test_ganspace_stylegan2_is_pca_in_w(tiny_sg2_small):
+    G = tiny_sg2_small
     comps = ganspace(G, num_components=4, num_samples=300)
     assert comps.space == "W" and comps.extra["layer"] is None
     assert_orthonormal(comps.components)

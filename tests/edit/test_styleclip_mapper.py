@@ -26,13 +26,13 @@ def test_z_only_model_gets_one_mlp_over_z(dcgan):
     assert cfg.space == "Z" and cfg.dim == dcgan.z_dim and list(LatentMapper(cfg).mlps) == ["all"]
 
 
-def test_strength_zero_is_identity_and_groups_touch_only_their_layers(tiny_sg2_w32):
+def test_strength_zero_is_identity_and_groups_touch_only_their_layers(tiny_sg2):
     torch.manual_seed(0)
-    m = LatentMapper(MapperConfig.for_generator(tiny_sg2_w32, groups=("medium",)))
-    ws = sample_latents(tiny_sg2_w32, 3, "W+", generator=torch.Generator().manual_seed(0))
-    r0 = apply_mapper(tiny_sg2_w32, m, ws, latent_space="W+", strength=0.0)
+    m = LatentMapper(MapperConfig.for_generator(tiny_sg2, groups=("medium",)))
+    ws = sample_latents(tiny_sg2, 3, "W+", generator=torch.Generator().manual_seed(0))
+    r0 = apply_mapper(tiny_sg2, m, ws, latent_space="W+", strength=0.0)
     assert torch.equal(r0.latent, ws) and r0.step_norm == [0.0] * 3
-    r1 = apply_mapper(tiny_sg2_w32, m, ws, latent_space="W+", strength=1.0)
+    r1 = apply_mapper(tiny_sg2, m, ws, latent_space="W+", strength=1.0)
     moved = (r1.latent - ws).abs().amax(dim=(0, 2)) > 0                      # per ws index
     assert moved.tolist() == [False] * 4 + [True, True]
 
@@ -50,14 +50,14 @@ def test_training_a_few_steps_lowers_the_loss(dcgan, clip):
     assert not any(p.requires_grad for p in r.mapper.parameters())
 
 
-def test_save_load_round_trip_and_model_check(dcgan, tiny_sg2_w32, clip, tmp_path):
-    r = train_mapper(tiny_sg2_w32, PROMPT, clip=clip, num_steps=2, id_weight=0)
+def test_save_load_round_trip_and_model_check(dcgan, tiny_sg2, clip, tmp_path):
+    r = train_mapper(tiny_sg2, PROMPT, clip=clip, num_steps=2, id_weight=0)
     path = save_mapper(r, str(tmp_path / "mapper-tiny-smile.safetensors"))
     meta = json.loads((tmp_path / "mapper-tiny-smile.json").read_text())
     assert meta["prompt"] == PROMPT and meta["model"] == "tiny-sg2" and meta["steps"] == 2
     assert meta["clip_model"] == clip.label and len(meta["loss_curve"]) == 2
-    m, meta2 = load_mapper(path, G=tiny_sg2_w32)
-    ws = sample_latents(tiny_sg2_w32, 2, "W+", generator=torch.Generator().manual_seed(0))
+    m, meta2 = load_mapper(path, G=tiny_sg2)
+    ws = sample_latents(tiny_sg2, 2, "W+", generator=torch.Generator().manual_seed(0))
     assert torch.equal(m(ws), r.mapper(ws))
     with pytest.raises(MapperError, match="trained for model 'tiny-sg2'"):
         load_mapper(path, G=dcgan)
@@ -67,11 +67,11 @@ def test_save_load_round_trip_and_model_check(dcgan, tiny_sg2_w32, clip, tmp_pat
         load_mapper(str(bogus))
 
 
-def test_apply_from_z_input_on_stylegan2(tiny_sg2_w32, clip):
+def test_apply_from_z_input_on_stylegan2(tiny_sg2, clip):
     torch.manual_seed(0)
-    m = LatentMapper(MapperConfig.for_generator(tiny_sg2_w32))
-    z = tiny_sg2_w32.sample_z(2, seed=0)
-    r = apply_mapper(tiny_sg2_w32, m, z, latent_space="Z", strength=1.0)
+    m = LatentMapper(MapperConfig.for_generator(tiny_sg2))
+    z = tiny_sg2.sample_z(2, seed=0)
+    r = apply_mapper(tiny_sg2, m, z, latent_space="Z", strength=1.0)
     assert r.space == "W+" and r.image.shape == (2, 3, 16, 16)
 
 
@@ -82,7 +82,7 @@ def _crafted_mapper(path, config: dict) -> str:
     return str(path)
 
 
-def test_crafted_mapper_config_refused_before_anything_is_built(tmp_path, monkeypatch, tiny_sg2_w32):
+def test_crafted_mapper_config_refused_before_anything_is_built(tmp_path, monkeypatch, tiny_sg2):
     """The config in a mapper's header decides what is allocated; a small file could ask
     for gigabytes.  It is bounded, checked against G and the stored shapes before a real layer exists."""
     import ganinv.edit.styleclip_mapper as sm
@@ -94,7 +94,7 @@ def test_crafted_mapper_config_refused_before_anything_is_built(tmp_path, monkey
         load_mapper(_crafted_mapper(tmp_path / "big.safetensors", big))
     with pytest.raises(MapperError, match="out of bounds"):
         load_mapper(_crafted_mapper(tmp_path / "huge.safetensors", {**big, "dim": 10**6}))
-    fits = dict(space="W+", dim=32, num_ws=tiny_sg2_w32.num_ws, groups={"all": [0, 1]}, num_layers=2)
+    fits = dict(space="W+", dim=32, num_ws=tiny_sg2.num_ws, groups={"all": [0, 1]}, num_layers=2)
     with pytest.raises(MapperError, match="stored weights do not match"):
-        load_mapper(_crafted_mapper(tmp_path / "fits.safetensors", fits), G=tiny_sg2_w32)
+        load_mapper(_crafted_mapper(tmp_path / "fits.safetensors", fits), G=tiny_sg2)
     assert "cpu" not in built                                  # only shapes on the meta device

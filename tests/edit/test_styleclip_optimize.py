@@ -52,16 +52,16 @@ def test_identity_unavailable_is_reported_not_fatal(dcgan, clip, monkeypatch):
     assert R is None and "did not load" in reason and "SFace file missing" in reason
 
 
-def test_non_face_model_skips_identity(tiny_sg2_w32):
-    R, reason = resolve_identity(tiny_sg2_w32, 0.005)
+def test_non_face_model_skips_identity(tiny_sg2):
+    R, reason = resolve_identity(tiny_sg2, 0.005)
     assert R is None and "not a face model" in reason
 
 
-def test_optimises_in_w_plus_for_stylegan2(tiny_sg2_w32, clip):
-    w = tiny_sg2_w32.mapping(tiny_sg2_w32.sample_z(2, seed=0))
-    r = text_edit_optimize(tiny_sg2_w32, w, PROMPT, latent_space="W", clip=clip, num_steps=6, id_weight=0)
-    assert r.space == "W+" and r.latent.shape == (2, tiny_sg2_w32.num_ws, tiny_sg2_w32.w_dim)
-    per_layer = (r.latent - tiny_sg2_w32.broadcast(w)).norm(dim=2)               # layers move independently
+def test_optimises_in_w_plus_for_stylegan2(tiny_sg2, clip):
+    w = tiny_sg2.mapping(tiny_sg2.sample_z(2, seed=0))
+    r = text_edit_optimize(tiny_sg2, w, PROMPT, latent_space="W", clip=clip, num_steps=6, id_weight=0)
+    assert r.space == "W+" and r.latent.shape == (2, tiny_sg2.num_ws, tiny_sg2.w_dim)
+    per_layer = (r.latent - tiny_sg2.broadcast(w)).norm(dim=2)               # layers move independently
     assert per_layer.std(dim=1).min() > 0
     assert all(a < b for a, b in zip(r.clip_distance_after, r.clip_distance_before))
 

@@ -10,8 +10,6 @@ import torch
 from ganinv.invert.encoder import (Encoder, EncoderConfig, checkpoint_paths, encoder_path, evaluate_encoder,
                                    latent_frechet_distance, load_encoder, save_encoder, train_encoder)
 from ganinv.models.dcgan import DCGANConfig, DCGANGenerator
-from ganinv.models.stylegan2 import StyleGAN2Generator
-from factories import tiny_dcgan, tiny_stylegan2
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -27,8 +25,8 @@ def _mse(G, E, n=32, seed=99):
         return float((G.synthesis(G.broadcast(code) if code.ndim == 2 else code) - x).square().mean())
 
 
-def test_training_lowers_reconstruction_error():
-    G = tiny_dcgan()
+def test_training_lowers_reconstruction_error(tiny_dc):
+    G = tiny_dc
     torch.manual_seed(1)
     untrained = train_encoder(G, steps=0, **FAST).encoder
     torch.manual_seed(1)
@@ -41,8 +39,8 @@ def test_training_lowers_reconstruction_error():
     assert trained.metadata["data"].startswith("samples of tiny-dcgan")
 
 
-def test_checkpoint_roundtrip_and_resume_is_exact(tmp_path):
-    G = tiny_dcgan()
+def test_checkpoint_roundtrip_and_resume_is_exact(tmp_path, tiny_dc):
+    G = tiny_dc
     path = str(tmp_path / "enc.safetensors")
     torch.manual_seed(2)
     straight = train_encoder(G, steps=6, l_latent=0.1, **FAST).encoder
@@ -62,8 +60,8 @@ def test_checkpoint_roundtrip_and_resume_is_exact(tmp_path):
     assert len(json.load(open(checkpoint_paths(path)["log"]))) == 6
 
 
-def test_load_refuses_other_model(tmp_path):
-    G = tiny_dcgan()
+def test_load_refuses_other_model(tmp_path, tiny_dc):
+    G = tiny_dc
     E = Encoder(EncoderConfig.for_generator(G, channel_base=8))
     path = save_encoder(E, str(tmp_path / "e.safetensors"))["weights"]
     other = DCGANGenerator(DCGANConfig(z_dim=12, channels=(32, 16)), name="other")
@@ -74,13 +72,13 @@ def test_load_refuses_other_model(tmp_path):
     assert encoder_path("celeba-dcgan-64").endswith(os.path.join("checkpoints", "encoder-celeba-dcgan-64.safetensors"))
 
 
-def test_crafted_encoder_config_refused_before_anything_is_built(tmp_path, monkeypatch):
+def test_crafted_encoder_config_refused_before_anything_is_built(tmp_path, monkeypatch, tiny_dc):
     """The header's config decides what is allocated (channel widths are not tied to G);
     it is bounded and checked against the stored shapes before a real layer exists."""
     from dataclasses import asdict
     from safetensors.torch import save_file
     import ganinv.invert.encoder as enc
-    G = tiny_dcgan()
+    G = tiny_dc
     built, init = [], enc.Encoder.__init__
     monkeypatch.setattr(enc.Encoder, "__init__",
                         lambda self, *a, **k: built.append(torch.empty(0).device.type) or init(self, *a, **k))
@@ -104,8 +102,8 @@ def test_frechet_distance_of_gaussians():
     assert latent_frechet_distance(a, 2 * b) == pytest.approx(4, abs=0.5)
 
 
-def test_force_in_domain_reports_latent_distance():
-    G = tiny_dcgan()
+def test_force_in_domain_reports_latent_distance(tiny_dc):
+    G = tiny_dc
     torch.manual_seed(3)
     r = train_encoder(G, steps=3, l_latent=0.5, **{**FAST, "eval_samples": 16})
     assert all("D_latent" in row and "adv_latent" in row for row in r.log)
@@ -123,8 +121,8 @@ def test_force_in_domain_reports_latent_distance():
     assert again["psnr"] == pytest.approx(held["psnr"], abs=1e-4)      # held-out set is fixed
 
 
-def test_e4e_progressive_offsets_on_tiny_stylegan2():
-    G = tiny_stylegan2()
+def test_e4e_progressive_offsets_on_tiny_stylegan2(tiny_sg2):
+    G = tiny_sg2
     torch.manual_seed(4)
     r = train_encoder(G, steps=5, e4e=True, unlock_every=2, l_latent=0.1, **FAST)
     E = r.encoder

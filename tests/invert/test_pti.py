@@ -5,7 +5,6 @@ import threading
 import pytest
 import torch
 
-from factories import tiny_dcgan, tiny_stylegan2
 from ganinv.invert import pti
 from ganinv.invert.pti import pivot_space, pivotal_tuning
 from ganinv.io import load_latent, save_latent
@@ -23,8 +22,8 @@ def _unit(dim: int, seed: int) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def G():
-    return tiny_dcgan()
+def G(tiny_dc):
+    return tiny_dc
 
 
 @pytest.fixture(scope="module")
@@ -127,10 +126,10 @@ def test_lpips_stop_ends_tuning_at_the_first_step_at_or_below_it(G, case):
     assert [row["lpips"] for row in r.loss_history] == pytest.approx(full[:first], rel=1e-6)
 
 
-def test_pivot_space_is_w_where_the_generator_has_it():
-    assert pivot_space(tiny_stylegan2()) == "W"
-    assert pivot_space(tiny_stylegan2(), "W+") == "W+"
-    assert pivot_space(tiny_dcgan()) is None                  # Z only: the inversion's own default
+def test_pivot_space_is_w_where_the_generator_has_it(tiny_sg2, G):
+    assert pivot_space(tiny_sg2) == "W"
+    assert pivot_space(tiny_sg2, "W+") == "W+"
+    assert pivot_space(G) is None                             # Z only: the inversion's own default
 
 
 def _far_change(G, delta, pivot, alpha: float) -> float:
@@ -180,8 +179,8 @@ def test_edit_samples_keep_the_originals_edit(G, case):
 
 
 @pytest.mark.parametrize("space", ["Z", "W", "W+"])
-def test_stylegan2_tunes_synthesis_only(space):
-    G = tiny_stylegan2(varied=True)
+def test_stylegan2_tunes_synthesis_only(space, tiny_sg2_varied):
+    G = tiny_sg2_varied
     before = _state(G)
     z = G.sample_z(1, seed=4)
     with torch.no_grad():

@@ -4,7 +4,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from factories import tiny_dcgan
 from ganinv.invert.residual import feature_residual, render_with_residual, residual_mask
 from ganinv.latent import to_ws
 
@@ -12,9 +11,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def fitted():
+def fitted(tiny_dc):
     """A residual that turns sample 2's features at layer1 into sample 1's (an exact 'fit')."""
-    G = tiny_dcgan()
+    G = tiny_dc
     z1, z2 = G.sample_z(1, seed=1), G.sample_z(1, seed=2)
     with torch.no_grad():
         x = G(z1)

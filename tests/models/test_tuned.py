@@ -4,7 +4,6 @@ import threading
 import pytest
 import torch
 
-from factories import tiny_dcgan
 from ganinv.latent import render
 from ganinv.models.tuned import (MAX_TUNED, DeltaError, TunedGenerator, check_delta, clear_tuned_cache, delta_digest,
                                  tuned_generator, weight_delta)
@@ -27,8 +26,8 @@ def _reference(G, delta):
 
 
 @pytest.mark.parametrize("family", ["dcgan", "stylegan2"])
-def test_renders_base_plus_delta_and_keeps_the_interface(family, tiny_factory):
-    G = tiny_dcgan() if family == "dcgan" else tiny_factory()
+def test_renders_base_plus_delta_and_keeps_the_interface(family, tiny_factory, tiny_dc):
+    G = tiny_dc if family == "dcgan" else tiny_factory()
     before = {k: v.clone() for k, v in G.state_dict().items()}
     delta = _delta(G)
     T = TunedGenerator(G, delta)
@@ -55,8 +54,8 @@ def test_renders_base_plus_delta_and_keeps_the_interface(family, tiny_factory):
     assert all(torch.allclose(weight_delta(G, T)[n], d, atol=1e-6) for n, d in delta.items())
 
 
-def test_check_delta_refuses_what_does_not_fit():
-    G = tiny_dcgan()
+def test_check_delta_refuses_what_does_not_fit(tiny_dc):
+    G = tiny_dc
     with pytest.raises(DeltaError, match="no parameter"):
         check_delta(G, {"nope.weight": torch.zeros(1)})
     with pytest.raises(DeltaError, match="shape"):
@@ -67,9 +66,9 @@ def test_check_delta_refuses_what_does_not_fit():
         TunedGenerator(G, {"convTr1.weight": torch.zeros(2, 2)})
 
 
-def test_cache_is_bounded_and_keyed_by_content():
+def test_cache_is_bounded_and_keyed_by_content(tiny_dc):
     clear_tuned_cache()
-    G = tiny_dcgan()
+    G = tiny_dc
     assert tuned_generator(G, None) is G and tuned_generator(G, {}) is G
     d1 = _delta(G, seed=1)
     a = tuned_generator(G, d1)
