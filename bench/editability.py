@@ -151,6 +151,8 @@ def app_settings(G, method: str) -> dict:
     wanted = inspect.signature(invert_action.check_settings).parameters
     defaults = {k: p.default for k, p in inspect.signature(invert_action.invert).parameters.items()
                 if k in wanted and k != "method" and p.default is not inspect.Parameter.empty}
+    steps = invert_action.default_steps(G.resolution, str(G.device))      # None in the signature: by model size
+    defaults.update({k: steps[k] for k in steps if k in defaults and defaults[k] is None})
     return invert_action.check_settings(G, method=method, **defaults)
 
 

@@ -8,7 +8,9 @@ eq. 6), and, in target mode, along the edit's own direction, until every score i
 
     w'' = w' + sum_k c_k n_k,     s_k(G(w'')) = t_k                                              (1)
 
-with t_k = s_k(G(w)) for a held attribute and s_k(G(w)) + change for a target.  (1) is solved by
+with t_k = s_k(G(w)) for a held attribute and s_k(G(w)) + change for a target.  With the hold on, the edit's
+own score also gets a floor (one-sided: s_k >= t_k): t_k = s_k(G(w)) + alpha x its measured slope, so a face
+that lags behind the direction's average effect gets strength added (at most alpha again).  (1) is solved by
 ``ganinv.edit.hold.steer`` (damped Broyden), its Jacobian started from each direction's measured effects
 (score change per unit step on held-out samples, in the direction's metadata).
 
