@@ -26,6 +26,7 @@ a contact sheet PNG beside it, and prints the Done-when table of the summary.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -177,6 +178,39 @@ def contact_sheet(faces: dict, images: dict, path: str, modes: list[str], cols: 
     sheet.save(path)
 
 
+def _face_dir(out: str, tag: str, name: str) -> str:
+    return os.path.join(out, "rows", tag, name.replace("/", "_"))
+
+
+def save_face(out: str, tag: str, name: str, face: dict, rows: list[dict], images: dict) -> None:
+    """One face's rows and its smile / yaw +2 photos, for ``load_face`` (JSON and PNG only)."""
+    d = _face_dir(out, tag, name)
+    os.makedirs(d, exist_ok=True)
+    keys = []
+    for i, (key, im) in enumerate(images.items()):
+        im.save(os.path.join(d, f"{i}.png"))
+        keys.append([i, list(key)])
+    face = {k: v for k, v in face.items() if k != "box"}
+    with open(os.path.join(d, "rows.json.tmp"), "w") as f:
+        json.dump({"face": face, "rows": rows, "images": keys}, f)
+    os.replace(os.path.join(d, "rows.json.tmp"), os.path.join(d, "rows.json"))
+
+
+def load_face(out: str, tag: str, name: str, modes, dirs, strengths):
+    """(face, rows, images) saved by ``save_face`` when they cover ``modes`` x ``dirs`` x ``strengths``, else None."""
+    path = os.path.join(_face_dir(out, tag, name), "rows.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        d = json.load(f)
+    have = {(r["mode"], r["direction"], r["strength"]) for r in d["rows"]}
+    if not all((m, x, s) in have for m in modes for x in dirs for s in strengths):
+        return None
+    rows = [r for r in d["rows"] if r["mode"] in modes and r["direction"] in dirs and r["strength"] in strengths]
+    images = {tuple(key): Image.open(os.path.join(os.path.dirname(path), f"{i}.png")).copy() for i, key in d["images"]}
+    return d["face"], rows, images
+
+
 def fmt_share(s: dict) -> str:
     return "-" if s["share"] is None else f"{100 * s['share']:.0f}% ({s['ok']}/{s['n']})"
 
@@ -191,6 +225,9 @@ def main() -> None:
     p.add_argument("--out", default=os.path.join(ROOT, "bench", "out", "fidelity"))
     p.add_argument("--results", default="fidelity", help="name of the docs/results/<name>.json written")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--cache-tag", default="", help="keep each face's rows under --out/rows/<tag>/ and reuse them "
+                   "(runs of one code version split over processes, or resumed; pick a new tag after a change)")
+    p.add_argument("--no-results", action="store_true", help="only fill the cache (a part of the faces)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     modes, dirs = args.modes.split(","), args.directions.split(",")
@@ -204,23 +241,37 @@ def main() -> None:
     faces, rows, images = {}, [], {}
     t0 = time.perf_counter()
     for k, (name, (subset, prep)) in enumerate(found.items()):
-        record = invert_cached(G, name, prep, os.path.join(args.out, "records"))
         box = face_box(prep.aligned)
-        scores = photo_figures(prep.original, box)
-        faces[name] = {"set": subset, "face_px": round(face_px(prep), 1), "box": box, "scores": scores}
         images[(name, "photo")] = prep.original
-        for d in dirs:
-            for s in strengths:
-                for m in modes:
-                    row, pasted = edit_row(record, scores, d, s, m)
-                    rows.append({"face": name, **row})
-                    if (d, s) in (("smile", 2.0), ("yaw", 2.0)):
-                        images[(name, m, d, s)] = pasted
+        cached = load_face(args.out, args.cache_tag, name, modes, dirs, strengths) if args.cache_tag else None
+        if cached is not None:                       # this face's rows from an earlier run with the same tag
+            faces[name], face_rows, face_images = cached
+            faces[name]["box"] = box
+            rows += face_rows
+            images.update(face_images)
+        else:
+            record = invert_cached(G, name, prep, os.path.join(args.out, "records"))
+            scores = photo_figures(prep.original, box)
+            faces[name] = {"set": subset, "face_px": round(face_px(prep), 1), "box": box, "scores": scores}
+            face_rows, face_images = [], {}
+            for d in dirs:
+                for s in strengths:
+                    for m in modes:
+                        row, pasted = edit_row(record, scores, d, s, m)
+                        face_rows.append({"face": name, **row})
+                        if (d, s) in (("smile", 2.0), ("yaw", 2.0)):
+                            face_images[(name, m, d, s)] = pasted
+            rows += face_rows
+            images.update(face_images)
+            if args.cache_tag:
+                save_face(args.out, args.cache_tag, name, faces[name], face_rows, face_images)
         r = [x for x in rows if x["face"] == name and x["direction"] == "smile" and x["strength"] == 2.0]
         print(f"[{k + 1}/{len(found)}] {name:<24} {faces[name]['face_px']:6.0f} px  smile {scores['smile']:.2f}  " +
               "  ".join(f"{x['mode']}: d_smile {x['d_smile']:+.2f} dE {x['delta_e']:.1f} dITA {x['delta_ita']:+.1f} "
                         f"id {x['arcface'] or float('nan'):.2f} sharp {x['sharpness_ratio']:.2f} "
                         f"seam {x['seam_ratio']:.2f}" for x in r), flush=True)
+    if args.no_results:
+        return
     summary = {}
     for label, names in subsets(faces).items():
         sel = [r for r in rows if r["face"] in names]
