@@ -68,6 +68,9 @@ cmd=${1:-app}; shift || true
 case "$cmd" in
   setup) setup_debian; setup_python ;;
   app)   setup_debian; setup_python; exec "$VENV/bin/python" app.py "$@" ;;
-  test)  setup_debian; setup_python; setup_scale; setup_browser; GANINV_OFFLINE=1 HF_HUB_OFFLINE=1 exec "$VENV/bin/python" -m pytest "$@" ;;
+  # A pytest-xdist worker per core, a test file per worker at a time (its module fixtures, e.g. a server, built
+  # once); options given after `test` come later and win, e.g. `bash run.sh test -n 0` runs in one process.
+  test)  setup_debian; setup_python; setup_scale; setup_browser
+         GANINV_OFFLINE=1 HF_HUB_OFFLINE=1 exec "$VENV/bin/python" -m pytest -n "$(nproc)" --dist loadfile "$@" ;;
   *) echo "usage: bash run.sh app|test|setup [args]" >&2; exit 2 ;;
 esac

@@ -8,15 +8,23 @@ import numpy as np
 from PIL import Image
 
 
-def start_inversion(page, app_url: str, image: str, steps: int) -> None:
-    """Open the app, upload ``image`` in tab 1, set the steps and press Run (does not wait for the result)."""
+def set_number(page, selector: str, value: int) -> None:
+    """Type ``value`` into the number box of the component ``selector`` (as a user does: then Enter)."""
+    box = page.locator(f"{selector} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def start_inversion(page, app_url: str, image: str, steps: int, tune_steps: int | None = None) -> None:
+    """Open the app, upload ``image`` in tab 1, set the steps (and PTI's tuning steps: None leaves the default)
+    and press Run (does not wait for the result)."""
     page.goto(app_url)
     page.get_by_role("tab").first.wait_for(timeout=60_000)
     page.locator("#invert-input input[type=file]").set_input_files(image)
     page.locator("#invert-input img").first.wait_for(timeout=30_000)
-    box = page.locator("#steps input[type=number]")
-    box.fill(str(steps))
-    box.press("Enter")
+    set_number(page, "#steps", steps)
+    if tune_steps is not None:
+        set_number(page, "#tune-steps", tune_steps)
     page.locator("#run-invert").click()
 
 

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from browser_steps import set_number
 from installed import require
 
 pytestmark = pytest.mark.browser
@@ -27,8 +28,7 @@ def test_clicking_a_face_picks_it_for_the_inversion(page, app_url):
     page.locator("#faces img").nth(4).click()                                 # the fifth largest face
     face_box = page.get_by_label("Face # (largest first)")
     page.wait_for_function("el => el.value === '5'", arg=face_box.element_handle(), timeout=30_000)
-    steps = page.locator("#steps input[type=number]")
-    steps.fill("2")
-    steps.press("Enter")
+    set_number(page, "#steps", 2)
+    set_number(page, "#tune-steps", 2)                                        # only the face matters here
     page.locator("#run-invert").click()
     page.locator("#invert-status").get_by_text(f"face 5 of {n} aligned").wait_for(timeout=300_000)

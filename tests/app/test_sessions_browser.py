@@ -16,7 +16,7 @@ import psutil
 import pytest
 from gradio_client import handle_file
 
-from browser_steps import shown_pixels, start_inversion
+from browser_steps import set_number, shown_pixels, start_inversion
 
 MODEL = "celeba-dcgan-64"
 LONG = 1000                             # steps of the cancelled job: with the perceptual term and 4
@@ -24,6 +24,7 @@ LONG_RESTARTS = 4                       # restarts this takes far longer than ID
 IDLE_CPU_S = 0.6                        # server CPU seconds per IDLE_WINDOW_S that count as idle
 IDLE_WINDOW_S = 5.0
 IDLE_WAIT_S = 60                        # a stopped job ends within 10 steps (one progress report)
+TUNE = 5                                # PTI tuning steps where only the sessions matter (default: 150)
 
 
 def server_process(app_url: str) -> psutil.Process:
@@ -149,7 +150,7 @@ def test_two_browser_sessions_see_only_their_own_results(browser, app_url, clien
     pages = []
     for image in (astronaut_png, sample_png):
         page = browser.new_context().new_page()
-        start_inversion(page, app_url, image, steps=5)          # both queued before either finishes
+        start_inversion(page, app_url, image, steps=5, tune_steps=TUNE)   # both queued before either finishes
         pages.append(page)
     shown = []
     for page in pages:
@@ -177,9 +178,8 @@ def test_stop_button_cancels_a_long_inversion(page, app_url, sample_png):
     page.locator("#stop-invert").click()
     wait_until_idle(server)
     assert page.locator("#reconstruction img").count() == 0             # the cancelled job produced nothing
-    box = page.locator("#steps input[type=number]")
-    box.fill("2")
-    box.press("Enter")
+    set_number(page, "#steps", 2)
+    set_number(page, "#tune-steps", TUNE)
     page.locator("#run-invert").click()
     page.locator("#reconstruction img").wait_for(timeout=600_000)
     page.locator("#metrics").get_by_text("PSNR (dB)").wait_for(timeout=60_000)
