@@ -266,7 +266,7 @@ def main() -> None:
             if args.cache_tag:
                 save_face(args.out, args.cache_tag, name, faces[name], face_rows, face_images)
         r = [x for x in rows if x["face"] == name and x["direction"] == "smile" and x["strength"] == 2.0]
-        print(f"[{k + 1}/{len(found)}] {name:<24} {faces[name]['face_px']:6.0f} px  smile {scores['smile']:.2f}  " +
+        print(f"[{k + 1}/{len(found)}] {name:<24} {faces[name]['face_px']:6.0f} px  smile {faces[name]['scores']['smile']:.2f}  " +
               "  ".join(f"{x['mode']}: d_smile {x['d_smile']:+.2f} dE {x['delta_e']:.1f} dITA {x['delta_ita']:+.1f} "
                         f"id {x['arcface'] or float('nan'):.2f} sharp {x['sharpness_ratio']:.2f} "
                         f"seam {x['seam_ratio']:.2f}" for x in r), flush=True)

@@ -125,7 +125,8 @@ def score_pair(before: torch.Tensor, after: torch.Tensor, *, scorer: str = "face
 
 def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MODEL, without: Sequence[str] = (),
          keep_tone: bool = True, layers: str | Sequence[int] | None = None, score: bool = True, paste: bool = False,
-         paste_mode: str = DEFAULT_PASTE_MODE, photo=None, hold: bool = True, targets: dict[str, float] | None = None,
+         paste_mode: str = DEFAULT_PASTE_MODE, photo=None, hold: bool = True, deliver: bool = False,
+         targets: dict[str, float] | None = None,
          extra_root: str | None = None, root: str | None = None, allow_path: bool = False,
          device: str | None = None) -> EditOutput:
     """Move one latent along directions: ``strengths`` maps direction keys to alpha (0 = off).
@@ -145,7 +146,8 @@ def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MO
     gender, and skin tone with ``keep_tone``) at its unedited value, per face, by a closed loop along their
     boundaries (ganinv.edit.hold.steer).  ``targets``: direction key -> the change wanted in its attribute's
     own units (e.g. {"smile": 0.5}); the strength is then found by the same loop (capped at STRENGTH_LIMIT)
-    instead of taken from ``strengths``.
+    instead of taken from ``strengths``.  ``deliver``: a face whose render lags behind a direction's average effect
+    (strength x measured slope) gets strength added by the same loop, at most as much again.
     """
     G = generator(model, device)
     G = source_generator(G, source)
@@ -167,8 +169,8 @@ def edit(source: Source, strengths: dict[str, float], *, model: str = DEFAULT_MO
         before = render(G, lat, space, **RENDER_KWARGS)
     result = EditOutput(out.latent.detach().cpu(), out.image.cpu(), before.cpu(), space, G.name, active, note,
                         _cosines(catalog, list(active), conds))
-    if active and (hold or targets):
-        _steer_edit(G, catalog, result, space, idx, active, targets, keep_tone=keep_tone, hold=hold)
+    if active and (hold or targets or deliver):
+        _steer_edit(G, catalog, result, space, idx, active, targets, keep_tone=keep_tone, hold=hold, deliver=deliver)
     elif keep_tone and active and TONE_DIRECTION not in active:
         tone = hold_tone(G, catalog.get(TONE_DIRECTION), out.latent, space, before, idx, tolerance=TONE_TOLERANCE)
         held_latent, held_image = tone.pop("latent", None), tone.pop("image", None)
@@ -205,13 +207,13 @@ def score_edit(result: EditOutput, *, model: str = DEFAULT_MODEL, device: str | 
 
 
 def _steer_edit(G: Generator, catalog: dict[str, Direction], result: EditOutput, space: str, layers, active: dict,
-                targets: dict[str, float], *, keep_tone: bool, hold: bool) -> None:
+                targets: dict[str, float], *, keep_tone: bool, hold: bool, deliver: bool = False) -> None:
     """The closed loop of ganinv.edit.steering on the edited latent; updates ``result``."""
     if keep_tone and TONE_DIRECTION not in catalog:
         result.tone = {"held": False, "note": f"{G.name} has no skin-tone direction: skin tone not held"}
     try:
         r = steer_edit(G, catalog, result.before, result.image, result.latent.to(G.device), space, layers, active,
-                       targets, keep_tone=keep_tone, hold=hold, tone_direction=TONE_DIRECTION)
+                       targets, keep_tone=keep_tone, hold=hold, deliver=deliver, tone_direction=TONE_DIRECTION)
     except DirectionError:
         return
     if r is None:

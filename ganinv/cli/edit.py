@@ -21,6 +21,8 @@ def register(sub) -> None:
     option(s, "--without", edit.edit, nargs="*", help="make each direction orthogonal to these (conditional editing)")
     option(s, "--hold", edit.edit, help="keep yaw, pitch, age, gender and skin tone at their unedited values "
                                         "(closed loop per face; default: on)")
+    option(s, "--deliver", edit.edit, help="a face whose render lags behind a direction's average effect gets "
+                                           "strength added, at most as much again (default: off)")
     option(s, "--keep-tone", edit.edit, help="keep the face's skin tone (ITA): step along the model's skin-tone "
                                              "boundary after the edit (default: on)")
     option(s, "--layers", edit.edit, help="W+ layers the edit moves, e.g. 0-3 or 4,5 (StyleGAN2 only)")

@@ -9,8 +9,10 @@ eq. 6), and, in target mode, along the edit's own direction, until every score i
     w'' = w' + sum_k c_k n_k,     s_k(G(w'')) = t_k                                              (1)
 
 with t_k = s_k(G(w)) for a held attribute and s_k(G(w)) + change for a target.  With the hold on, the edit's
-own score also gets a floor (one-sided: s_k >= t_k): t_k = s_k(G(w)) + alpha x its measured slope, so a face
-that lags behind the direction's average effect gets strength added (at most alpha again).  (1) is solved by
+own score can get a floor (``deliver``, one-sided: s_k >= t_k): t_k = s_k(G(w)) + alpha x its measured slope, so
+a face that lags behind the direction's average effect gets strength added (at most alpha again).  It is opt-in:
+on the pasted photos of bench/fidelity.py it made more faces smile but fewer stay the same person
+(docs/benchmarks.md).  (1) is solved by
 ``ganinv.edit.hold.steer`` (damped Broyden), its Jacobian started from each direction's measured effects
 (score change per unit step on held-out samples, in the direction's metadata).
 
@@ -90,15 +92,17 @@ def _key_of(catalog: dict[str, Direction], d: Direction) -> str:
 
 def steer_edit(G, catalog: dict[str, Direction], before: torch.Tensor, edited_image: torch.Tensor,
                edited: torch.Tensor, space: str, layers, active: dict[str, float], targets: dict[str, float], *,
-               keep_tone: bool, hold: bool, tone_direction: str = "skin_tone") -> Steered | None:
+               keep_tone: bool, hold: bool, deliver: bool = False, tone_direction: str = "skin_tone") -> Steered | None:
     """Eq. 1 for one edited latent ``edited`` [1, ...] (its render ``edited_image``, the unedited ``before``):
     ``targets`` (direction key -> change) reach their change, and with ``hold`` every HOLD_AXES attribute the
-    edit was not asked to change keeps its value (skin tone only with ``keep_tone``).  None: nothing to steer."""
+    edit was not asked to change keeps its value (skin tone only with ``keep_tone``); with ``deliver`` each edit's own
+    score moves at least its average effect (the floor).  None: nothing to steer."""
     asked = {catalog[k].attribute for k in active}
     axes: list[tuple[str, Direction, str]] = [(catalog[k].attribute, catalog[k], "target") for k in targets]
     edits = [catalog[k] for k in active]
-    if hold:
+    if deliver:
         axes += _deliver_axes(catalog, active, targets)
+    if hold:
         for attribute, key in HOLD_AXES.items():
             if key in catalog and key not in active and attribute not in asked and (attribute != "ita" or keep_tone):
                 axes.append((attribute, conditional(catalog[key], edits)[0] if edits else catalog[key], "hold"))

@@ -81,16 +81,19 @@ def test_target_mode_refuses_a_direction_without_a_measured_effect(tmp_path):
 
 
 def test_an_edit_the_face_lags_behind_gets_the_strength_its_average_effect_needs():
-    """Seed 2 does not smile at smile +1 (MediaPipe on the render: 0.00 -> 0.00).  With the default hold the loop
+    """Seed 2 does not smile at smile +1 (MediaPipe on the render: 0.00 -> 0.00).  With deliver on, the loop
     adds strength, at most as much again, until the render's smile rose by the direction's average effect per
-    unit (its metadata: delta_smile over -s..+s on held-out samples, divided by 2 s), and the held axes stay."""
+    unit (its metadata: delta_smile over -s..+s on held-out samples, divided by 2 s), and the held axes stay.
+    Opt-in (``deliver``): by default the strength is what was asked."""
     import json
     with open(f"{directions_root()}/celeba-dcgan-64/smile.json") as f:
         effect = json.load(f)["extra"]["effect"]
     per_unit = effect["delta_smile"] / (2 * effect["strength"])
     src = Source("seed", seed=2)
     plain = edit.edit(src, {"smile": 1}, keep_tone=False, hold=False, score=True, device="cpu")
-    held = edit.edit(src, {"smile": 1}, score=True, device="cpu")                 # the default
+    default = edit.edit(src, {"smile": 1}, score=True, device="cpu")              # the floor is opt-in
+    assert default.strengths["smile"] == 1 and not [h for h in default.held if h["role"] == "deliver"]
+    held = edit.edit(src, {"smile": 1}, deliver=True, score=True, device="cpu")
     before, lagging = plain.scores["smile"]
     assert lagging - before < per_unit / 2                                        # the face lags behind
     assert held.scores["smile"][1] - before >= per_unit - 0.05                    # ... and now keeps up
