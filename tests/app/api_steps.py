@@ -1,12 +1,24 @@
 """Names and readers shared by the API tests (gradio_client against the real server)."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from PIL import Image
 
 from factories import TINY_SG2  # noqa: F401  (a 16 px StyleGAN2 with random weights in the test server's checkpoints)
 
 MODEL = "celeba-dcgan-64"                     # the bundled model
+
+
+_STEP = re.compile(r"(?:^|: )step (\d+)/(\d+)\b")
+
+
+def step_of(desc: str | None) -> tuple[int, int] | None:
+    """(k, N) of an inversion's progress message "step k/N ..." (ganinv.actions.common.TimedProgress puts its
+    phase first: "optimisation: step k/N  loss ... · about 3 s left"), else None (e.g. the expected time)."""
+    m = _STEP.search(desc or "")
+    return (int(m[1]), int(m[2])) if m else None
 
 
 def value(x):

@@ -28,6 +28,24 @@ def tiny(tmp_path, monkeypatch) -> str:
     return "local:tiny-timed.safetensors"
 
 
+def run_in_own_loop(coroutine, timeout: float = 300) -> None:
+    """``asyncio.run(coroutine)`` in a thread of its own: a fresh event loop even when this thread already runs
+    one (pytest-playwright's sync API leaves a loop running in the main thread after a browser test)."""
+    failed: list[BaseException] = []
+
+    def run():
+        try:
+            asyncio.run(coroutine)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test's thread
+            failed.append(e)
+    worker = threading.Thread(target=run, name="own-event-loop", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    assert not worker.is_alive(), f"the coroutine still runs after {timeout} s"
+    if failed:
+        raise failed[0]
+
+
 @pytest.fixture
 def callbacks():
     return tab_invert.make_callbacks(Context(device="cpu"))
@@ -64,7 +82,7 @@ def test_stop_ends_the_running_inversion_after_the_expected_time_was_shown(tiny,
         job.cancel()                                # what the Stop button's cancels=[...] does
         with pytest.raises(asyncio.CancelledError):
             await job
-    asyncio.run(run_then_stop())
+    run_in_own_loop(run_then_stop())
     assert ended.wait(120)
     assert outcome == [Stopped]                     # the worker thread stopped at its next report
     assert len(steps) < LONG                        # long before the pivot's end, let alone the tuning's

@@ -16,6 +16,7 @@ import psutil
 import pytest
 from gradio_client import handle_file
 
+from api_steps import step_of
 from browser_steps import set_number, shown_pixels, start_inversion
 
 MODEL = "celeba-dcgan-64"
@@ -69,10 +70,10 @@ def long_invert(client, path):
 
 
 def wait_for_step(job, timeout: float = 300) -> None:
-    """Block until the job reports optimisation progress ("step k/N")."""
+    """Block until the job reports a step of optimisation done ("optimisation: step k/N ...", k >= 1)."""
     deadline = time.time() + timeout
     while time.time() < deadline and not job.done():
-        if any(p.desc and p.desc.startswith("step ") for p in job.status().progress_data or []):
+        if any((step_of(p.desc) or (0, 0))[0] >= 1 for p in job.status().progress_data or []):
             return
         time.sleep(0.2)
     raise AssertionError(f"no step progress from the job: {job.status()}")
@@ -94,8 +95,7 @@ def test_cancelled_inversion_stops_and_next_job_runs(client, app_url, sample_png
     wait_for_step(job)
     assert job.cancel()
     wait_until_idle(server)                                  # the worker thread has ended
-    assert not any(d and d.startswith(f"step {LONG}/") for d in
-                   (p.desc for p in job.status().progress_data or []))
+    assert not any(step_of(p.desc) == (LONG, LONG) for p in job.status().progress_data or [])
     *_, status = invert(client, sample_png, 2).result(timeout=600)
     assert "Inverted" in status
     assert client.predict(api_name="/models")["data"]
@@ -174,7 +174,7 @@ def test_two_browser_sessions_see_only_their_own_results(browser, app_url, clien
 def test_stop_button_cancels_a_long_inversion(page, app_url, sample_png):
     server = server_process(app_url)
     start_inversion(page, app_url, sample_png, steps=LONG)             # UI default: PTI, its pivot LONG evaluations
-    page.get_by_text(re.compile(rf"(step|evaluation) \d+/{LONG}")).first.wait_for(timeout=300_000)
+    page.get_by_text(re.compile(rf"(step|evaluation) [1-9]\d*/{LONG}")).first.wait_for(timeout=300_000)
     page.locator("#stop-invert").click()
     wait_until_idle(server)
     assert page.locator("#reconstruction img").count() == 0             # the cancelled job produced nothing
