@@ -6,14 +6,14 @@ D' is D re-aligned to the edited face by a learned consultation branch.  This is
 training-free counterpart, in four steps (legend: x -> the photo, T -> photo -> aligned
 similarity, B = G'(w), A = G'(w + a n) the tuned generator's renders, F -> flow):
 
-1. Motion.  A dense backward flow F on the renders, A(q) ~ B(q + F(q)).  Inside the face: dlib's
-   68 points fitted on both renders (Kazemi & Sullivan, CVPR 2014), their displacements
-   interpolated by a thin-plate spline (Bookstein, PAMI 1989).  Around it (hair, ears) and as
-   the fallback: OpenCV's DIS optical flow (Kroeger et al., "Fast Optical Flow using Dense
-   Inverse Search", ECCV 2016) on the renders upsampled 4x.  A smile lifts the mouth corners by
-   a render pixel or two: DIS on a 10-px mouth explains that as a change of shading, which the
-   photo then shows as a darker mouth that does not smile; the landmarks move the corners.
-   F is faded to zero at the mask's edge, so the warp is the identity where the face meets the
+1. Motion.  A dense backward flow F on the renders, A(q) ~ B(q + F(q)): OpenCV's DIS optical flow
+   (Kroeger et al., "Fast Optical Flow using Dense Inverse Search", ECCV 2016) on the renders
+   upsampled 4x.  ``motion="landmarks"`` takes F inside the face from dlib's 68 points fitted on
+   both renders (Kazemi & Sullivan, CVPR 2014), interpolated by a thin-plate spline (Bookstein,
+   PAMI 1989), DIS around it: DIS on a 10-px mouth can explain a smile's lifted corners as a
+   change of shading, the landmarks move them.  Over the 32 faces of bench/fidelity.py it did
+   not raise the share of faces that smile and kept identity and pose on fewer
+   (docs/benchmarks.md), so DIS stays the default.  F is faded to zero at the mask's edge, so the warp is the identity where the face meets the
    background.
 2. Warp the photo at full resolution:  x_w(p) = x(T^-1(T(p) + F(T(p))))  (bicubic), so the
    photo's own detail (pores, hair, grain) follows the mouth corners and lids.
@@ -158,12 +158,12 @@ def skin_region(aligned: Aligned, size: int) -> np.ndarray | None:
 
 
 def paste_flow(original: Image.Image, before, after, aligned: Aligned, *, feather: float = 0.04,
-               region: str = "hull", keep_tone: bool = True, motion: str = "landmarks",
+               region: str = "hull", keep_tone: bool = True, motion: str = "dis",
                landmarks: LandmarkFn | None = None, residual: str = "shading") -> Image.Image:
     """The photo with the edit ``before -> after`` (aligned renders, tensors in [-1, 1] or PIL, any
-    size R) transferred by flow (module docstring).  ``motion``: "landmarks" (inside the face, the thin-plate
-    spline of dlib's 68 points on both renders, or of ``landmarks``; DIS around it, and everywhere when a
-    render has no face) or "dis" (DIS alone).  ``keep_tone``: drop the
+    size R) transferred by flow (module docstring).  ``motion``: "dis" (DIS alone) or "landmarks" (inside the
+    face, the thin-plate spline of dlib's 68 points on both renders, or of ``landmarks``; DIS around it, and
+    everywhere when a render has no face).  ``keep_tone``: drop the
     residual's mean colour change over the skin.  Pixels where the mask is zero are unchanged;
     ``before == after`` returns the photo."""
     if original.size != aligned.source_size:

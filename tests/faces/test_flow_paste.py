@@ -56,7 +56,7 @@ def test_the_photo_moves_where_the_render_moved(dcgan_crop):
     photo = np.full((h, w, 3), 180, np.uint8)
     photo[dark] = 40
     out = np.asarray(paste_flow(Image.fromarray(photo), _tensor(_disk(centre, 6)), _tensor(_disk(centre + (3, 0), 6)),
-                                dcgan_crop, keep_tone=False, motion="dis"))
+                                dcgan_crop, keep_tone=False))
     moved = out[..., 0] < 110
 
     def centroid(m):
@@ -98,7 +98,7 @@ def test_landmark_motion_moves_the_photo_inside_the_face(dcgan_crop):
         calls.append(1)
         return pts if len(calls) == 1 else pts + (3, 0)
     out = np.asarray(paste_flow(Image.fromarray(photo), _tensor(render), _tensor(render + 1), dcgan_crop,
-                                keep_tone=False, landmarks=landmarks))
+                                keep_tone=False, motion="landmarks", landmarks=landmarks))
     moved = out[..., 0] < 110
 
     def centroid(m):
@@ -108,6 +108,6 @@ def test_landmark_motion_moves_the_photo_inside_the_face(dcgan_crop):
     expected = inv[:2, :2] @ np.array([3.0 * scale, 0.0])
     assert len(calls) == 2
     assert np.allclose(centroid(moved) - centroid(dark), expected, atol=0.25 * np.hypot(*expected))
-    still = paste_flow(Image.fromarray(photo), _tensor(render), _tensor(render + 1), dcgan_crop, keep_tone=False,
+    still = paste_flow(Image.fromarray(photo), _tensor(render), _tensor(render + 1), dcgan_crop, keep_tone=False, motion="landmarks",
                        landmarks=lambda rgb: pts)
     assert np.abs(centroid(np.asarray(still)[..., 0] < 110) - centroid(dark)).max() < 0.1 * np.hypot(*expected)
