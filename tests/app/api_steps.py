@@ -1,6 +1,9 @@
 """Names and readers shared by the API tests (gradio_client against the real server)."""
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import re
 
 import numpy as np
@@ -48,3 +51,24 @@ def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR (dB) of two 8-bit images, computed here: the independent value for the figures the app prints."""
     mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
     return float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def run_in_own_loop(coroutine, timeout: float = 300):
+    """``asyncio.run(coroutine)`` in a thread of its own: a fresh event loop even when this thread already runs
+    one (pytest-playwright's sync API leaves a loop running in the main thread after a browser test).  Returns the
+    coroutine's result."""
+    failed: list[BaseException] = []
+    result: list = []
+
+    def run():
+        try:
+            result.append(asyncio.run(coroutine))
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test's thread
+            failed.append(e)
+    worker = threading.Thread(target=run, name="own-event-loop", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    assert not worker.is_alive(), f"the coroutine still runs after {timeout} s"
+    if failed:
+        raise failed[0]
+    return result[0]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import time
 from urllib.parse import urljoin
 
 import numpy as np
@@ -81,7 +82,6 @@ def editor_image(page, selector: str, size: tuple[int, int], timeout_s: float = 
     size, not the editor's blank default canvas) at rest; returns ``box`` (x, y, w, h on the page), the range
     ``lo``..``hi`` of its opaque pixels' RGB values read from the texture, and the ``opaque`` fraction.
     Needs ``page.add_init_script(PIXI_HOOK)`` before the page loads."""
-    import time
     deadline, last = time.time() + timeout_s, None
     while True:
         now = page.evaluate(_EDITOR_IMAGE, [selector, *size])
@@ -95,10 +95,18 @@ def editor_image(page, selector: str, size: tuple[int, int], timeout_s: float = 
 
 def shown_image(page, selector: str, app_url: str | None = None) -> tuple[str, Image.Image]:
     """(src, RGB image) of the first <img> inside ``selector``, fetched as the browser shows it."""
-    src = page.locator(f"{selector} img").first.get_attribute("src")
-    url = urljoin(app_url, src) if app_url else src
-    body = page.request.get(url).body()
-    return src, Image.open(io.BytesIO(body)).convert("RGB")
+    deadline = time.time() + 15
+    while True:       # the <img> may still point at a file the server is writing, or be between two sources
+        src = page.locator(f"{selector} img").first.get_attribute("src")
+        url = urljoin(app_url, src) if app_url else src
+        reply = page.request.get(url)
+        try:
+            return src, Image.open(io.BytesIO(reply.body())).convert("RGB")
+        except Exception as e:  # noqa: BLE001 - retried, then reported with what the server said
+            if time.time() > deadline:
+                raise AssertionError(f"{selector} shows {src!r}, which is not an image: HTTP {reply.status}, "
+                                     f"{reply.body()[:80]!r}") from e
+        page.wait_for_timeout(250)
 
 
 def shown_pixels(page, selector: str, app_url: str | None = None, dtype=np.float32) -> np.ndarray:

@@ -6,7 +6,6 @@ within 5 s.  Tab callbacks are called directly, as Gradio calls them; weights la
 checkpoints folder."""
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import json
@@ -17,6 +16,7 @@ import torch
 
 pytest.importorskip("gradio")
 import gradio as gr  # noqa: E402
+from api_steps import run_in_own_loop  # noqa: E402
 from local_server import no_route, serve  # noqa: E402
 from ganinv import clip_models, download, registry  # noqa: E402
 from ganinv.actions.text import ClipChoice  # noqa: E402
@@ -102,7 +102,7 @@ def test_no_route_picking_a_model_says_so_within_5_s(online, monkeypatch):
     with no_route() as url:
         monkeypatch.setenv(registry.BASE_URL_ENV, url)
         t = time.monotonic()
-        _, note = asyncio.run(cb["select_model"]("stylegan2-ffhq-256", Shown()))
+        _, note = run_in_own_loop(cb["select_model"]("stylegan2-ffhq-256", Shown()))
         took = time.monotonic() - t
     assert took < 5, took
     assert note.startswith("⚠️ Model 'stylegan2-ffhq-256' needs ffhq-res256-mirror-paper256-noaug.pkl")

@@ -9,6 +9,7 @@ import threading
 import pytest
 
 pytest.importorskip("gradio")
+from api_steps import run_in_own_loop  # noqa: E402
 from factories import tiny_stylegan2  # noqa: E402
 from ganinv.actions.common import EXPECTED_TIME  # noqa: E402
 from ganinv.models.loaders import save_safetensors  # noqa: E402
@@ -26,24 +27,6 @@ def tiny(tmp_path, monkeypatch) -> str:
     save_safetensors(tiny_stylegan2(varied=True), str(tmp_path / "tiny-timed.safetensors"))
     monkeypatch.setenv("GANINV_CHECKPOINTS", str(tmp_path))
     return "local:tiny-timed.safetensors"
-
-
-def run_in_own_loop(coroutine, timeout: float = 300) -> None:
-    """``asyncio.run(coroutine)`` in a thread of its own: a fresh event loop even when this thread already runs
-    one (pytest-playwright's sync API leaves a loop running in the main thread after a browser test)."""
-    failed: list[BaseException] = []
-
-    def run():
-        try:
-            asyncio.run(coroutine)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the test's thread
-            failed.append(e)
-    worker = threading.Thread(target=run, name="own-event-loop", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    assert not worker.is_alive(), f"the coroutine still runs after {timeout} s"
-    if failed:
-        raise failed[0]
 
 
 @pytest.fixture
