@@ -3,7 +3,6 @@ command and an action, their defaults agree (read by introspection, never restat
 inputs give the same latent and image through all three."""
 from __future__ import annotations
 
-import inspect
 
 import numpy as np
 import pytest
