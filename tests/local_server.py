@@ -105,3 +105,15 @@ def no_route() -> Iterator[str]:
         for c in fillers:
             c.close()
         s.close()
+
+
+def register_tiny_clip_arch(folder, name: str) -> None:
+    """Register a tiny open_clip architecture ``name`` (its config written into ``folder``) for a local Hub mirror."""
+    import json
+    import open_clip
+    cfg = folder / f"{name}.json"
+    cfg.write_text(json.dumps({"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 2, "width": 64,
+                                                               "head_width": 32, "patch_size": 8},
+                               "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2,
+                                            "layers": 2}}))
+    open_clip.add_model_config(cfg)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import re
 import socket
@@ -19,7 +18,7 @@ import time
 import pytest
 import torch
 
-from local_server import serve
+from local_server import no_route, register_tiny_clip_arch, serve
 from models.conftest import write_nvidia_pickle
 
 from ganinv import clip_models, download, registry
@@ -40,22 +39,9 @@ def site():
 
 @pytest.fixture
 def blackhole():
-    """URL of a server that never completes a connection: a listening socket whose backlog is full
-    (Linux then drops further SYNs), so the connect times out as with no route."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(0)
-    fillers = []
-    for _ in range(3):
-        c = socket.socket()
-        c.setblocking(False)
-        c.connect_ex(s.getsockname())
-        fillers.append(c)
-    time.sleep(0.1)
-    yield f"http://127.0.0.1:{s.getsockname()[1]}"
-    for c in fillers:
-        c.close()
-    s.close()
+    """URL of a server that never completes a connection (local_server.no_route)."""
+    with no_route() as url:
+        yield url
 
 
 @pytest.fixture
@@ -223,13 +209,7 @@ REPO = "test/tiny-clip"
 @pytest.fixture
 def hub(online, site, monkeypatch, tmp_path):
     """A Hub mirror at the local server serving a tiny open_clip checkpoint registered as (TINY_ARCH, "mirror")."""
-    import open_clip
-    cfg = tmp_path / f"{TINY_ARCH}.json"
-    cfg.write_text(json.dumps({"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 2, "width": 64,
-                                                               "head_width": 32, "patch_size": 8},
-                               "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2,
-                                            "layers": 2}}))
-    open_clip.add_model_config(cfg)
+    register_tiny_clip_arch(tmp_path, TINY_ARCH)
     buf = io.BytesIO()
     torch.save(clip_models.tiny_clip(seed=3).model.state_dict(), buf)
     blob = buf.getvalue()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import time
 
 import pytest
@@ -17,7 +16,7 @@ import torch
 pytest.importorskip("gradio")
 import gradio as gr  # noqa: E402
 from api_steps import run_in_own_loop  # noqa: E402
-from local_server import no_route, serve  # noqa: E402
+from local_server import no_route, register_tiny_clip_arch, serve  # noqa: E402
 from ganinv import clip_models, download, registry  # noqa: E402
 from ganinv.actions.text import ClipChoice  # noqa: E402
 from webapp import tab_models, tab_text  # noqa: E402
@@ -43,13 +42,7 @@ def online(tmp_path, monkeypatch):
 @pytest.fixture
 def tiny_clip_arch(tmp_path, monkeypatch):
     """A tiny open_clip architecture whose pretrained weights (tag "mirror") live in REPO on the Hub."""
-    import open_clip
-    cfg = tmp_path / f"{TINY_ARCH}.json"
-    cfg.write_text(json.dumps({"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 2, "width": 64,
-                                                               "head_width": 32, "patch_size": 8},
-                               "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2,
-                                            "layers": 2}}))
-    open_clip.add_model_config(cfg)
+    register_tiny_clip_arch(tmp_path, TINY_ARCH)
     monkeypatch.setitem(clip_models.CLIP_WEIGHTS, (TINY_ARCH, "mirror"),
                         clip_models.ClipWeights(TINY_ARCH, "mirror", REPO))
     return ClipChoice(TINY_ARCH, "mirror")
