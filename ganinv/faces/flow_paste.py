@@ -117,8 +117,7 @@ def face_weight(aligned: Aligned, r: int) -> np.ndarray | None:
     if aligned.landmarks is None:
         return None
     lm = aligned.landmarks * (r / aligned.spec.size)
-    up = (lm[BROWS].mean(0) - lm[8]) * 0.3
-    hull = np.concatenate([lm[JAW], lm[BROWS][::-1] + up])
+    hull = _face_hull(lm)
     img = Image.new("L", (r * 4, r * 4), 0)
     ImageDraw.Draw(img).polygon([tuple(p * 4) for p in hull], fill=255)
     w = np.asarray(img.resize((r, r), Image.BOX), np.float32) / 255
@@ -132,15 +131,19 @@ def _sample(img: np.ndarray, mx: np.ndarray, my: np.ndarray, interp: int = cv2.I
                      interp, borderMode=cv2.BORDER_REPLICATE)
 
 
+def _face_hull(lm: np.ndarray) -> np.ndarray:
+    """The face's outline from 68 points: the jaw, then the brows raised by 0.3 of the brow-to-chin distance."""
+    up = (lm[BROWS].mean(0) - lm[8]) * 0.3
+    return np.concatenate([lm[JAW], lm[BROWS][::-1] + up])
+
+
 def skin_region(aligned: Aligned, size: int) -> np.ndarray | None:
     """[size, size] bool: cheeks, chin and forehead in aligned coordinates at ``size`` px (the
     face hull minus eyes, brows, nose and mouth), or None without landmarks."""
     if aligned.landmarks is None:
         return None
     lm = aligned.landmarks * (size / aligned.spec.size)
-    chin, brows = lm[8], lm[BROWS]
-    up = (brows.mean(0) - chin) * 0.3
-    hull = np.concatenate([lm[JAW], brows[::-1] + up])
+    hull = _face_hull(lm)
     img = Image.new("L", (size, size), 0)
     d = ImageDraw.Draw(img)
     d.polygon([tuple(p) for p in hull], fill=255)
